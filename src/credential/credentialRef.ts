@@ -1,0 +1,113 @@
+import { ErrorCode, MlsKeypackagesError } from "../errors.js";
+import { isCiphersuite, signatureSchemeOf, type Ciphersuite, type SignatureScheme } from "../mls/ciphersuite.js";
+import { hash } from "../mls/hash.js";
+import { bytesEqual, concatBytes, encodeVarBytes } from "../mls/tls.js";
+import { toHex } from "../keystore/staging.js";
+import { ClientId } from "./clientId.js";
+import { CredentialType } from "./credentialType.js";
+
+const FORMAT_VERSION = 1;
+
+/**
+ * A compact, stable reference to a credential stored in a database. It holds only
+ * public data, can be serialized and parsed back, and stays valid across
+ * transactions and reopenings (it is derived from the signature public key).
+ */
+export class CredentialRef {
+  readonly #clientId: ClientId;
+  readonly #ciphersuite: Ciphersuite;
+  readonly #type: CredentialType;
+  readonly #publicKey: Uint8Array;
+  readonly #publicKeyHash: Uint8Array;
+
+  /** @internal use `tx.addCredential` or `CredentialRef.deserialize`. */
+  constructor(clientId: ClientId, ciphersuite: Ciphersuite, type: CredentialType, publicKey: Uint8Array) {
+    this.#clientId = clientId;
+    this.#ciphersuite = ciphersuite;
+    this.#type = type;
+    this.#publicKey = Uint8Array.from(publicKey);
+    this.#publicKeyHash = hash("SHA-256", publicKey);
+  }
+
+  clientId(): ClientId {
+    return this.#clientId;
+  }
+
+  ciphersuite(): Ciphersuite {
+    return this.#ciphersuite;
+  }
+
+  signatureScheme(): SignatureScheme {
+    return signatureSchemeOf(this.#ciphersuite);
+  }
+
+  type(): CredentialType {
+    return this.#type;
+  }
+
+  publicKey(): Uint8Array {
+    return Uint8Array.from(this.#publicKey);
+  }
+
+  /** SHA-256 of the signature public key. */
+  publicKeyHash(): Uint8Array {
+    return Uint8Array.from(this.#publicKeyHash);
+  }
+
+  /** @internal the keystore row id. */
+  get id(): string {
+    return toHex(this.#publicKeyHash);
+  }
+
+  equals(other: CredentialRef): boolean {
+    return this.#ciphersuite === other.#ciphersuite && bytesEqual(this.#publicKey, other.#publicKey);
+  }
+
+  /** Stable binary form: version, suite, type, client id, public key. */
+  serialize(): Uint8Array {
+    const header = Uint8Array.of(FORMAT_VERSION, this.#ciphersuite >> 8, this.#ciphersuite & 0xff, this.#type);
+    return concatBytes([header, encodeVarBytes(this.#clientId.bytes()), encodeVarBytes(this.#publicKey)]);
+  }
+
+  static deserialize(bytes: Uint8Array): CredentialRef {
+    const fail = (why: string): never => {
+      throw new MlsKeypackagesError(ErrorCode.InvalidCredentialRef, `invalid serialized credential ref: ${why}`);
+    };
+    if (bytes.length < 4 || bytes[0] !== FORMAT_VERSION) fail("unknown format");
+    const suite = ((bytes[1] as number) << 8) | (bytes[2] as number);
+    const type = bytes[3] as number;
+    if (!isCiphersuite(suite)) fail("unknown cipher suite");
+    if (type !== CredentialType.Basic && type !== CredentialType.X509) fail("unknown credential type");
+    let offset = 4;
+    const readVar = (): Uint8Array => {
+      const [len, n] = readVarint(bytes, offset) ?? fail("truncated");
+      offset += n;
+      if (offset + len > bytes.length) fail("truncated");
+      const out = bytes.slice(offset, offset + len);
+      offset += len;
+      return out;
+    };
+    const clientId = readVar();
+    const publicKey = readVar();
+    if (offset !== bytes.length) fail("trailing bytes");
+    if (clientId.length === 0 || publicKey.length === 0) fail("empty field");
+    return new CredentialRef(new ClientId(clientId), suite as Ciphersuite, type as CredentialType, publicKey);
+  }
+
+  toString(): string {
+    return `CredentialRef(${CredentialType[this.#type]}, suite ${this.#ciphersuite}, ${this.#clientId.toString()}, ${this.id.slice(0, 16)}…)`;
+  }
+}
+
+/** RFC 9420 §2.1.2 varint: returns [value, header length]. */
+export function readVarint(b: Uint8Array, offset: number): [number, number] | undefined {
+  const first = b[offset];
+  if (first === undefined) return undefined;
+  const prefix = first >> 6;
+  if (prefix === 3) return undefined;
+  const n = 1 << prefix;
+  if (offset + n > b.length) return undefined;
+  let v = first & 0x3f;
+  for (let i = 1; i < n; i++) v = v * 256 + (b[offset + i] as number);
+  return [v, n];
+}

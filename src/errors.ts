@@ -1,0 +1,89 @@
+/**
+ * One error hierarchy for the whole library. Every error carries a stable `code`
+ * that callers can switch on; messages are for humans and may change.
+ * No error message ever contains private key material.
+ */
+export const ErrorCode = {
+  TransactionFinished: "TransactionFinished",
+  CredentialNotFound: "CredentialNotFound",
+  CredentialStillInUse: "CredentialStillInUse",
+  InvalidLifetime: "InvalidLifetime",
+  InvalidKeypackage: "InvalidKeypackage",
+  InvalidClientId: "InvalidClientId",
+  InvalidCredentialRef: "InvalidCredentialRef",
+  UnsupportedCiphersuite: "UnsupportedCiphersuite",
+  AlreadyExists: "AlreadyExists",
+  KeystoreClosed: "KeystoreClosed",
+  KeystoreError: "KeystoreError",
+  InvalidDatabaseKey: "InvalidDatabaseKey",
+  WrongDatabaseKey: "WrongDatabaseKey",
+  SchemaTooNew: "SchemaTooNew",
+  ConversationNotFound: "ConversationNotFound",
+  ConversationAlreadyExists: "ConversationAlreadyExists",
+  OrphanWelcome: "OrphanWelcome",
+  InvalidWelcome: "InvalidWelcome",
+  InvalidMessage: "InvalidMessage",
+  MessageRejected: "MessageRejected",
+  TransportRetry: "TransportRetry",
+  TransportMissing: "TransportMissing",
+  ClientNotFound: "ClientNotFound",
+  UnsupportedConversationState: "UnsupportedConversationState",
+  DeliveryServiceError: "DeliveryServiceError",
+} as const;
+
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+/** Base class of every error this library throws on purpose. */
+export class MlsKeypackagesError extends Error {
+  readonly code: ErrorCode;
+  /** Structured, non-secret details (e.g. the failed rule of a key package check). */
+  readonly details: Readonly<Record<string, unknown>>;
+
+  constructor(code: ErrorCode, message: string, details: Record<string, unknown> = {}, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "MlsKeypackagesError";
+    this.code = code;
+    this.details = details;
+  }
+
+  /** True when `err` is one of ours with the given code. */
+  static is(err: unknown, code?: ErrorCode): err is MlsKeypackagesError {
+    return err instanceof MlsKeypackagesError && (code === undefined || err.code === code);
+  }
+}
+
+/** Rules of RFC 9420 §10.1 (and our lifetime policy) that a key package can break. */
+export type KeypackageRule =
+  | "decode"
+  | "trailing_bytes"
+  | "version"
+  | "ciphersuite"
+  | "leaf_node_source"
+  | "leaf_signature"
+  | "keypackage_signature"
+  | "init_key_equals_encryption_key"
+  | "extensions_not_in_capabilities"
+  | "credential_not_in_capabilities"
+  | "ciphersuite_not_in_capabilities"
+  | "version_not_in_capabilities"
+  | "lifetime_not_yet_valid"
+  | "lifetime_expired"
+  | "lifetime_too_long";
+
+export class InvalidKeypackageError extends MlsKeypackagesError {
+  readonly rule: KeypackageRule;
+  constructor(rule: KeypackageRule, message: string, options?: ErrorOptions) {
+    super(ErrorCode.InvalidKeypackage, `invalid key package (${rule}): ${message}`, { rule }, options);
+    this.name = "InvalidKeypackageError";
+    this.rule = rule;
+  }
+}
+
+export class MessageRejectedError extends MlsKeypackagesError {
+  readonly reason: string;
+  constructor(reason: string) {
+    super(ErrorCode.MessageRejected, `the delivery service rejected the commit: ${reason}`, { reason });
+    this.name = "MessageRejectedError";
+    this.reason = reason;
+  }
+}

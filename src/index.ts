@@ -1,0 +1,38 @@
+/**
+ * mls-keypackages — the MLS (RFC 9420) key package lifecycle, CoreCrypto-compatible.
+ * Browser-safe entry: Node-only parts live behind their own subpath exports.
+ */
+export { ErrorCode, MlsKeypackagesError, InvalidKeypackageError, MessageRejectedError } from "./errors.js";
+export type { KeypackageRule } from "./errors.js";
+export {
+  Ciphersuite,
+  SignatureScheme,
+  signatureSchemeOf,
+  SUPPORTED_CIPHERSUITES,
+  CORECRYPTO_CIPHERSUITES,
+} from "./mls/ciphersuite.js";
+export { CredentialType } from "./credential/credentialType.js";
+export { ClientId, parseWireClientId } from "./credential/clientId.js";
+export type { WireClientIdParts } from "./credential/clientId.js";
+export { Credential } from "./credential/credential.js";
+export { CredentialRef } from "./credential/credentialRef.js";
+export { Keypackage } from "./keypackage/keypackage.js";
+export type { KeypackageCredential } from "./keypackage/keypackage.js";
+export { KeypackageRef } from "./keypackage/keypackageRef.js";
+export {
+  KEYPACKAGE_DEFAULT_LIFETIME,
+  KEYPACKAGE_NOT_BEFORE_MARGIN,
+  KEYPACKAGE_MAX_SPAN,
+} from "./keypackage/lifetime.js";
+export type { Lifetime } from "./keypackage/lifetime.js";
+export { LAST_RESORT_EXTENSION_TYPE } from "./mls/keypackage.js";
+export { Database, registerPersistentKeystore } from "./keystore/database.js";
+export type { KeystoreOpener, RekeyableKeystore } from "./keystore/database.js";
+export { DatabaseKey } from "./keystore/databaseKey.js";
+export { MemoryKeystore } from "./keystore/memory.js";
+export type * from "./keystore/contract.js";
+export { TransactionContext } from "./transaction/context.js";
+export type { CredentialFilters, GenerateKeypackageOptions } from "./transaction/context.js";
+export { CoreCrypto } from "./session.js";
+export type { CoreCryptoOptions } from "./session.js";
+export { useCryptoProvider } from "./mls/suite.js";

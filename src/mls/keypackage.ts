@@ -1,0 +1,161 @@
+/**
+ * Engine adapter for key packages (RFC 9420 §10): build, encode, decode, sign checks.
+ * Everything ts-mls-specific about key packages stays in this file.
+ */
+import type { Capabilities, Extension, KeyPackage as MlsKeyPackage } from "ts-mls";
+import { getCiphersuiteNameFromId, type CiphersuiteId, type CiphersuiteName } from "ts-mls/crypto/ciphersuite.js";
+import { extensionTypeToNumber } from "ts-mls/extension.js";
+import {
+  decodeKeyPackage,
+  encodeKeyPackage,
+  generateKeyPackageWithKey,
+  verifyKeyPackage,
+} from "ts-mls/keyPackage.js";
+import { verifyLeafNodeSignatureKeyPackage } from "ts-mls/leafNode.js";
+import { SUPPORTED_CIPHERSUITES, hashOf, type Ciphersuite } from "./ciphersuite.js";
+import { decodeMlsCredential } from "./credential.js";
+import { refHash } from "./hash.js";
+import { suiteImpl } from "./suite.js";
+
+export type { MlsKeyPackage };
+
+/** RFC 9420 §17.3: the `last_resort` key package extension type. */
+export const LAST_RESORT_EXTENSION_TYPE = 0x000a;
+
+const CREDENTIAL_TYPE_IDS: Record<string, number> = { basic: 1, x509: 2 };
+const SUITE_NAMES: CiphersuiteName[] = SUPPORTED_CIPHERSUITES.map((s) => getCiphersuiteNameFromId(s as CiphersuiteId));
+
+/** Leaf capabilities, identical in kind to CoreCrypto's (plus the suites we add). */
+export function leafCapabilities(lastResort: boolean): Capabilities {
+  return {
+    versions: ["mls10"],
+    ciphersuites: SUITE_NAMES,
+    extensions: lastResort ? [LAST_RESORT_EXTENSION_TYPE] : [],
+    proposals: [],
+    credentials: ["basic", "x509"],
+  };
+}
+
+export interface BuildKeypackageInput {
+  ciphersuite: Ciphersuite;
+  /** TLS-encoded MLS Credential. */
+  credential: Uint8Array;
+  signaturePublicKey: Uint8Array;
+  signaturePrivateKey: Uint8Array;
+  /** Seconds since the epoch. */
+  notBefore: number;
+  notAfter: number;
+  lastResort: boolean;
+}
+
+export interface BuiltKeypackage {
+  bytes: Uint8Array;
+  ref: Uint8Array;
+  initPublicKey: Uint8Array;
+  initPrivateKey: Uint8Array;
+  encryptionPublicKey: Uint8Array;
+  encryptionPrivateKey: Uint8Array;
+}
+
+export async function buildKeypackage(input: BuildKeypackageInput): Promise<BuiltKeypackage> {
+  const cs = await suiteImpl(input.ciphersuite);
+  const credential = decodeMlsCredential(input.credential);
+  if (credential === undefined) throw new TypeError("stored credential does not decode");
+  const extensions: Extension[] = input.lastResort
+    ? [{ extensionType: LAST_RESORT_EXTENSION_TYPE, extensionData: new Uint8Array(0) }]
+    : [];
+  const { publicPackage, privatePackage } = await generateKeyPackageWithKey(
+    credential,
+    leafCapabilities(input.lastResort),
+    { notBefore: BigInt(input.notBefore), notAfter: BigInt(input.notAfter) },
+    extensions,
+    { signKey: input.signaturePrivateKey, publicKey: input.signaturePublicKey },
+    cs,
+  );
+  const bytes = encodeKeyPackage(publicPackage);
+  return {
+    bytes,
+    ref: keypackageRefOf(input.ciphersuite, bytes),
+    initPublicKey: publicPackage.initKey,
+    initPrivateKey: privatePackage.initPrivateKey,
+    encryptionPublicKey: publicPackage.leafNode.hpkePublicKey,
+    encryptionPrivateKey: privatePackage.hpkePrivateKey,
+  };
+}
+
+/** RFC 9420 §5.2: KeyPackageRef = RefHash("MLS 1.0 KeyPackage Reference", KeyPackage). */
+export function keypackageRefOf(ciphersuite: Ciphersuite, encoded: Uint8Array): Uint8Array {
+  return refHash(hashOf(ciphersuite), "MLS 1.0 KeyPackage Reference", encoded);
+}
+
+export type DecodeResult = { ok: true; keypackage: MlsKeyPackage } | { ok: false; trailing: boolean };
+
+/** Decode a TLS `KeyPackage`; the whole input must be consumed. */
+export function decodeKeypackage(bytes: Uint8Array): DecodeResult {
+  let r: [MlsKeyPackage, number] | undefined;
+  try {
+    r = decodeKeyPackage(bytes, 0);
+  } catch {
+    r = undefined;
+  }
+  if (r === undefined) return { ok: false, trailing: false };
+  if (r[1] !== bytes.length) return { ok: false, trailing: true };
+  return { ok: true, keypackage: r[0] };
+}
+
+export function encodeKeypackage(kp: MlsKeyPackage): Uint8Array {
+  return encodeKeyPackage(kp);
+}
+
+/** Cipher suite code point of a decoded package (unknown suites keep their number). */
+export function suiteIdOf(kp: MlsKeyPackage): number {
+  const id = (SUITE_IDS as Record<string, number>)[kp.cipherSuite];
+  return id ?? Number(kp.cipherSuite);
+}
+
+const SUITE_IDS: Partial<Record<CiphersuiteName, number>> = Object.fromEntries(
+  [1, 2, 3, 4, 5, 6, 7].map((id) => [getCiphersuiteNameFromId(id as CiphersuiteId), id]),
+);
+
+export function credentialTypeIdOf(kp: MlsKeyPackage): number {
+  return CREDENTIAL_TYPE_IDS[kp.leafNode.credential.credentialType] ?? Number(kp.leafNode.credential.credentialType);
+}
+
+export function extensionIds(exts: readonly Extension[]): number[] {
+  return exts.map((e) => extensionTypeToNumber(e.extensionType));
+}
+
+export function capabilityIds(kp: MlsKeyPackage): {
+  versions: string[];
+  ciphersuites: number[];
+  extensions: number[];
+  proposals: number[];
+  credentials: number[];
+} {
+  const c = kp.leafNode.capabilities;
+  return {
+    versions: [...c.versions],
+    ciphersuites: c.ciphersuites.map((n) => (SUITE_IDS as Record<string, number>)[n] ?? Number(n)),
+    extensions: [...c.extensions],
+    proposals: [...c.proposals],
+    credentials: c.credentials.map((t) => CREDENTIAL_TYPE_IDS[t] ?? Number(t)),
+  };
+}
+
+/** RFC 9420 §10.1: leaf node signature (label "LeafNodeTBS") and key package signature ("KeyPackageTBS"). */
+export async function verifyKeypackageSignatures(
+  ciphersuite: Ciphersuite,
+  kp: MlsKeyPackage,
+): Promise<{ leaf: boolean; keypackage: boolean }> {
+  const cs = await suiteImpl(ciphersuite);
+  const safe = async (f: () => Promise<boolean>): Promise<boolean> => {
+    try {
+      return await f();
+    } catch {
+      return false;
+    }
+  };
+  const leaf = await safe(() => verifyLeafNodeSignatureKeyPackage(kp.leafNode, cs.signature));
+  const keypackage = await safe(() => verifyKeyPackage(kp, cs.signature));
+  return { leaf, keypackage };
+}

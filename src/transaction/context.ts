@@ -1,0 +1,311 @@
+import { ErrorCode, MlsKeypackagesError } from "../errors.js";
+import type { Credential } from "../credential/credential.js";
+import { CredentialRef } from "../credential/credentialRef.js";
+import { ClientId } from "../credential/clientId.js";
+import type { CredentialType } from "../credential/credentialType.js";
+import type { CredentialRow, KeypackageRow } from "../keystore/contract.js";
+import type { Database } from "../keystore/database.js";
+import { StagedKeystore, fromHex, toHex } from "../keystore/staging.js";
+import { Keypackage } from "../keypackage/keypackage.js";
+import { KeypackageRef } from "../keypackage/keypackageRef.js";
+import { KEYPACKAGE_DEFAULT_LIFETIME, checkLifetime, lifetimeSeconds } from "../keypackage/lifetime.js";
+import { assertCiphersuite, type Ciphersuite } from "../mls/ciphersuite.js";
+import { buildKeypackage, decodeKeypackage } from "../mls/keypackage.js";
+import { bytesEqual } from "../mls/tls.js";
+
+/** Filters for `findCredentials`; every given field must match. */
+export interface CredentialFilters {
+  clientId?: ClientId;
+  ciphersuite?: Ciphersuite;
+  credentialType?: CredentialType;
+  publicKey?: Uint8Array;
+}
+
+export interface GenerateKeypackageOptions {
+  /** Make a last-resort package (RFC 9420 §17.3 `last_resort` extension); it survives Welcome processing. */
+  lastResort?: boolean;
+}
+
+/**
+ * What a transaction offers to the modules that implement its operations
+ * (key packages here; conversations in `conversation/`).
+ * @internal
+ */
+export interface TxScope {
+  readonly store: StagedKeystore;
+  readonly database: Database;
+  now(): Date;
+}
+
+/**
+ * A transaction on a session's database. Every write is staged in memory and applied
+ * atomically by `finish()`; `abort()` discards them. Reads see the staged writes.
+ * After `finish()` or `abort()` every call rejects with `TransactionFinished`.
+ * An error thrown by one call undoes that call's staged writes only.
+ */
+export class TransactionContext {
+  readonly #scope: TxScope;
+  readonly #release: () => void;
+  #state: "open" | "finishing" | "finished" = "open";
+  #busy: Promise<unknown> = Promise.resolve();
+
+  /** @internal created by `CoreCrypto.newTransaction()`. */
+  constructor(database: Database, clock: () => Date, release: () => void) {
+    this.#scope = { store: new StagedKeystore(database.keystore), database, now: clock };
+    this.#release = release;
+  }
+
+  /** @internal run one operation: serialized, and rolled back on error. */
+  protected run<T>(fn: (scope: TxScope) => Promise<T>): Promise<T> {
+    const go = async (): Promise<T> => {
+      if (this.#state !== "open") {
+        throw new MlsKeypackagesError(ErrorCode.TransactionFinished, "this transaction has already finished or been aborted");
+      }
+      const mark = this.#scope.store.mark();
+      try {
+        return await fn(this.#scope);
+      } catch (err) {
+        this.#scope.store.rollbackTo(mark);
+        throw err;
+      }
+    };
+    const p = this.#busy.then(go, go);
+    this.#busy = p.catch(() => undefined);
+    return p;
+  }
+
+  /** Whether `finish()` or `abort()` was called. */
+  get isFinished(): boolean {
+    return this.#state !== "open";
+  }
+
+  /** Commit every staged write atomically and end the transaction. */
+  async finish(): Promise<void> {
+    await this.#busy;
+    if (this.#state !== "open") {
+      throw new MlsKeypackagesError(ErrorCode.TransactionFinished, "this transaction has already finished or been aborted");
+    }
+    this.#state = "finishing";
+    try {
+      await this.#scope.database.keystore.commit(this.#scope.store.ops);
+    } finally {
+      this.#state = "finished";
+      this.#release();
+    }
+  }
+
+  /** Discard every staged write and end the transaction. */
+  async abort(): Promise<void> {
+    await this.#busy;
+    if (this.#state !== "open") {
+      throw new MlsKeypackagesError(ErrorCode.TransactionFinished, "this transaction has already finished or been aborted");
+    }
+    this.#state = "finished";
+    this.#release();
+  }
+
+  // ── credentials ────────────────────────────────────────────────────────────
+
+  /** Store a credential and its signature key; returns its stable reference. */
+  addCredential(credential: Credential): Promise<CredentialRef> {
+    return this.run(async ({ store, now }) => {
+      const ref = new CredentialRef(credential.clientId, credential.ciphersuite, credential.type, credential.publicKey);
+      const row: CredentialRow = {
+        id: ref.id,
+        clientId: credential.clientId.bytes(),
+        ciphersuite: credential.ciphersuite,
+        credentialType: credential.type,
+        publicKey: Uint8Array.from(credential.publicKey),
+        credential: Uint8Array.from(credential.encoded),
+        signaturePrivateKey: Uint8Array.from(credential.signaturePrivateKey()),
+        createdAt: now().getTime(),
+      };
+      const existing = await store.get("credentials", ref.id);
+      if (existing === undefined) store.write("credentials", ref.id, row);
+      return ref;
+    });
+  }
+
+  /** Credentials matching every given filter. */
+  findCredentials(filters: CredentialFilters = {}): Promise<CredentialRef[]> {
+    return this.run(async ({ store }) => {
+      const rows = await store.all("credentials");
+      return rows
+        .filter(
+          (r) =>
+            (filters.clientId === undefined || bytesEqual(r.clientId, filters.clientId.bytes())) &&
+            (filters.ciphersuite === undefined || r.ciphersuite === filters.ciphersuite) &&
+            (filters.credentialType === undefined || r.credentialType === filters.credentialType) &&
+            (filters.publicKey === undefined || bytesEqual(r.publicKey, filters.publicKey)),
+        )
+        .sort((a, b) => a.createdAt - b.createdAt)
+        .map(credentialRefOfRow);
+    });
+  }
+
+  /**
+   * Remove a credential: first its key packages (all three tables), then the credential.
+   * Refuses with `CredentialStillInUse` while a conversation uses it.
+   */
+  removeCredential(ref: CredentialRef): Promise<void> {
+    return this.run(async (scope) => {
+      await loadCredential(scope, ref);
+      const conversations = await scope.store.conversationsForCredential(ref.id);
+      if (conversations.length > 0) {
+        throw new MlsKeypackagesError(
+          ErrorCode.CredentialStillInUse,
+          `the credential is used by ${conversations.length} conversation(s)`,
+          { conversations: conversations.length },
+        );
+      }
+      await removeKeypackagesOf(scope, ref.id);
+      scope.store.delete("credentials", ref.id);
+    });
+  }
+
+  // ── key packages ───────────────────────────────────────────────────────────
+
+  /**
+   * Generate and store a key package for the credential (plus its HPKE init private key and
+   * leaf encryption key pair). `lifetime` in ms, > 0 and ≤ `KEYPACKAGE_DEFAULT_LIFETIME`
+   * (the default); `not_before` is set 1 h in the past for clock skew.
+   */
+  generateKeypackage(
+    credentialRef: CredentialRef,
+    lifetime: number = KEYPACKAGE_DEFAULT_LIFETIME,
+    options: GenerateKeypackageOptions = {},
+  ): Promise<Keypackage> {
+    return this.run((scope) => generateOne(scope, credentialRef, lifetime, options));
+  }
+
+  /** Refs of every stored key package, this transaction's included. Loads no key and parses no package. */
+  getKeypackageRefs(): Promise<KeypackageRef[]> {
+    return this.run(async ({ store, now }) => {
+      const metas = await store.listKeypackageMeta();
+      return metas.map(
+        (m) =>
+          new KeypackageRef({
+            hashRef: fromHex(m.ref),
+            ciphersuite: m.ciphersuite as Ciphersuite,
+            credentialType: m.credentialType as CredentialType,
+            notBefore: m.notBefore,
+            notAfter: m.notAfter,
+            lastResort: m.lastResort,
+            clock: now,
+          }),
+      );
+    });
+  }
+
+  /** Load a stored key package by ref (undefined when absent). */
+  getKeypackage(ref: KeypackageRef | Uint8Array): Promise<Keypackage | undefined> {
+    return this.run(async ({ store, now }) => {
+      const row = await store.get("keypackages", refHex(ref));
+      if (row === undefined) return undefined;
+      const r = decodeKeypackage(row.keypackage);
+      if (!r.ok) throw new MlsKeypackagesError(ErrorCode.KeystoreError, "a stored key package does not decode");
+      return Keypackage.fromDecoded(row.keypackage, r.keypackage, now);
+    });
+  }
+
+  /** Delete a key package, its HPKE init private key and its leaf encryption key pair. Silent when absent. */
+  removeKeypackage(ref: KeypackageRef | Uint8Array): Promise<void> {
+    return this.run(async ({ store }) => {
+      const row = await store.get("keypackages", refHex(ref));
+      if (row !== undefined) deleteKeypackageRows(store, row);
+    });
+  }
+
+  /** Remove every key package generated from the credential (found through the credential index). */
+  removeKeypackagesFor(credentialRef: CredentialRef): Promise<void> {
+    return this.run(async (scope) => {
+      await loadCredential(scope, credentialRef);
+      await removeKeypackagesOf(scope, credentialRef.id);
+    });
+  }
+}
+
+// ── helpers (shared with other modules through TxScope) ─────────────────────────
+
+function refHex(ref: KeypackageRef | Uint8Array): string {
+  return ref instanceof Uint8Array ? toHex(ref) : ref.hex();
+}
+
+export function credentialRefOfRow(row: CredentialRow): CredentialRef {
+  return new CredentialRef(
+    new ClientId(row.clientId),
+    row.ciphersuite as Ciphersuite,
+    row.credentialType as CredentialType,
+    row.publicKey,
+  );
+}
+
+/** The stored credential row behind a ref, or `CredentialNotFound`. */
+export async function loadCredential(scope: TxScope, ref: CredentialRef): Promise<CredentialRow> {
+  if (!(ref instanceof CredentialRef)) {
+    throw new MlsKeypackagesError(ErrorCode.InvalidCredentialRef, "expected a CredentialRef");
+  }
+  const row = await scope.store.get("credentials", ref.id);
+  if (row === undefined || row.ciphersuite !== ref.ciphersuite()) {
+    throw new MlsKeypackagesError(ErrorCode.CredentialNotFound, `no such credential in this database: ${ref.toString()}`);
+  }
+  return row;
+}
+
+export function deleteKeypackageRows(store: StagedKeystore, row: KeypackageRow): void {
+  store.delete("keypackages", row.ref);
+  store.delete("hpke_private_keys", row.initKey);
+  store.delete("encryption_keypairs", row.encryptionKey);
+}
+
+async function removeKeypackagesOf(scope: TxScope, credentialId: string): Promise<void> {
+  const refs = await scope.store.keypackageRefsForCredential(credentialId);
+  for (const ref of refs) {
+    const row = await scope.store.get("keypackages", ref);
+    if (row !== undefined) deleteKeypackageRows(scope.store, row);
+  }
+}
+
+async function generateOne(
+  scope: TxScope,
+  credentialRef: CredentialRef,
+  lifetime: number,
+  options: GenerateKeypackageOptions,
+): Promise<Keypackage> {
+  checkLifetime(lifetime);
+  const cred = await loadCredential(scope, credentialRef);
+  const now = scope.now();
+  const { notBefore, notAfter } = lifetimeSeconds(now, lifetime);
+  const lastResort = options.lastResort === true;
+  const suite = assertCiphersuite(cred.ciphersuite);
+  const built = await buildKeypackage({
+    ciphersuite: suite,
+    credential: cred.credential,
+    signaturePublicKey: cred.publicKey,
+    signaturePrivateKey: cred.signaturePrivateKey,
+    notBefore,
+    notAfter,
+    lastResort,
+  });
+  const ref = toHex(built.ref);
+  const initKey = toHex(built.initPublicKey);
+  const encryptionKey = toHex(built.encryptionPublicKey);
+  scope.store.write("keypackages", ref, {
+    ref,
+    credentialId: cred.id,
+    ciphersuite: suite,
+    credentialType: cred.credentialType,
+    notBefore,
+    notAfter,
+    lastResort,
+    keypackage: built.bytes,
+    initKey,
+    encryptionKey,
+  });
+  scope.store.write("hpke_private_keys", initKey, { publicKey: built.initPublicKey, privateKey: built.initPrivateKey });
+  scope.store.write("encryption_keypairs", encryptionKey, {
+    publicKey: built.encryptionPublicKey,
+    privateKey: built.encryptionPrivateKey,
+  });
+  return Keypackage.deserialize(built.bytes, { clock: scope.now });
+}
