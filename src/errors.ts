@@ -10,6 +10,7 @@ export const ErrorCode = {
   InvalidLifetime: "InvalidLifetime",
   InvalidKeypackage: "InvalidKeypackage",
   InvalidClientId: "InvalidClientId",
+  InvalidArgument: "InvalidArgument",
   InvalidCredentialRef: "InvalidCredentialRef",
   UnsupportedCiphersuite: "UnsupportedCiphersuite",
   AlreadyExists: "AlreadyExists",

@@ -55,6 +55,8 @@ export interface BuiltKeypackage {
   initPrivateKey: Uint8Array;
   encryptionPublicKey: Uint8Array;
   encryptionPrivateKey: Uint8Array;
+  /** The engine's decoded form, when built on this thread. */
+  decoded?: MlsKeyPackage;
 }
 
 export async function buildKeypackage(input: BuildKeypackageInput): Promise<BuiltKeypackage> {
@@ -80,6 +82,7 @@ export async function buildKeypackage(input: BuildKeypackageInput): Promise<Buil
     initPrivateKey: privatePackage.initPrivateKey,
     encryptionPublicKey: publicPackage.leafNode.hpkePublicKey,
     encryptionPrivateKey: privatePackage.hpkePrivateKey,
+    decoded: publicPackage,
   };
 }
 

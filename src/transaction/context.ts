@@ -10,7 +10,8 @@ import { Keypackage } from "../keypackage/keypackage.js";
 import { KeypackageRef } from "../keypackage/keypackageRef.js";
 import { KEYPACKAGE_DEFAULT_LIFETIME, checkLifetime, lifetimeSeconds } from "../keypackage/lifetime.js";
 import { assertCiphersuite, type Ciphersuite } from "../mls/ciphersuite.js";
-import { buildKeypackage, decodeKeypackage } from "../mls/keypackage.js";
+import { buildKeypackage, decodeKeypackage, type BuildKeypackageInput, type BuiltKeypackage } from "../mls/keypackage.js";
+import { buildKeypackages } from "../keypackage/batch.js";
 import { bytesEqual } from "../mls/tls.js";
 
 /** Filters for `findCredentials`; every given field must match. */
@@ -178,6 +179,26 @@ export class TransactionContext {
     return this.run((scope) => generateOne(scope, credentialRef, lifetime, options));
   }
 
+  /**
+   * Generate `count` key packages at once. Large batches use every core (Node.js
+   * `worker_threads`); the result is the same as `count` calls to `generateKeypackage`.
+   */
+  generateKeypackages(
+    credentialRef: CredentialRef,
+    count: number,
+    lifetime: number = KEYPACKAGE_DEFAULT_LIFETIME,
+    options: GenerateKeypackageOptions = {},
+  ): Promise<Keypackage[]> {
+    return this.run(async (scope) => {
+      if (!Number.isSafeInteger(count) || count < 0) {
+        throw new MlsKeypackagesError(ErrorCode.InvalidArgument, `count must be a non-negative integer, got ${String(count)}`);
+      }
+      const input = await prepareGeneration(scope, credentialRef, lifetime, options);
+      const built = await buildKeypackages({ ...input, count });
+      return built.map((b) => stageKeypackage(scope, input, b));
+    });
+  }
+
   /** Refs of every stored key package, this transaction's included. Loads no key and parses no package. */
   getKeypackageRefs(): Promise<KeypackageRef[]> {
     return this.run(async ({ store, now }) => {
@@ -266,38 +287,46 @@ async function removeKeypackagesOf(scope: TxScope, credentialId: string): Promis
   }
 }
 
-async function generateOne(
+interface PreparedGeneration extends BuildKeypackageInput {
+  credentialId: string;
+  credentialType: number;
+}
+
+async function prepareGeneration(
   scope: TxScope,
   credentialRef: CredentialRef,
   lifetime: number,
   options: GenerateKeypackageOptions,
-): Promise<Keypackage> {
+): Promise<PreparedGeneration> {
   checkLifetime(lifetime);
   const cred = await loadCredential(scope, credentialRef);
-  const now = scope.now();
-  const { notBefore, notAfter } = lifetimeSeconds(now, lifetime);
-  const lastResort = options.lastResort === true;
-  const suite = assertCiphersuite(cred.ciphersuite);
-  const built = await buildKeypackage({
-    ciphersuite: suite,
+  const { notBefore, notAfter } = lifetimeSeconds(scope.now(), lifetime);
+  return {
+    ciphersuite: assertCiphersuite(cred.ciphersuite),
     credential: cred.credential,
     signaturePublicKey: cred.publicKey,
     signaturePrivateKey: cred.signaturePrivateKey,
     notBefore,
     notAfter,
-    lastResort,
-  });
+    lastResort: options.lastResort === true,
+    credentialId: cred.id,
+    credentialType: cred.credentialType,
+  };
+}
+
+/** Stage the three rows of a new key package (RFC 9420 §10: package, init key, leaf encryption key). */
+function stageKeypackage(scope: TxScope, input: PreparedGeneration, built: BuiltKeypackage): Keypackage {
   const ref = toHex(built.ref);
   const initKey = toHex(built.initPublicKey);
   const encryptionKey = toHex(built.encryptionPublicKey);
   scope.store.write("keypackages", ref, {
     ref,
-    credentialId: cred.id,
-    ciphersuite: suite,
-    credentialType: cred.credentialType,
-    notBefore,
-    notAfter,
-    lastResort,
+    credentialId: input.credentialId,
+    ciphersuite: input.ciphersuite,
+    credentialType: input.credentialType,
+    notBefore: input.notBefore,
+    notAfter: input.notAfter,
+    lastResort: input.lastResort,
     keypackage: built.bytes,
     initKey,
     encryptionKey,
@@ -307,5 +336,17 @@ async function generateOne(
     publicKey: built.encryptionPublicKey,
     privateKey: built.encryptionPrivateKey,
   });
-  return Keypackage.deserialize(built.bytes, { clock: scope.now });
+  return built.decoded !== undefined
+    ? Keypackage.fromDecoded(built.bytes, built.decoded, scope.now)
+    : Keypackage.deserialize(built.bytes, { clock: scope.now });
+}
+
+async function generateOne(
+  scope: TxScope,
+  credentialRef: CredentialRef,
+  lifetime: number,
+  options: GenerateKeypackageOptions,
+): Promise<Keypackage> {
+  const input = await prepareGeneration(scope, credentialRef, lifetime, options);
+  return stageKeypackage(scope, input, await buildKeypackage(input));
 }
