@@ -1,0 +1,41 @@
+/**
+ * `npm run bench`: runs every benchmark in its own process, one after another (so they
+ * don't compete for the two cores), then writes BENCHMARKS.md from their results.
+ * `npm run bench -- lifecycle keystore` runs a subset.
+ */
+import { spawnSync } from "node:child_process";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { machine } from "./util.js";
+
+const ALL = ["lifecycle", "keystore", "conversation", "ds"];
+const wanted = process.argv.slice(2).filter((a) => ALL.includes(a));
+const run = wanted.length > 0 ? wanted : ALL;
+
+for (const name of run) {
+  const script = new URL(`./${name}.ts`, import.meta.url);
+  if (!existsSync(script)) {
+    console.error(`bench/${name}.ts is missing`);
+    process.exitCode = 1;
+    continue;
+  }
+  console.log(`\n=== bench/${name}.ts`);
+  const r = spawnSync(process.execPath, ["--import", "tsx", script.pathname], { stdio: "inherit" });
+  if (r.status !== 0) {
+    console.error(`bench/${name}.ts failed (exit ${r.status})`);
+    process.exitCode = 1;
+  }
+}
+
+const sections = ALL.map((name) => new URL(`./results/${name}.md`, import.meta.url))
+  .filter((u) => existsSync(u))
+  .map((u) => readFileSync(u, "utf8").trim());
+const header = `# Benchmarks
+
+Written by \`npm run bench\` (bench/run.ts). Benchmarks are not tests: they assert nothing. Absolute times on
+these shared machines vary from run to run, so each table compares implementations **measured in the same
+run on the same machine**; read the ratios.
+
+Last full run: ${new Date().toISOString().slice(0, 10)}, ${machine()}.
+`;
+writeFileSync(new URL("../BENCHMARKS.md", import.meta.url), `${header}\n${sections.join("\n\n")}\n`);
+console.log("\nBENCHMARKS.md written");
