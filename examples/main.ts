@@ -1,0 +1,168 @@
+/**
+ * `npm start`: the whole key package lifecycle on embedded defaults.
+ *
+ *   a Delivery Service on an ephemeral local port (SQLite) ·
+ *   two clients with encrypted SQLite keystores ·
+ *   Alice generates and uploads 100 key packages + a last-resort one ·
+ *   Bob claims one, creates a conversation and adds Alice · Alice processes the Welcome ·
+ *   the package is consumed exactly once · a message each way ·
+ *   an expired package is pruned locally and refused by the DS.
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import cliProgress from "cli-progress";
+import {
+  Ciphersuite,
+  ClientId,
+  CoreCrypto,
+  Credential,
+  Database,
+  DatabaseKey,
+  DeliveryServiceClient,
+  DeliveryServiceError,
+  Keypackage,
+  type CommitBundle,
+} from "../src/index.js";
+import { createDeliveryService, openStore } from "../src/ds/index.js";
+
+const SUITE = Ciphersuite.MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519;
+const UPLOAD = 100;
+const DAY = 24 * 60 * 60 * 1000;
+const text = new TextEncoder();
+const utf8 = new TextDecoder();
+const step = (n: number, s: string) => console.log(`\n${n}. ${s}`);
+const say = (s: string) => console.log(`   ${s}`);
+
+const dir = mkdtempSync(join(tmpdir(), "mlskp-demo-"));
+const ds = await createDeliveryService({ store: await openStore(join(dir, "ds.sqlite")), dev: true });
+try {
+  step(1, "Delivery Service");
+  const url = await ds.listen({ host: "127.0.0.1", port: 0 });
+  say(`listening on ${url} (SQLite store, open enrollment for this demo)`);
+
+  // A client: an encrypted SQLite keystore, a session, a Basic credential, and a DS account.
+  async function client(name: string, id: string, clock?: () => Date) {
+    const key = DatabaseKey.generate(); // in an app: from the platform's secure key storage
+    const database = await Database.open(join(dir, `${name}.keystore`), key);
+    const cc = await CoreCrypto.open(database, clock ? { clock } : {});
+    const clientId = ClientId.parse(id);
+    const credential = await cc.transaction((tx) => tx.addCredential(Credential.basic(SUITE, clientId)));
+    const dsClient = new DeliveryServiceClient({ baseUrl: url });
+    await dsClient.register({ clientId, signatureKeys: { [SUITE]: credential.publicKey() } });
+    return { name, cc, database, clientId, credential, ds: dsClient };
+  }
+
+  step(2, "Two clients, each with an encrypted SQLite keystore");
+  let aliceTime = Date.now();
+  const alice = await client("alice", "0f4c3a1e-8a51-4f1e-9c1c-2d3e4f5a6b7c:a11ce@example.com", () => new Date(aliceTime));
+  const bob = await client("bob", "7d6c5b4a-3928-4716-a5b4-c3d2e1f0a9b8:b0b@example.com");
+  say(`alice ${alice.clientId}  ·  bob ${bob.clientId}`);
+
+  const localCount = async (c: { cc: CoreCrypto }) =>
+    c.cc.transaction(async (tx) => (await tx.getKeypackageRefs()).filter((r) => r.isValid()).length);
+  const dsCount = async (c: { ds: DeliveryServiceClient }) => c.ds.count(SUITE);
+
+  step(3, `Alice generates ${UPLOAD} key packages and a last-resort one, and uploads them`);
+  const bar = new cliProgress.SingleBar(
+    { format: "   {bar} {value}/{total} {stage}", hideCursor: true, clearOnComplete: false },
+    cliProgress.Presets.shades_classic,
+  );
+  bar.start(UPLOAD + 1, 0, { stage: "generating" });
+  const batches: Uint8Array[][] = [];
+  for (let i = 0; i < UPLOAD; i += 20) {
+    const kps = await alice.cc.transaction((tx) => tx.generateKeypackages(alice.credential, 20));
+    batches.push(kps.map((k) => k.serialize()));
+    bar.increment(20, { stage: "generating" });
+  }
+  const lastResort = await alice.cc.transaction((tx) =>
+    tx.generateKeypackage(alice.credential, undefined, { lastResort: true }),
+  );
+  bar.increment(1, { stage: "uploading " });
+  bar.update(0);
+  for (const batch of batches) {
+    await alice.ds.upload(batch);
+    bar.increment(batch.length, { stage: "uploading " });
+  }
+  await alice.ds.upload([lastResort]);
+  bar.increment(1, { stage: "uploaded  " });
+  bar.stop();
+  const before = { local: await localCount(alice), ds: await dsCount(alice) };
+  say(`Alice's keystore: ${before.local} valid packages · DS: ${before.ds.count} regular + ${before.ds.lastResort} last resort`);
+
+  step(4, "Bob claims a key package of Alice's, creates a conversation and adds her");
+  const claim = await bob.ds.claim(alice.clientId.userId(), SUITE);
+  const claimed = claim.keyPackages[0]!;
+  say(`claimed ${claimed.ref.slice(0, 16)}… for ${claimed.clientId} (last resort: ${claimed.lastResort})`);
+  const afterClaim = await dsCount(alice);
+  say(`DS now holds ${afterClaim.count} regular packages for Alice (one handed out, deleted on the DS)`);
+
+  const conversationId = text.encode("demo-conversation");
+  let welcome: Uint8Array | undefined;
+  bob.cc.provideTransport({
+    async sendCommitBundle(bundle: CommitBundle) {
+      welcome = bundle.welcome; // a real app posts the bundle to its DS; here Bob hands the Welcome over
+      return "success";
+    },
+  });
+  await bob.cc.transaction(async (tx) => {
+    await tx.createConversation(conversationId, bob.credential);
+    await tx.addClientsToConversation(conversationId, [Keypackage.deserialize(claimed.keyPackage)]);
+  });
+  say(`Bob's conversation has ${(await bob.cc.transaction((tx) => tx.getClientIds(conversationId))).length} members; Welcome: ${welcome?.length} bytes`);
+
+  step(5, "Alice processes the Welcome: she joins, and the key package is consumed");
+  const joined = await alice.cc.transaction((tx) => tx.processWelcomeMessage(welcome!));
+  say(`joined conversation "${utf8.decode(joined)}"`);
+  const after = { local: await localCount(alice), ds: await dsCount(alice) };
+  say(`Alice's keystore: ${before.local} → ${after.local} valid packages (the claimed one is gone, with its private keys)`);
+  say(`DS: ${before.ds.count} → ${after.ds.count} regular, last resort kept: ${after.ds.lastResort}`);
+  const again = await alice.cc
+    .transaction((tx) => tx.processWelcomeMessage(welcome!))
+    .catch((e: { code?: string }) => e.code);
+  say(`the same Welcome again → ${String(again)} (a key package is consumed exactly once)`);
+
+  step(6, "A message each way");
+  const m1 = await bob.cc.transaction((tx) => tx.encryptMessage(conversationId, text.encode("Hello Alice!")));
+  const d1 = await alice.cc.transaction((tx) => tx.decryptMessage(conversationId, m1));
+  say(`Bob → Alice: "${utf8.decode(d1.message)}"`);
+  const m2 = await alice.cc.transaction((tx) => tx.encryptMessage(conversationId, text.encode("Hi Bob, got your Welcome.")));
+  const d2 = await bob.cc.transaction((tx) => tx.decryptMessage(conversationId, m2));
+  say(`Alice → Bob: "${utf8.decode(d2.message)}"`);
+
+  step(7, "Expiry: an expired package is pruned locally and refused by the DS");
+  aliceTime = Date.now() - 2 * DAY; // Alice's clock made it two days ago, with a one-day lifetime
+  const stale = await alice.cc.transaction((tx) => tx.generateKeypackage(alice.credential, 1 * DAY));
+  aliceTime = Date.now();
+  const pruned = await pruneExpired(alice.cc);
+  say(`pruned ${pruned} expired package(s) locally`);
+  try {
+    await alice.ds.upload([stale]);
+    say("unexpected: the DS accepted an expired package");
+    process.exitCode = 1;
+  } catch (err) {
+    if (!(err instanceof DeliveryServiceError)) throw err;
+    say(`DS refused it: HTTP ${err.status}, rule ${err.rules.join(", ")}`);
+  }
+
+  step(8, "Done");
+  say(`Alice: ${await localCount(alice)} valid packages locally, DS ${JSON.stringify(await dsCount(alice))}`);
+  await alice.cc.close();
+  await bob.cc.close();
+} finally {
+  await ds.close();
+  rmSync(dir, { recursive: true, force: true });
+}
+
+async function pruneExpired(cc: CoreCrypto): Promise<number> {
+  return cc.transaction(async (tx) => {
+    let n = 0;
+    for (const ref of await tx.getKeypackageRefs()) {
+      if (!ref.isValid()) {
+        await tx.removeKeypackage(ref);
+        n++;
+      }
+    }
+    return n;
+  });
+}
