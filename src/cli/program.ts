@@ -1,0 +1,148 @@
+/** The `mlskp` command line (Node.js). */
+import { readFileSync } from "node:fs";
+import { Command, InvalidArgumentError, Option } from "commander";
+import { SUPPORTED_CIPHERSUITES, type Ciphersuite } from "../mls/ciphersuite.js";
+import { isPostgresUrl, openStore } from "../ds/open.js";
+import { createDeliveryService, type DeliveryServiceLimits } from "../ds/server.js";
+
+function nonNegativeInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError("expected a non-negative integer");
+  return n;
+}
+
+function suiteList(value: string): Ciphersuite[] {
+  const suites = value.split(",").map((s) => Number(s.trim()));
+  if (suites.some((s) => !SUPPORTED_CIPHERSUITES.includes(s as Ciphersuite))) {
+    throw new InvalidArgumentError(
+      `expected a comma-separated subset of ${SUPPORTED_CIPHERSUITES.join(",")}`,
+    );
+  }
+  return suites as Ciphersuite[];
+}
+
+interface ServeOptions {
+  db: string;
+  port: number;
+  host: string;
+  dev?: boolean;
+  pgSchema?: string;
+  pgPoolSize?: number;
+  enrollmentSecretFile?: string;
+  maxLifetimeMs?: number;
+  ciphersuites?: Ciphersuite[];
+  uploadsPerMinute?: number;
+  claimsPerMinute?: number;
+  registrationsPerMinute?: number;
+  trustProxy?: boolean;
+  logLevel: string;
+}
+
+/** Start the Delivery Service; resolves once it listens. SIGINT/SIGTERM close it. */
+async function serve(o: ServeOptions): Promise<void> {
+  let secret = process.env.MLSKP_ENROLLMENT_SECRET;
+  if (o.enrollmentSecretFile !== undefined) secret = readFileSync(o.enrollmentSecretFile, "utf8").trim();
+  if (!o.dev && (secret === undefined || secret.length < 16)) {
+    throw new Error(
+      "set MLSKP_ENROLLMENT_SECRET (16+ characters) or --enrollment-secret-file, or run with --dev",
+    );
+  }
+  const store = await openStore(o.db, {
+    ...(o.pgSchema !== undefined ? { pgSchema: o.pgSchema } : {}),
+    ...(o.pgPoolSize !== undefined ? { pgPoolSize: o.pgPoolSize } : {}),
+  });
+  const limits: Partial<DeliveryServiceLimits> = { rateWindowMs: 60_000 };
+  if (o.uploadsPerMinute !== undefined) limits.uploadsPerWindow = o.uploadsPerMinute;
+  if (o.claimsPerMinute !== undefined) limits.claimsPerWindow = o.claimsPerMinute;
+  if (o.registrationsPerMinute !== undefined) limits.registrationsPerWindow = o.registrationsPerMinute;
+  const app = await createDeliveryService({
+    store,
+    dev: o.dev === true,
+    ...(secret !== undefined ? { enrollmentSecret: secret } : {}),
+    ...(o.maxLifetimeMs !== undefined ? { maxLifetimeMs: o.maxLifetimeMs } : {}),
+    ...(o.ciphersuites !== undefined ? { ciphersuites: o.ciphersuites } : {}),
+    limits,
+    trustProxy: o.trustProxy === true,
+    logger:
+      o.logLevel === "silent"
+        ? false
+        : { level: o.logLevel, redact: ["req.headers.authorization", 'req.headers["x-enrollment-secret"]'] },
+  });
+  const address = await app.listen({ port: o.port, host: o.host });
+  const kind = isPostgresUrl(o.db) ? "postgres" : "sqlite";
+  process.stdout.write(
+    `mlskp ds listening on ${address} (store: ${kind}${o.dev ? ", dev: open enrollment" : ""})\n`,
+  );
+  let closing = false;
+  const stop = (): void => {
+    if (closing) return;
+    closing = true;
+    app.close().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.once("SIGINT", stop);
+  process.once("SIGTERM", stop);
+}
+
+export function buildProgram(): Command {
+  const program = new Command("mlskp").description("MLS key package tools").showHelpAfterError();
+  program
+    .command("serve")
+    .description("run the key package Delivery Service")
+    .addOption(
+      new Option("--db <spec>", "SQLite file, :memory:, or postgres:// URL")
+        .env("MLSKP_DB")
+        .default("mlskp-ds.db"),
+    )
+    .addOption(
+      new Option("--port <n>", "TCP port (0: any free port)")
+        .env("MLSKP_PORT")
+        .argParser(nonNegativeInt)
+        .default(8080),
+    )
+    .addOption(new Option("--host <address>", "address to listen on").env("MLSKP_HOST").default("127.0.0.1"))
+    .option("--dev", "open enrollment (no secret needed); never in production")
+    .option("--trust-proxy", "take the client address from X-Forwarded-For (behind a reverse proxy)")
+    .addOption(new Option("--pg-schema <name>", "PostgreSQL schema for the tables").env("MLSKP_PG_SCHEMA"))
+    .addOption(
+      new Option("--pg-pool-size <n>", "PostgreSQL connections per process").argParser(nonNegativeInt),
+    )
+    .option(
+      "--enrollment-secret-file <path>",
+      "read the enrollment secret from a file (else MLSKP_ENROLLMENT_SECRET)",
+    )
+    .addOption(
+      new Option("--max-lifetime-ms <ms>", "longest accepted lifetime span").argParser(nonNegativeInt),
+    )
+    .addOption(new Option("--ciphersuites <list>", "accepted cipher suites, e.g. 1,2,3").argParser(suiteList))
+    .addOption(
+      new Option("--uploads-per-minute <n>", "uploads per client per minute").argParser(nonNegativeInt),
+    )
+    .addOption(
+      new Option("--claims-per-minute <n>", "claims per claiming client per minute").argParser(
+        nonNegativeInt,
+      ),
+    )
+    .addOption(
+      new Option("--registrations-per-minute <n>", "registrations per IP address per minute").argParser(
+        nonNegativeInt,
+      ),
+    )
+    .addOption(
+      new Option("--log-level <level>", "request log level")
+        .choices(["silent", "fatal", "error", "warn", "info", "debug"])
+        .env("MLSKP_LOG_LEVEL")
+        .default("info"),
+    )
+    .action(async (options: ServeOptions) => {
+      await serve(options);
+    });
+  return program;
+}
+
+/** Run the CLI with `argv` (as in `process.argv`). */
+export async function runCli(argv: readonly string[] = process.argv): Promise<void> {
+  await buildProgram().parseAsync([...argv]);
+}

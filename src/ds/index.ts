@@ -1,0 +1,48 @@
+/**
+ * `mls-keypackages/ds` (Node.js): the key package Delivery Service, its stores and its client.
+ * The client alone (browser-safe) is also exported from the package root.
+ */
+export { createDeliveryService, DEFAULT_LIMITS, HttpError } from "./server.js";
+export type { DeliveryServiceLimits, DeliveryServiceOptions } from "./server.js";
+export { openStore, isPostgresUrl } from "./open.js";
+export type { OpenStoreOptions } from "./open.js";
+export { SqliteDsStore } from "./sqliteStore.js";
+export type { SqliteDsStoreOptions } from "./sqliteStore.js";
+export { PostgresDsStore } from "./postgresStore.js";
+export type { PostgresDsStoreOptions } from "./postgresStore.js";
+export type {
+  AddKeypackagesOptions,
+  AddKeypackagesResult,
+  ClaimedDsKeypackage,
+  DeliveryServiceStore,
+  DsClaimResult,
+  DsClient,
+  DsPoolSize,
+  NewDsClient,
+  NewDsKeypackage,
+} from "./store.js";
+export { DeliveryServiceClient, DeliveryServiceError } from "./client.js";
+export type {
+  ClaimedKeypackage,
+  ClaimResult,
+  DeliveryServiceClientOptions,
+  KeypackageInput,
+  RefInput,
+  RegisterOptions,
+  UploadResult,
+} from "./client.js";
+export { ENROLLMENT_SECRET_HEADER, MAX_KEYPACKAGES_PER_UPLOAD } from "./wire.js";
+export type {
+  ClaimResponse,
+  ClaimedKeyPackageJson,
+  CountResponse,
+  DeleteRequest,
+  DeleteResponse,
+  DsErrorBody,
+  DsRejection,
+  DsRule,
+  RegisterClientRequest,
+  RegisterClientResponse,
+  UploadRequest,
+  UploadResponse,
+} from "./wire.js";
