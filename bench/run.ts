@@ -7,7 +7,7 @@ import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { machine } from "./util.js";
 
-const ALL = ["lifecycle", "keystore", "conversation", "ds"];
+const ALL = ["lifecycle", "crypto", "keystore", "conversation", "ds"];
 const wanted = process.argv.slice(2).filter((a) => ALL.includes(a));
 const run = wanted.length > 0 ? wanted : ALL;
 
@@ -26,7 +26,7 @@ for (const name of run) {
   }
 }
 
-const sections = ALL.map((name) => new URL(`./results/${name}.md`, import.meta.url))
+const sections = ALL.map((name) => new URL(`./${name}-results.md`, import.meta.url))
   .filter((u) => existsSync(u))
   .map((u) => readFileSync(u, "utf8").trim());
 const header = `# Benchmarks

@@ -1,6 +1,6 @@
 /** Shared helpers for the benchmarks (not tests: nothing here asserts). */
 import { cpus, availableParallelism, totalmem } from "node:os";
-import { writeFileSync, mkdirSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 
 export function machine(): string {
   const cpu = cpus()[0]?.model.trim() ?? "unknown CPU";
@@ -45,7 +45,7 @@ export function table(rows: Row[], anchors: string[]): string {
   return [head, sep, ...lines].join("\n");
 }
 
+/** Each benchmark writes bench/<name>-results.md; bench/run.ts assembles them into BENCHMARKS.md. */
 export function writeResult(name: string, markdown: string): void {
-  mkdirSync(new URL("./results/", import.meta.url), { recursive: true });
-  writeFileSync(new URL(`./results/${name}.md`, import.meta.url), markdown);
+  writeFileSync(new URL(`./${name}-results.md`, import.meta.url), markdown);
 }
