@@ -30,6 +30,7 @@ export const ErrorCode = {
   ClientNotFound: "ClientNotFound",
   UnsupportedConversationState: "UnsupportedConversationState",
   DeliveryServiceError: "DeliveryServiceError",
+  CannotRemoveSelf: "CannotRemoveSelf",
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

@@ -36,3 +36,18 @@ export type { CredentialFilters, GenerateKeypackageOptions } from "./transaction
 export { CoreCrypto } from "./session.js";
 export type { CoreCryptoOptions } from "./session.js";
 export { useCryptoProvider } from "./mls/suite.js";
+export type { CommitBundle, MlsTransport, MlsTransportResponse } from "./conversation/transport.js";
+export type { ConversationId, DecryptedMessage, GroupKeypackageRule } from "./conversation/conversation.js";
+export { CONVERSATION_STATE_FORMAT } from "./conversation/stateFormat.js";
+export { DeliveryServiceClient, DeliveryServiceError } from "./ds/client.js";
+export type {
+  ClaimedKeypackage,
+  ClaimResult,
+  DeliveryServiceClientOptions,
+  DsRejection,
+  DsRule,
+  KeypackageInput,
+  RefInput,
+  RegisterOptions,
+  UploadResult,
+} from "./ds/client.js";

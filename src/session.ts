@@ -1,5 +1,6 @@
 import type { Database } from "./keystore/database.js";
 import { TransactionContext } from "./transaction/context.js";
+import type { MlsTransport } from "./conversation/transport.js";
 
 export interface CoreCryptoOptions {
   /** The clock used wherever time matters (lifetimes, validity). Default: `new Date()`. */
@@ -12,6 +13,7 @@ export interface CoreCryptoOptions {
 export class CoreCrypto {
   readonly database: Database;
   readonly #clock: () => Date;
+  #transport: MlsTransport | undefined;
 
   private constructor(database: Database, options: CoreCryptoOptions) {
     this.database = database;
@@ -20,6 +22,22 @@ export class CoreCrypto {
 
   static async open(database: Database, options: CoreCryptoOptions = {}): Promise<CoreCrypto> {
     return new CoreCrypto(database, options);
+  }
+
+  /**
+   * Set the transport that delivers our commits (CoreCrypto's `provideTransport`). Needed by
+   * `addClientsToConversation`, `removeClientsFromConversation` and `updateKeyingMaterial`
+   * (`TransportMissing` without it). Applies to open transactions too.
+   */
+  provideTransport(transport: MlsTransport): void {
+    if (
+      transport === null ||
+      typeof transport !== "object" ||
+      typeof transport.sendCommitBundle !== "function"
+    ) {
+      throw new TypeError("a transport must have a sendCommitBundle(bundle) method");
+    }
+    this.#transport = transport;
   }
 
   /** The session clock. */
@@ -33,7 +51,7 @@ export class CoreCrypto {
    */
   async newTransaction(): Promise<TransactionContext> {
     const release = await this.database.lock.acquire();
-    return new TransactionContext(this.database, this.#clock, release);
+    return new TransactionContext(this.database, this.#clock, release, () => this.#transport);
   }
 
   /**

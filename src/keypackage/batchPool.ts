@@ -36,7 +36,6 @@ function spawn(): Worker {
   } else {
     w = new Worker(new URL("./batchWorker.js", here));
   }
-  w.unref();
   return w;
 }
 
@@ -66,16 +65,27 @@ class Pool implements KeypackageWorkerPool {
         this.#pending.clear();
         this.#workers[i] = undefined as unknown as Worker;
       });
+      // After the listeners: adding a "message" listener refs the worker again.
+      // An idle pool must never keep the process alive.
+      w.unref();
       this.#workers[i] = w;
     }
     return w;
   }
 
   #send(i: number, req: WorkerRequest): Promise<WorkerReply> {
-    return new Promise((resolve, reject) => {
+    const w = this.#worker(i);
+    // Keep the process alive while a request is in flight; an idle pool never does.
+    w.ref();
+    const done = new Promise<WorkerReply>((resolve, reject) => {
       this.#pending.set(req.id, { resolve, reject });
-      this.#worker(i).postMessage(req, [req.signaturePrivateKey]);
+      w.postMessage(req, [req.signaturePrivateKey]);
     });
+    const idle = () => {
+      if (this.#pending.size === 0) for (const worker of this.#workers) worker?.unref();
+    };
+    done.then(idle, idle);
+    return done;
   }
 
   async build(input: BatchInput): Promise<BuiltKeypackage[]> {

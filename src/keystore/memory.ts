@@ -105,7 +105,8 @@ export class MemoryKeystore implements Keystore {
           );
         }
       }
-      m.set(op.key, cloneRow(op.row));
+      // Staged rows are owned by the transaction and never mutated after staging: no copy needed.
+      m.set(op.key, op.row);
     }
     for (const [t, m] of Object.entries(next) as [TableName, Map<string, unknown>][]) {
       (this.#tables as Record<TableName, Map<string, unknown>>)[t] = m;

@@ -13,6 +13,9 @@ import { assertCiphersuite, type Ciphersuite } from "../mls/ciphersuite.js";
 import { buildKeypackage, decodeKeypackage, type BuildKeypackageInput, type BuiltKeypackage } from "../mls/keypackage.js";
 import { buildKeypackages } from "../keypackage/batch.js";
 import { bytesEqual } from "../mls/tls.js";
+import * as conv from "../conversation/conversation.js";
+import type { ConversationId, DecryptedMessage } from "../conversation/conversation.js";
+import type { MlsTransport } from "../conversation/transport.js";
 
 /** Filters for `findCredentials`; every given field must match. */
 export interface CredentialFilters {
@@ -36,6 +39,8 @@ export interface TxScope {
   readonly store: StagedKeystore;
   readonly database: Database;
   now(): Date;
+  /** The session's MLS transport at the time of the call (undefined until provided). */
+  transport(): MlsTransport | undefined;
 }
 
 /**
@@ -51,8 +56,13 @@ export class TransactionContext {
   #busy: Promise<unknown> = Promise.resolve();
 
   /** @internal created by `CoreCrypto.newTransaction()`. */
-  constructor(database: Database, clock: () => Date, release: () => void) {
-    this.#scope = { store: new StagedKeystore(database.keystore), database, now: clock };
+  constructor(
+    database: Database,
+    clock: () => Date,
+    release: () => void,
+    transport: () => MlsTransport | undefined = () => undefined,
+  ) {
+    this.#scope = { store: new StagedKeystore(database.keystore), database, now: clock, transport };
     this.#release = release;
   }
 
@@ -243,6 +253,82 @@ export class TransactionContext {
       await loadCredential(scope, credentialRef);
       await removeKeypackagesOf(scope, credentialRef.id);
     });
+  }
+  // ── conversations ──────────────────────────────────────────────────────────
+
+  /**
+   * Create a conversation (RFC 9420 §11): a group whose only member is us, with the given
+   * credential. The id is the MLS group id. `ConversationAlreadyExists` if it exists.
+   */
+  createConversation(conversationId: ConversationId, credentialRef: CredentialRef): Promise<void> {
+    return this.run((scope) => conv.createConversation(scope, conversationId, credentialRef));
+  }
+
+  conversationExists(conversationId: ConversationId): Promise<boolean> {
+    return this.run((scope) => conv.conversationExists(scope, conversationId));
+  }
+
+  /** The conversation's current epoch, as a bigint (CoreCrypto's type; RFC 9420 epochs are uint64). */
+  conversationEpoch(conversationId: ConversationId): Promise<bigint> {
+    return this.run((scope) => conv.conversationEpoch(scope, conversationId));
+  }
+
+  conversationCiphersuite(conversationId: ConversationId): Promise<Ciphersuite> {
+    return this.run((scope) => conv.conversationCiphersuite(scope, conversationId));
+  }
+
+  /** Client ids of every member (Basic credentials), ourselves included. */
+  getClientIds(conversationId: ConversationId): Promise<ClientId[]> {
+    return this.run((scope) => conv.getClientIds(scope, conversationId));
+  }
+
+  /** Delete the conversation's local state. `ConversationNotFound` if absent. */
+  wipeConversation(conversationId: ConversationId): Promise<void> {
+    return this.run((scope) => conv.wipeConversation(scope, conversationId));
+  }
+
+  /**
+   * Add clients by their key packages: verify them (`InvalidKeypackage`), create one commit plus
+   * a Welcome and GroupInfo, and send them through the transport. Merged only on "success";
+   * "retry" rejects with `TransportRetry`, "abort" with `MessageRejectedError`, and then the
+   * conversation is unchanged.
+   */
+  addClientsToConversation(conversationId: ConversationId, keypackages: Keypackage[]): Promise<void> {
+    return this.run((scope) => conv.addClientsToConversation(scope, conversationId, keypackages));
+  }
+
+  /** Remove clients by client id (same transport semantics as `addClientsToConversation`). */
+  removeClientsFromConversation(conversationId: ConversationId, clientIds: ClientId[]): Promise<void> {
+    return this.run((scope) => conv.removeClientsFromConversation(scope, conversationId, clientIds));
+  }
+
+  /** Rotate our leaf and path keys with an empty commit (same transport semantics). */
+  updateKeyingMaterial(conversationId: ConversationId): Promise<void> {
+    return this.run((scope) => conv.updateKeyingMaterial(scope, conversationId));
+  }
+
+  /** Commit the proposals received so far (a no-op when none); same transport semantics. */
+  commitPendingProposals(conversationId: ConversationId): Promise<void> {
+    return this.run((scope) => conv.commitPendingProposals(scope, conversationId));
+  }
+
+  /**
+   * Join from an MLSMessage-framed Welcome; returns the conversation id. Consumes the key
+   * package it was sent to (kept if last-resort). Errors: `OrphanWelcome`, `InvalidWelcome`,
+   * `ConversationAlreadyExists` — and then no key package is lost.
+   */
+  processWelcomeMessage(welcome: Uint8Array): Promise<ConversationId> {
+    return this.run((scope) => conv.processWelcomeMessage(scope, welcome));
+  }
+
+  /** Encrypt an application message (MLSMessage-framed PrivateMessage). */
+  encryptMessage(conversationId: ConversationId, plaintext: Uint8Array): Promise<Uint8Array> {
+    return this.run((scope) => conv.encryptMessage(scope, conversationId, plaintext));
+  }
+
+  /** Decrypt an application message, or process and merge a commit / store a proposal. */
+  decryptMessage(conversationId: ConversationId, message: Uint8Array): Promise<DecryptedMessage> {
+    return this.run((scope) => conv.decryptMessage(scope, conversationId, message));
   }
 }
 

@@ -1,0 +1,69 @@
+/**
+ * A small per-database cache of decoded group states. Decoding a stored state costs
+ * milliseconds for large groups (ts-mls decodes the whole ratchet tree); most operations
+ * touch the conversation that was just written. An entry is used only when the stored bytes
+ * are exactly the bytes it was decoded from (or encoded to), so a rolled-back transaction or
+ * another writer can only cause a miss, never a stale state. Groups are immutable values.
+ */
+import type { MlsGroup } from "../mls/group.js";
+
+interface Version {
+  bytes: Uint8Array;
+  group: MlsGroup;
+}
+
+/**
+ * Up to two versions per conversation: the one last written and the one it was made from,
+ * so that an aborted transaction or a transport "retry" (which leave the stored state as it
+ * was) still hit.
+ */
+type Entry = Version[];
+
+/** Conversations kept per database (least recently used are dropped first). */
+const LIMIT = 32;
+const caches = new WeakMap<object, Map<string, Entry>>();
+
+function cacheOf(owner: object): Map<string, Entry> {
+  let m = caches.get(owner);
+  if (m === undefined) {
+    m = new Map();
+    caches.set(owner, m);
+  }
+  return m;
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+export function cachedGroup(owner: object, key: string, bytes: Uint8Array): MlsGroup | undefined {
+  const m = cacheOf(owner);
+  const e = m.get(key);
+  const hit = e?.find((v) => sameBytes(v.bytes, bytes));
+  if (e === undefined || hit === undefined) return undefined;
+  m.delete(key);
+  m.set(key, [hit, ...e.filter((v) => v !== hit)]); // conversation most recently used last, version first
+  return hit.group;
+}
+
+export function rememberGroup(owner: object, key: string, bytes: Uint8Array, group: MlsGroup): void {
+  const m = cacheOf(owner);
+  const previous = m.get(key)?.[0];
+  m.delete(key);
+  m.set(
+    key,
+    previous === undefined || previous.bytes === bytes ? [{ bytes, group }] : [{ bytes, group }, previous],
+  );
+  while (m.size > LIMIT) {
+    const oldest = m.keys().next().value;
+    if (oldest === undefined) break;
+    m.delete(oldest);
+  }
+}
+
+export function forgetGroup(owner: object, key: string): void {
+  caches.get(owner)?.delete(key);
+}

@@ -1,0 +1,648 @@
+/**
+ * Engine adapter for MLS groups (RFC 9420 §8–§12): create, join from a Welcome, commit
+ * (add / remove / update), protect and process messages, (de)serialize the engine state.
+ * Everything ts-mls-specific about groups stays in this file; the conversation layer sees
+ * only `MlsGroup` and plain bytes.
+ */
+import {
+  acceptAll,
+  createApplicationMessage,
+  createCommit,
+  createGroup,
+  decodeMlsMessage,
+  emptyPskIndex,
+  encodeMlsMessage,
+  joinGroup,
+  processMessage,
+  type CiphersuiteImpl,
+  type ClientConfig,
+  type ClientState,
+  type Extension,
+  type GroupContext,
+  type KeyPackage as MlsKeyPackage,
+  type LeafNode,
+  type MLSMessage,
+  type Proposal,
+  type RatchetTree,
+  type Signature,
+  type Welcome,
+} from "ts-mls";
+import { defaultClientConfig } from "ts-mls/clientConfig.js";
+import { ciphersuites, getCiphersuiteNameFromId, type CiphersuiteId } from "ts-mls/crypto/ciphersuite.js";
+import { verifyKeyPackage } from "ts-mls/keyPackage.js";
+import { signLeafNodeKeyPackage, verifyLeafNodeSignatureKeyPackage } from "ts-mls/leafNode.js";
+import { createGroupInfo } from "ts-mls/createCommit.js";
+import { MlsError } from "ts-mls/mlsError.js";
+import { decodeRatchetTree, encodeRatchetTree } from "ts-mls/ratchetTree.js";
+import {
+  decodeGroupStateWithoutTree,
+  encodeGroupStateWithoutTree,
+  type GroupState,
+} from "ts-mls/clientState.js";
+import { decodeVarLenData, decodeVarLenType } from "ts-mls/codec/variableLength.js";
+import { decodeExternalSender, encodeExternalSender } from "ts-mls/externalSender.js";
+import { decryptSenderData } from "ts-mls/privateMessage.js";
+import { encodeRequiredCapabilities } from "ts-mls/requiredCapabilities.js";
+import { ErrorCode, MlsKeypackagesError, type ErrorCode as ErrorCodeT } from "../errors.js";
+import { assertCiphersuite, type Ciphersuite } from "./ciphersuite.js";
+import { decodeMlsCredential } from "./credential.js";
+import { leafCapabilities } from "./keypackage.js";
+import { suiteImpl } from "./suite.js";
+import { concatBytes, encodeVarBytes } from "./tls.js";
+
+/** The engine whose state we persist, and the versions whose state encoding we can read. */
+export const ENGINE_NAME = "ts-mls";
+export const ENGINE_VERSION = "1.6.4";
+/** Engine versions whose state encoding (see `MlsGroup.encode`) this adapter decodes. */
+export const READABLE_ENGINE_VERSIONS: readonly string[] = ["1.6.4"];
+
+/**
+ * Engine settings. Padding: ts-mls default (pad PrivateMessage content to 256 bytes, §6.3.1).
+ * Past epochs kept for late application messages: 3, like CoreCrypto's default `max_past_epochs`.
+ */
+const CLIENT_CONFIG: ClientConfig = {
+  ...defaultClientConfig,
+  keyRetentionConfig: { ...defaultClientConfig.keyRetentionConfig, retainKeysForEpochs: 3 },
+};
+
+/**
+ * RFC 9420 §11.1 required_capabilities as CoreCrypto puts it in every group context:
+ * no extensions, no proposals, credential types Basic and X509.
+ */
+const REQUIRED_CAPABILITIES: Extension = {
+  extensionType: "required_capabilities",
+  extensionData: encodeRequiredCapabilities({
+    extensionTypes: [],
+    proposalTypes: [],
+    credentialTypes: ["basic", "x509"],
+  }),
+};
+
+/** A member leaf, as the conversation layer needs it. */
+export interface MemberLeaf {
+  leafIndex: number;
+  /** Basic credential identity (the client id); undefined for other credential types. */
+  identity: Uint8Array | undefined;
+  credentialType: "basic" | "x509" | number;
+  signatureKey: Uint8Array;
+  encryptionKey: Uint8Array;
+}
+
+export interface CommitOutput {
+  group: MlsGroup;
+  /** MLSMessage(PublicMessage) carrying the Commit (§6.2). */
+  commit: Uint8Array;
+  /** MLSMessage(Welcome) when members were added (§12.4.3.1). */
+  welcome: Uint8Array | undefined;
+  /** MLSMessage(GroupInfo) of the new epoch with ratchet_tree and external_pub extensions (§12.4.3). */
+  groupInfo: Uint8Array;
+}
+
+export type ProcessedKind = "application" | "commit" | "proposal";
+
+export interface ProcessOutput {
+  group: MlsGroup;
+  kind: ProcessedKind;
+  applicationData: Uint8Array | undefined;
+  /** Leaf of the sender in the epoch the message was sent in (undefined for non-members). */
+  sender: MemberLeaf | undefined;
+  epochChanged: boolean;
+}
+
+/** A decoded Welcome and the KeyPackageRefs it carries secrets for (§12.4.3.1 `new_member`). */
+export interface ParsedWelcome {
+  readonly ciphersuite: number;
+  readonly newMembers: readonly Uint8Array[];
+  /** @internal */
+  readonly welcome: Welcome;
+}
+
+/** Private keys that join a group from a Welcome. Secrets. */
+export interface JoinKeys {
+  keypackage: MlsKeyPackage;
+  initPrivateKey: Uint8Array;
+  encryptionPrivateKey: Uint8Array;
+  signaturePrivateKey: Uint8Array;
+}
+
+function fail(code: ErrorCodeT, message: string, cause?: unknown): never {
+  throw new MlsKeypackagesError(code, message, {}, cause === undefined ? undefined : { cause });
+}
+
+/** Rethrow ours unchanged; wrap engine errors in `code`, keeping the engine message (never secret). */
+function wrap(code: ErrorCodeT, what: string, err: unknown): never {
+  if (err instanceof MlsKeypackagesError) throw err;
+  const detail = err instanceof MlsError || err instanceof Error ? `: ${err.message}` : "";
+  fail(code, `${what}${detail}`, err);
+}
+
+function leafOf(node: LeafNode, leafIndex: number): MemberLeaf {
+  const c = node.credential;
+  return {
+    leafIndex,
+    identity: c.credentialType === "basic" ? Uint8Array.from(c.identity) : undefined,
+    credentialType: c.credentialType as MemberLeaf["credentialType"],
+    signatureKey: node.signaturePublicKey,
+    encryptionKey: node.hpkePublicKey,
+  };
+}
+
+function membersOf(tree: ClientState["ratchetTree"]): MemberLeaf[] {
+  const out: MemberLeaf[] = [];
+  for (let i = 0; i < tree.length; i += 2) {
+    const n = tree[i];
+    if (n?.nodeType === "leaf") out.push(leafOf(n.leaf, i / 2));
+  }
+  return out;
+}
+
+/**
+ * RFC 9420 §12.4.3.3 encodings of ratchet trees, by tree. ts-mls never mutates a tree (every
+ * change copies the array), so an encoding stays valid for as long as its tree lives.
+ */
+const treeBytes = new WeakMap<RatchetTree, Uint8Array>();
+
+function encodedTree(tree: RatchetTree): Uint8Array {
+  let b = treeBytes.get(tree);
+  if (b === undefined) {
+    b = encodeRatchetTree(tree);
+    treeBytes.set(tree, b);
+  }
+  return b;
+}
+
+type Triple = [publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array];
+
+/**
+ * `cs` whose signature check skips the exact (key, message, signature) triples of the key
+ * packages' two signatures (RFC 9420 §10.1: LeafNodeTBS, KeyPackageTBS), already known good:
+ * packages the caller has just verified with `Keypackage.verify` (ts-mls would verify them a
+ * second time while applying the Add proposals), or our own stored package when joining. The
+ * triples are obtained by running ts-mls's own verification functions with a recorder, so they
+ * are exactly the ones it will ask for; anything else is verified as usual.
+ */
+async function trusting(cs: CiphersuiteImpl, adds: readonly MlsKeyPackage[]): Promise<CiphersuiteImpl> {
+  const known: Triple[] = [];
+  const recorder: Signature = {
+    sign: () => Promise.reject(new Error("unused")),
+    keygen: () => Promise.reject(new Error("unused")),
+    verify: async (publicKey, message, signature) => {
+      known.push([publicKey, message, signature]);
+      return true;
+    },
+  };
+  for (const kp of adds) {
+    await verifyLeafNodeSignatureKeyPackage(kp.leafNode, recorder);
+    await verifyKeyPackage(kp, recorder);
+  }
+  const real = cs.signature;
+  const signature: Signature = {
+    sign: (key, message) => real.sign(key, message),
+    keygen: () => real.keygen(),
+    verify: (publicKey, message, sig) =>
+      known.some(([k, m, s]) => sameBytes(k, publicKey) && sameBytes(s, sig) && sameBytes(m, message))
+        ? Promise.resolve(true)
+        : real.verify(publicKey, message, sig),
+  };
+  return { ...cs, signature };
+}
+
+/**
+ * The GroupInfo of the commit bundle (RFC 9420 §12.4.3), as CoreCrypto makes it: extensions
+ * `ratchet_tree` then `external_pub`. ts-mls's own `createGroupInfoWithExternalPub…` writes the
+ * raw key as `external_pub` data, but §12.4.3.2 defines it as `struct { HPKEPublicKey
+ * external_pub; }` with `opaque HPKEPublicKey<V>`: the key needs its length prefix, or
+ * OpenMLS/CoreCrypto refuse the GroupInfo (InvalidVectorLength).
+ */
+async function bundleGroupInfo(state: ClientState, cs: CiphersuiteImpl) {
+  const external = await cs.hpke.deriveKeyPair(state.keySchedule.externalSecret);
+  const externalPub = await cs.hpke.exportPublicKey(external.publicKey);
+  return createGroupInfo(
+    state.groupContext,
+    state.confirmationTag,
+    state,
+    [
+      { extensionType: "ratchet_tree", extensionData: encodedTree(state.ratchetTree) },
+      { extensionType: "external_pub", extensionData: encodeVarBytes(externalPub) },
+    ],
+    cs,
+  );
+}
+
+/**
+ * RFC 9420 §12.1.8.1 puts ONE `external_senders` extension in the group context, holding a
+ * vector of ExternalSender; ts-mls 1.6.4 instead reads every `external_senders` extension as a
+ * single ExternalSender and indexes the extensions with `sender_index`. To verify a proposal
+ * from an external sender (e.g. Wire's backend), hand ts-mls a context in its shape: one
+ * extension per sender, in order. Used for that verification only; never stored or hashed.
+ */
+function tsMlsExternalSendersView(gc: GroupContext): GroupContext {
+  const extensions: Extension[] = [];
+  for (const ext of gc.extensions) {
+    if (ext.extensionType !== "external_senders") {
+      extensions.push(ext);
+      continue;
+    }
+    const r = decodeVarLenType(decodeExternalSender)(ext.extensionData, 0);
+    if (r === undefined || r[1] !== ext.extensionData.length) {
+      fail(ErrorCode.InvalidMessage, "the conversation's external_senders extension does not decode");
+    }
+    for (const sender of r[0])
+      extensions.push({ extensionType: "external_senders", extensionData: encodeExternalSender(sender) });
+  }
+  return { ...gc, extensions };
+}
+
+/** RFC 9420 §7.3 / §7.9.1: no two nodes share an HPKE key, no two leaves a signature key. */
+function keysUnique(tree: ClientState["ratchetTree"]): boolean {
+  const hpke = new Set<string>();
+  const sig = new Set<string>();
+  for (const n of tree) {
+    if (n === undefined) continue;
+    const h = hex(n.nodeType === "leaf" ? n.leaf.hpkePublicKey : n.parent.hpkePublicKey);
+    if (hpke.has(h)) return false;
+    hpke.add(h);
+    if (n.nodeType === "leaf") {
+      const s = hex(n.leaf.signaturePublicKey);
+      if (sig.has(s)) return false;
+      sig.add(s);
+    }
+  }
+  return true;
+}
+
+function hex(b: Uint8Array): string {
+  let s = "";
+  for (let i = 0; i < b.length; i++) s += (b[i] as number).toString(16).padStart(2, "0");
+  return s;
+}
+
+function mlsMessageBytes(m: MLSMessage): Uint8Array {
+  return encodeMlsMessage(m);
+}
+
+function decodeWholeMlsMessage(bytes: Uint8Array): MLSMessage | undefined {
+  try {
+    const r = decodeMlsMessage(bytes, 0);
+    if (r === undefined || r[1] !== bytes.length) return undefined;
+    return r[0];
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * One MLS group state (immutable: every operation returns a new `MlsGroup`).
+ */
+export class MlsGroup {
+  readonly ciphersuite: Ciphersuite;
+  readonly #state: ClientState;
+
+  private constructor(ciphersuite: Ciphersuite, state: ClientState) {
+    this.ciphersuite = ciphersuite;
+    this.#state = state;
+  }
+
+  /** RFC 9420 §11: a one-member group at epoch 0, our leaf made from the credential. */
+  static async create(input: {
+    ciphersuite: Ciphersuite;
+    groupId: Uint8Array;
+    credential: Uint8Array;
+    signaturePublicKey: Uint8Array;
+    signaturePrivateKey: Uint8Array;
+    notBefore: number;
+    notAfter: number;
+  }): Promise<MlsGroup> {
+    const cs = await suiteImpl(input.ciphersuite);
+    const credential = decodeMlsCredential(input.credential);
+    if (credential === undefined) fail(ErrorCode.KeystoreError, "stored credential does not decode");
+    // Only our leaf node is needed (§7.2, source key_package like CoreCrypto's creator leaf):
+    // no init key and no KeyPackage signature, unlike a full key package.
+    const leafKeys = await cs.hpke.generateKeyPair();
+    const leafNode = await signLeafNodeKeyPackage(
+      {
+        leafNodeSource: "key_package",
+        hpkePublicKey: await cs.hpke.exportPublicKey(leafKeys.publicKey),
+        signaturePublicKey: input.signaturePublicKey,
+        credential,
+        capabilities: leafCapabilities(false),
+        lifetime: { notBefore: BigInt(input.notBefore), notAfter: BigInt(input.notAfter) },
+        extensions: [],
+      },
+      input.signaturePrivateKey,
+      cs.signature,
+    );
+    const state = await createGroup(
+      Uint8Array.from(input.groupId),
+      // createGroup reads the leaf node only
+      {
+        version: "mls10",
+        cipherSuite: cs.name,
+        initKey: new Uint8Array(0),
+        leafNode,
+        extensions: [],
+        signature: new Uint8Array(0),
+      },
+      {
+        initPrivateKey: new Uint8Array(0),
+        hpkePrivateKey: await cs.hpke.exportPrivateKey(leafKeys.privateKey),
+        signaturePrivateKey: input.signaturePrivateKey,
+      },
+      [REQUIRED_CAPABILITIES],
+      cs,
+      CLIENT_CONFIG,
+    );
+    return new MlsGroup(input.ciphersuite, state);
+  }
+
+  /**
+   * Engine state bytes (secret: contains our leaf, path and epoch secrets):
+   * `opaque ratchet_tree<V>` (RFC 9420 §12.4.3.3 encoding) followed by ts-mls's
+   * `encodeGroupStateWithoutTree`. The tree is kept apart so that its encoding, the bulk of a
+   * large group's state, is reused while the tree does not change (application messages) and
+   * shared with the commit bundle's GroupInfo.
+   */
+  encode(): Uint8Array {
+    return concatBytes([
+      encodeVarBytes(encodedTree(this.#state.ratchetTree)),
+      encodeGroupStateWithoutTree(this.#state),
+    ]);
+  }
+
+  /** Inverse of `encode()`; `UnsupportedConversationState` when the bytes are not a whole state. */
+  static decode(ciphersuite: Ciphersuite, bytes: Uint8Array): MlsGroup {
+    const bad = (err?: unknown): never =>
+      err === undefined
+        ? fail(ErrorCode.UnsupportedConversationState, "the stored engine state does not decode")
+        : wrap(ErrorCode.UnsupportedConversationState, "the stored engine state does not decode", err);
+    let decoded: GroupState | undefined;
+    try {
+      const t = decodeVarLenData(bytes, 0);
+      if (t === undefined) return bad();
+      const [treeData, treeLength] = t;
+      const tree = decodeRatchetTree(treeData, 0);
+      if (tree === undefined || tree[1] !== treeData.length) return bad();
+      const rest = decodeGroupStateWithoutTree(tree[0])(bytes, treeLength);
+      if (rest === undefined || treeLength + rest[1] !== bytes.length) return bad();
+      treeBytes.set(tree[0], treeData);
+      decoded = rest[0];
+    } catch (err) {
+      bad(err);
+    }
+    if (decoded === undefined) return bad();
+    const state: ClientState = { ...decoded, clientConfig: CLIENT_CONFIG };
+    if (state.groupContext.cipherSuite !== getCiphersuiteNameFromId(ciphersuite as CiphersuiteId)) {
+      fail(
+        ErrorCode.UnsupportedConversationState,
+        "the stored engine state has another cipher suite than its header",
+      );
+    }
+    return new MlsGroup(ciphersuite, state);
+  }
+
+  groupId(): Uint8Array {
+    return Uint8Array.from(this.#state.groupContext.groupId);
+  }
+
+  epoch(): bigint {
+    return this.#state.groupContext.epoch;
+  }
+
+  /** False once a commit removed us (§12.4.2): the state is kept but can no longer send. */
+  isActive(): boolean {
+    return this.#state.groupActiveState.kind === "active";
+  }
+
+  /** Proposals received and not yet committed (§12.1); the next commit includes them by reference. */
+  pendingProposals(): number {
+    return Object.keys(this.#state.unappliedProposals).length;
+  }
+
+  ownLeafIndex(): number {
+    return this.#state.privatePath.leafIndex;
+  }
+
+  members(): MemberLeaf[] {
+    return membersOf(this.#state.ratchetTree);
+  }
+
+  /** Public keys of every non-blank parent node (for §7.3 encryption key uniqueness). */
+  parentEncryptionKeys(): Uint8Array[] {
+    const out: Uint8Array[] = [];
+    const tree = this.#state.ratchetTree;
+    for (let i = 1; i < tree.length; i += 2) {
+      const n = tree[i];
+      if (n?.nodeType === "parent") out.push(n.parent.hpkePublicKey);
+    }
+    return out;
+  }
+
+  #ensureCanCommit(): void {
+    if (!this.isActive()) fail(ErrorCode.InvalidMessage, "we are no longer a member of this conversation");
+  }
+
+  /**
+   * One Commit (§12.4) with Add proposals for `adds` and Remove proposals for `removeLeaves`
+   * (by value), or an empty Commit with an UpdatePath (a self-update) when both are empty.
+   * Sent as PublicMessage, like CoreCrypto (whose default wire policy rejects encrypted commits).
+   */
+  async commit(input: {
+    adds?: readonly MlsKeyPackage[];
+    removeLeaves?: readonly number[];
+    /** The caller verified both signatures of every package in `adds` (`Keypackage.verify`). */
+    addsVerified?: boolean;
+  }): Promise<CommitOutput> {
+    this.#ensureCanCommit();
+    const suite = await suiteImpl(this.ciphersuite);
+    const cs = input.addsVerified === true && input.adds?.length ? await trusting(suite, input.adds) : suite;
+    const proposals: Proposal[] = [
+      ...(input.removeLeaves ?? []).map((removed): Proposal => ({
+        proposalType: "remove",
+        remove: { removed },
+      })),
+      ...(input.adds ?? []).map((keyPackage): Proposal => ({ proposalType: "add", add: { keyPackage } })),
+    ];
+    let result: Awaited<ReturnType<typeof createCommit>>;
+    try {
+      result = await createCommit(
+        { state: this.#state, cipherSuite: cs, pskIndex: emptyPskIndex },
+        { extraProposals: proposals, ratchetTreeExtension: true, wireAsPublicMessage: true },
+      );
+    } catch (err) {
+      wrap(
+        input.adds?.length ? ErrorCode.InvalidKeypackage : ErrorCode.InvalidMessage,
+        "the engine refused the commit",
+        err,
+      );
+    }
+    const next = result.newState;
+    const groupInfo = await bundleGroupInfo(next, suite);
+    return {
+      group: new MlsGroup(this.ciphersuite, next),
+      commit: mlsMessageBytes(result.commit),
+      welcome:
+        result.welcome === undefined
+          ? undefined
+          : mlsMessageBytes({ version: "mls10", wireformat: "mls_welcome", welcome: result.welcome }),
+      groupInfo: mlsMessageBytes({ version: "mls10", wireformat: "mls_group_info", groupInfo }),
+    };
+  }
+
+  /** RFC 9420 §6.3: an application message as MLSMessage(PrivateMessage). */
+  async encrypt(plaintext: Uint8Array): Promise<{ group: MlsGroup; message: Uint8Array }> {
+    const cs = await suiteImpl(this.ciphersuite);
+    let r: Awaited<ReturnType<typeof createApplicationMessage>>;
+    try {
+      r = await createApplicationMessage(this.#state, Uint8Array.from(plaintext), cs);
+    } catch (err) {
+      wrap(ErrorCode.InvalidMessage, "cannot encrypt in this conversation", err);
+    }
+    return {
+      group: new MlsGroup(this.ciphersuite, r.newState),
+      message: mlsMessageBytes({
+        version: "mls10",
+        wireformat: "mls_private_message",
+        privateMessage: r.privateMessage,
+      }),
+    };
+  }
+
+  /**
+   * Process an incoming MLSMessage (PrivateMessage or PublicMessage, §6): application data is
+   * returned, proposals are stored, commits are verified and merged (§12.4.2).
+   */
+  async process(bytes: Uint8Array): Promise<ProcessOutput> {
+    const msg = decodeWholeMlsMessage(bytes);
+    if (msg === undefined) fail(ErrorCode.InvalidMessage, "not a well-formed MLSMessage");
+    if (msg.wireformat !== "mls_private_message" && msg.wireformat !== "mls_public_message") {
+      fail(ErrorCode.InvalidMessage, `expected a PrivateMessage or PublicMessage, got ${msg.wireformat}`);
+    }
+    const gc = this.#state.groupContext;
+    const groupId =
+      msg.wireformat === "mls_private_message"
+        ? msg.privateMessage.groupId
+        : msg.publicMessage.content.groupId;
+    if (!sameBytes(groupId, gc.groupId))
+      fail(ErrorCode.InvalidMessage, "the message belongs to another group");
+    const cs = await suiteImpl(this.ciphersuite);
+    const sender = await this.#senderOf(msg, cs);
+    const external =
+      msg.wireformat === "mls_public_message" && msg.publicMessage.content.sender.senderType === "external";
+    const input = external ? { ...this.#state, groupContext: tsMlsExternalSendersView(gc) } : this.#state;
+    let r: Awaited<ReturnType<typeof processMessage>>;
+    try {
+      r = await processMessage(msg, input, emptyPskIndex, acceptAll, cs);
+    } catch (err) {
+      wrap(ErrorCode.InvalidMessage, "the message was rejected", err);
+    }
+    if (external) {
+      // Only proposals come from external senders (§12.1.8); they leave the context as it was.
+      if (r.newState.groupContext.epoch !== gc.epoch)
+        fail(ErrorCode.InvalidMessage, "an external sender cannot commit");
+      r = { ...r, newState: { ...r.newState, groupContext: gc } };
+    }
+    const group = new MlsGroup(this.ciphersuite, r.newState);
+    if (r.kind === "applicationMessage") {
+      return { group, kind: "application", applicationData: r.message, sender, epochChanged: false };
+    }
+    const epochChanged = r.newState.groupContext.epoch !== gc.epoch || !group.isActive();
+    if (epochChanged && !keysUnique(r.newState.ratchetTree)) {
+      // RFC 9420 §7.3: encryption keys unique in the tree, signature keys among leaves (ts-mls 1.6.4 misses some cases).
+      fail(
+        ErrorCode.InvalidMessage,
+        "the commit would give two tree nodes the same encryption or signature key",
+      );
+    }
+    return {
+      group,
+      kind: epochChanged ? "commit" : "proposal",
+      applicationData: undefined,
+      sender,
+      epochChanged,
+    };
+  }
+
+  /** The member that sent a message: from the PublicMessage sender, or the decrypted sender data (§6.3.2). */
+  async #senderOf(
+    msg: MLSMessage,
+    cs: Awaited<ReturnType<typeof suiteImpl>>,
+  ): Promise<MemberLeaf | undefined> {
+    const st = this.#state;
+    if (msg.wireformat === "mls_public_message") {
+      const s = msg.publicMessage.content.sender;
+      return s.senderType === "member"
+        ? membersOf(st.ratchetTree).find((m) => m.leafIndex === s.leafIndex)
+        : undefined;
+    }
+    if (msg.wireformat !== "mls_private_message") return undefined;
+    const pm = msg.privateMessage;
+    const epochData =
+      pm.epoch === st.groupContext.epoch ? undefined : st.historicalReceiverData.get(pm.epoch);
+    if (pm.epoch !== st.groupContext.epoch && epochData === undefined) return undefined;
+    const senderDataSecret = epochData?.senderDataSecret ?? st.keySchedule.senderDataSecret;
+    const tree = epochData?.ratchetTree ?? st.ratchetTree;
+    let data: Awaited<ReturnType<typeof decryptSenderData>>;
+    try {
+      data = await decryptSenderData(pm, senderDataSecret, cs);
+    } catch {
+      return undefined; // processMessage reports the real error
+    }
+    if (data === undefined) return undefined;
+    return membersOf(tree).find((m) => m.leafIndex === data.leafIndex);
+  }
+
+  /** Decode an MLSMessage(Welcome) (§12.4.3.1); `InvalidWelcome` when malformed. */
+  static parseWelcome(bytes: Uint8Array): ParsedWelcome {
+    if (!(bytes instanceof Uint8Array))
+      fail(ErrorCode.InvalidWelcome, "expected the Welcome as a Uint8Array");
+    const msg = decodeWholeMlsMessage(bytes);
+    if (msg === undefined) fail(ErrorCode.InvalidWelcome, "not a well-formed MLSMessage");
+    if (msg.wireformat !== "mls_welcome")
+      fail(ErrorCode.InvalidWelcome, `expected a Welcome, got ${msg.wireformat}`);
+    const welcome = msg.welcome;
+    return {
+      ciphersuite:
+        (ciphersuites as Record<string, number>)[welcome.cipherSuite] ?? Number(welcome.cipherSuite),
+      newMembers: welcome.secrets.map((s) => s.newMember),
+      welcome,
+    };
+  }
+
+  /**
+   * Join from a Welcome (§12.4.3.1) with one of our key packages: decrypt the group secrets
+   * with the init key, the GroupInfo with the welcome secret, verify its signature, the
+   * ratchet tree (from the `ratchet_tree` extension, §12.4.3.3) and the confirmation tag.
+   */
+  static async join(parsed: ParsedWelcome, keys: JoinKeys): Promise<MlsGroup> {
+    const suite = assertCiphersuite(parsed.ciphersuite);
+    // Our own leaf in the tree is our stored key package's, which we signed: no need to verify
+    // that one signature again (every other leaf, the GroupInfo and the tree are verified).
+    const cs = await trusting(await suiteImpl(suite), [keys.keypackage]);
+    let state: ClientState;
+    try {
+      state = await joinGroup(
+        parsed.welcome,
+        keys.keypackage,
+        {
+          initPrivateKey: keys.initPrivateKey,
+          hpkePrivateKey: keys.encryptionPrivateKey,
+          signaturePrivateKey: keys.signaturePrivateKey,
+        },
+        emptyPskIndex,
+        cs,
+        undefined,
+        undefined,
+        CLIENT_CONFIG,
+      );
+    } catch (err) {
+      wrap(ErrorCode.InvalidWelcome, "cannot join from this Welcome", err);
+    }
+    return new MlsGroup(suite, state);
+  }
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}

@@ -1,0 +1,124 @@
+/**
+ * Browser-side half of crypto.browser.test.ts. Bundled by harness.ts and run
+ * in headless Chromium; exposes `globalThis.cryptoTest`.
+ */
+import { defaultCapabilities, defaultLifetime, generateKeyPackage, type CryptoProvider } from "ts-mls";
+import { getCiphersuiteFromId, type CiphersuiteId } from "ts-mls/crypto/ciphersuite.js";
+import { refhash } from "ts-mls/crypto/hash.js";
+import { decryptWithLabel, encryptWithLabel } from "ts-mls/crypto/hpke.js";
+import { deriveSecret, deriveTreeSecret, expandWithLabel } from "ts-mls/crypto/kdf.js";
+import { signWithLabel, verifyWithLabel } from "ts-mls/crypto/signature.js";
+import { makeKeyPackageRef, verifyKeyPackage } from "ts-mls/keyPackage.js";
+import { decodeMlsMessage, encodeMlsMessage } from "ts-mls/message.js";
+import { bytesToHex, hexToBytes } from "../../src/mls/crypto/bytes.js";
+import { isNodeRuntime, selectCryptoProvider } from "../../src/mls/crypto/select.js";
+import { createWebCryptoProvider, webCryptoProvider } from "../../src/mls/crypto/webcrypto.js";
+
+interface CryptoBasics {
+  cipher_suite: number;
+  ref_hash: { label: string; value: string; out: string };
+  expand_with_label: { secret: string; label: string; context: string; length: number; out: string };
+  derive_secret: { secret: string; label: string; out: string };
+  derive_tree_secret: { secret: string; label: string; generation: number; length: number; out: string };
+  sign_with_label: { priv: string; pub: string; content: string; label: string; signature: string };
+  encrypt_with_label: { priv: string; pub: string; label: string; context: string; plaintext: string; kem_output: string; ciphertext: string };
+}
+
+/** One named check: passed, or the reason it did not. */
+export interface Check {
+  readonly suite: number;
+  readonly name: string;
+  readonly ok: boolean;
+  readonly detail?: string;
+}
+
+const PROVIDERS: Record<string, CryptoProvider> = {
+  webcrypto: webCryptoProvider,
+  "webcrypto-noble": createWebCryptoProvider({ nativeEd25519: false, nativeX25519: false }),
+};
+
+async function check(out: Check[], suite: number, name: string, run: () => Promise<boolean>): Promise<void> {
+  try {
+    const ok = await run();
+    out.push({ suite, name, ok, ...(ok ? {} : { detail: "returned false" }) });
+  } catch (e) {
+    out.push({ suite, name, ok: false, detail: String((e as Error)?.stack ?? e) });
+  }
+}
+
+const impl = (p: CryptoProvider, suite: number) => p.getCiphersuiteImpl(getCiphersuiteFromId(suite as CiphersuiteId));
+const h = hexToBytes;
+
+async function basics(providerName: string): Promise<Check[]> {
+  const provider = PROVIDERS[providerName];
+  if (provider === undefined) throw new Error(`unknown provider ${providerName}`);
+  const res = await fetch("/vectors/crypto-basics.json");
+  if (!res.ok) throw new Error(`vectors: HTTP ${res.status}`);
+  const vectors = (await res.json()) as CryptoBasics[];
+  const out: Check[] = [];
+  for (const v of vectors) {
+    const cs = await impl(provider, v.cipher_suite);
+    const s = v.cipher_suite;
+    await check(out, s, "ref_hash", async () => bytesToHex(await refhash(v.ref_hash.label, h(v.ref_hash.value), cs.hash)) === v.ref_hash.out);
+    const e = v.expand_with_label;
+    await check(out, s, "expand_with_label", async () => bytesToHex(await expandWithLabel(h(e.secret), e.label, h(e.context), e.length, cs.kdf)) === e.out);
+    const d = v.derive_secret;
+    await check(out, s, "derive_secret", async () => bytesToHex(await deriveSecret(h(d.secret), d.label, cs.kdf)) === d.out);
+    const t = v.derive_tree_secret;
+    await check(out, s, "derive_tree_secret", async () => bytesToHex(await deriveTreeSecret(h(t.secret), t.label, t.generation, t.length, cs.kdf)) === t.out);
+    const g = v.sign_with_label;
+    await check(out, s, "verify_with_label", () => verifyWithLabel(h(g.pub), g.label, h(g.content), h(g.signature), cs.signature));
+    await check(out, s, "sign_with_label", async () =>
+      verifyWithLabel(h(g.pub), g.label, h(g.content), await signWithLabel(h(g.priv), g.label, h(g.content), cs.signature), cs.signature),
+    );
+    const x = v.encrypt_with_label;
+    await check(out, s, "decrypt_with_label", async () => {
+      const priv = await cs.hpke.importPrivateKey(h(x.priv));
+      return bytesToHex(await decryptWithLabel(priv, x.label, h(x.context), h(x.kem_output), h(x.ciphertext), cs.hpke)) === x.plaintext;
+    });
+    await check(out, s, "encrypt_with_label", async () => {
+      const priv = await cs.hpke.importPrivateKey(h(x.priv));
+      const r = await encryptWithLabel(await cs.hpke.importPublicKey(h(x.pub)), x.label, h(x.context), h(x.plaintext), cs.hpke);
+      return bytesToHex(await decryptWithLabel(priv, x.label, h(x.context), r.enc, r.ct, cs.hpke)) === x.plaintext;
+    });
+  }
+  return out;
+}
+
+/** generateKeyPackage -> encode -> decode -> verify signature, KeyPackageRef and HPKE to the init key. */
+async function keyPackages(providerName: string): Promise<Check[]> {
+  const provider = PROVIDERS[providerName];
+  if (provider === undefined) throw new Error(`unknown provider ${providerName}`);
+  const out: Check[] = [];
+  for (const suite of [1, 2, 3, 4, 5, 6, 7]) {
+    await check(out, suite, "key package round trip", async () => {
+      const cs = await impl(provider, suite);
+      const kp = await generateKeyPackage({ credentialType: "basic", identity: new TextEncoder().encode("browser") }, defaultCapabilities(), defaultLifetime, [], cs);
+      const wire = encodeMlsMessage({ version: "mls10", wireformat: "mls_key_package", keyPackage: kp.publicPackage });
+      const back = decodeMlsMessage(wire, 0)?.[0];
+      if (back === undefined || back.wireformat !== "mls_key_package") return false;
+      if (!(await verifyKeyPackage(back.keyPackage, cs.signature))) return false;
+      const ref = await makeKeyPackageRef(back.keyPackage, cs.hash);
+      if (ref.length !== cs.kdf.size) return false;
+      const info = new TextEncoder().encode("init key check");
+      const sealed = await cs.hpke.seal(await cs.hpke.importPublicKey(back.keyPackage.initKey), info, info);
+      const opened = await cs.hpke.open(await cs.hpke.importPrivateKey(kp.privatePackage.initPrivateKey), sealed.enc, sealed.ct, info);
+      return bytesToHex(opened) === bytesToHex(info);
+    });
+  }
+  return out;
+}
+
+async function env(): Promise<{ isNode: boolean; selectedIsWebCrypto: boolean; secureContext: boolean; nativeEd25519: boolean; nativeX25519: boolean }> {
+  const subtle = globalThis.crypto.subtle;
+  const probe = async (f: () => Promise<unknown>) => f().then(() => true, () => false);
+  return {
+    isNode: isNodeRuntime(),
+    selectedIsWebCrypto: (await selectCryptoProvider()) === webCryptoProvider,
+    secureContext: globalThis.isSecureContext,
+    nativeEd25519: await probe(() => subtle.generateKey({ name: "Ed25519" }, false, ["sign"])),
+    nativeX25519: await probe(() => subtle.generateKey({ name: "X25519" }, false, ["deriveBits"])),
+  };
+}
+
+(globalThis as { cryptoTest?: unknown }).cryptoTest = { basics, keyPackages, env };
