@@ -1,7 +1,6 @@
 import { type Ciphersuite, signatureSchemeOf, type SignatureScheme } from "../mls/ciphersuite.js";
 import type { CredentialType } from "../credential/credentialType.js";
-import { bytesEqual } from "../mls/tls.js";
-import { toHex } from "../keystore/staging.js";
+import { fromHex, toHex } from "../keystore/staging.js";
 import { isLifetimeValid, type Lifetime } from "./lifetime.js";
 
 /**
@@ -9,7 +8,9 @@ import { isLifetimeValid, type Lifetime } from "./lifetime.js";
  * enough to sort, filter and remove packages without loading them.
  */
 export class KeypackageRef {
-  readonly #hashRef: Uint8Array;
+  /** Bytes or lowercase hex: refs listed from storage keep the hex until bytes are asked for. */
+  #hashRef: Uint8Array | undefined;
+  #hex: string | undefined;
   readonly #ciphersuite: Ciphersuite;
   readonly #credentialType: CredentialType;
   /** Seconds; undefined when the package has no lifetime. */
@@ -20,7 +21,7 @@ export class KeypackageRef {
 
   /** @internal */
   constructor(init: {
-    hashRef: Uint8Array;
+    hashRef: Uint8Array | string;
     ciphersuite: Ciphersuite;
     credentialType: CredentialType;
     notBefore?: number;
@@ -28,7 +29,8 @@ export class KeypackageRef {
     lastResort?: boolean;
     clock?: () => Date;
   }) {
-    this.#hashRef = init.hashRef;
+    if (typeof init.hashRef === "string") this.#hex = init.hashRef;
+    else this.#hashRef = init.hashRef;
     this.#ciphersuite = init.ciphersuite;
     this.#credentialType = init.credentialType;
     this.#notBefore = init.notBefore;
@@ -39,12 +41,14 @@ export class KeypackageRef {
 
   /** The KeyPackageRef bytes (hash of the package under its suite's hash). */
   hashRef(): Uint8Array {
+    this.#hashRef ??= fromHex(this.#hex as string);
     return Uint8Array.from(this.#hashRef);
   }
 
   /** Lowercase hex of `hashRef()`. */
   hex(): string {
-    return toHex(this.#hashRef);
+    this.#hex ??= toHex(this.#hashRef as Uint8Array);
+    return this.#hex;
   }
 
   ciphersuite(): Ciphersuite {
@@ -79,7 +83,7 @@ export class KeypackageRef {
   }
 
   equals(other: KeypackageRef): boolean {
-    return bytesEqual(this.#hashRef, other.#hashRef);
+    return this.hex() === other.hex();
   }
 
   toString(): string {

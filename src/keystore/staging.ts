@@ -138,15 +138,31 @@ export function keyFn<T extends TableName>(table: T): (row: RowOf[T]) => string 
   return f[table] as (row: RowOf[T]) => string;
 }
 
+const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
+const NIBBLE = new Int8Array(128).fill(-1);
+for (let i = 0; i < 10; i++) NIBBLE[48 + i] = i;
+for (let i = 0; i < 6; i++) {
+  NIBBLE[65 + i] = 10 + i;
+  NIBBLE[97 + i] = 10 + i;
+}
+
+/** Lowercase hex (table-driven: this runs for every key of every row). */
 export function toHex(bytes: Uint8Array): string {
   let s = "";
-  for (let i = 0; i < bytes.length; i++) s += (bytes[i] as number).toString(16).padStart(2, "0");
+  for (let i = 0; i < bytes.length; i++) s += HEX[bytes[i] as number];
   return s;
 }
 
 export function fromHex(hex: string): Uint8Array {
-  if (hex.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(hex)) throw new TypeError("invalid hex string");
-  const out = new Uint8Array(hex.length / 2);
-  for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.slice(2 * i, 2 * i + 2), 16);
+  if (hex.length % 2 !== 0) throw new TypeError("invalid hex string");
+  const out = new Uint8Array(hex.length >> 1);
+  for (let i = 0; i < out.length; i++) {
+    const c1 = hex.charCodeAt(2 * i);
+    const c2 = hex.charCodeAt(2 * i + 1);
+    const hi = c1 < 128 ? (NIBBLE[c1] as number) : -1;
+    const lo = c2 < 128 ? (NIBBLE[c2] as number) : -1;
+    if (hi < 0 || lo < 0) throw new TypeError("invalid hex string");
+    out[i] = (hi << 4) | lo;
+  }
   return out;
 }

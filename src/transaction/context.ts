@@ -5,7 +5,7 @@ import { ClientId } from "../credential/clientId.js";
 import type { CredentialType } from "../credential/credentialType.js";
 import type { CredentialRow, KeypackageRow } from "../keystore/contract.js";
 import type { Database } from "../keystore/database.js";
-import { StagedKeystore, fromHex, toHex } from "../keystore/staging.js";
+import { StagedKeystore, toHex } from "../keystore/staging.js";
 import { Keypackage } from "../keypackage/keypackage.js";
 import { KeypackageRef } from "../keypackage/keypackageRef.js";
 import { KEYPACKAGE_DEFAULT_LIFETIME, checkLifetime, lifetimeSeconds } from "../keypackage/lifetime.js";
@@ -216,7 +216,7 @@ export class TransactionContext {
       return metas.map(
         (m) =>
           new KeypackageRef({
-            hashRef: fromHex(m.ref),
+            hashRef: m.ref,
             ciphersuite: m.ciphersuite as Ciphersuite,
             credentialType: m.credentialType as CredentialType,
             notBefore: m.notBefore,

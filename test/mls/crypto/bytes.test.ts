@@ -12,6 +12,7 @@ import {
   i2osp,
   leftPad,
   p1363ToDer,
+  parseSec1PrivateKey,
   toBase64Url,
   wrapPkcs8,
 } from "../../../src/mls/crypto/bytes.js";
@@ -87,6 +88,31 @@ describe("bytes helpers", () => {
     expect(derToP1363(hexToBytes("30060201800201 01".replace(" ", "")), 32)).toBeUndefined(); // negative INTEGER
     expect(derToP1363(hexToBytes("3081060201010201 01".replace(" ", "")), 32)).toBeUndefined(); // non-minimal length
     expect(derToP1363(new Uint8Array(0), 32)).toBeUndefined();
+  });
+});
+
+describe("SEC1 ECPrivateKey parsing", () => {
+  test("extracts the scalar and point node:crypto exports, for every NIST curve", async () => {
+    const { createPrivateKey, createECDH } = await import("node:crypto");
+    for (const [crv, ossl, n] of [
+      ["P-256", "prime256v1", 32],
+      ["P-384", "secp384r1", 48],
+      ["P-521", "secp521r1", 66],
+    ] as const) {
+      for (let i = 0; i < 5; i++) {
+        const e = createECDH(ossl);
+        e.generateKeys();
+        const d = leftPad(new Uint8Array(e.getPrivateKey()), n);
+        const pub = new Uint8Array(e.getPublicKey());
+        const b64 = (b: Uint8Array): string => Buffer.from(b).toString("base64url");
+        const key = createPrivateKey({ key: { kty: "EC", crv, d: b64(d), x: b64(pub.subarray(1, 1 + n)), y: b64(pub.subarray(1 + n)) }, format: "jwk" });
+        const parsed = parseSec1PrivateKey(new Uint8Array(key.export({ type: "sec1", format: "der" })));
+        expect(bytesToHex(leftPad(parsed.d, n))).toBe(bytesToHex(d));
+        expect(bytesToHex(parsed.pub!)).toBe(bytesToHex(pub));
+      }
+    }
+    expect(() => parseSec1PrivateKey(Uint8Array.of(0x31, 0))).toThrow();
+    expect(() => parseSec1PrivateKey(Uint8Array.of(0x30, 5, 2, 1, 1))).toThrow();
   });
 });
 
