@@ -31,16 +31,36 @@ export type KeypackageCredential =
  */
 export class Keypackage {
   readonly #bytes: Uint8Array;
-  readonly #kp: MlsKeyPackage;
+  /** Decoded lazily for packages we generated (most callers only serialize them). */
+  #kpDecoded: MlsKeyPackage | undefined;
   readonly #ciphersuite: number;
   readonly #clock: () => Date;
   #ref: KeypackageRef | undefined;
 
-  private constructor(bytes: Uint8Array, kp: MlsKeyPackage, clock: () => Date) {
+  private constructor(bytes: Uint8Array, kp: MlsKeyPackage | KeypackageRef, clock: () => Date) {
     this.#bytes = bytes;
-    this.#kp = kp;
-    this.#ciphersuite = suiteIdOf(kp);
     this.#clock = clock;
+    if (kp instanceof KeypackageRef) {
+      this.#ref = kp;
+      this.#ciphersuite = kp.ciphersuite();
+    } else {
+      this.#kpDecoded = kp;
+      this.#ciphersuite = suiteIdOf(kp);
+    }
+  }
+
+  #kp(): MlsKeyPackage {
+    if (this.#kpDecoded === undefined) {
+      const r = decodeKeypackage(this.#bytes);
+      if (!r.ok) throw new InvalidKeypackageError("decode", "not a well-formed TLS KeyPackage");
+      this.#kpDecoded = r.keypackage;
+    }
+    return this.#kpDecoded;
+  }
+
+  /** @internal a package we just generated: metadata known, decoding deferred until needed. */
+  static fromGenerated(bytes: Uint8Array, ref: KeypackageRef, clock: () => Date): Keypackage {
+    return new Keypackage(bytes, ref, clock);
   }
 
   /**
@@ -75,11 +95,11 @@ export class Keypackage {
       if (!isCiphersuite(suite)) {
         throw new InvalidKeypackageError("ciphersuite", `unknown cipher suite ${suite}: no hash to compute a ref`);
       }
-      const lt = this.#kp.leafNode.lifetime;
+      const lt = this.#kp().leafNode.lifetime;
       this.#ref = new KeypackageRef({
         hashRef: keypackageRefOf(suite, this.#bytes),
         ciphersuite: suite,
-        credentialType: credentialTypeIdOf(this.#kp),
+        credentialType: credentialTypeIdOf(this.#kp()),
         notBefore: Number(lt.notBefore),
         notAfter: Number(lt.notAfter),
         lastResort: this.isLastResort(),
@@ -95,11 +115,11 @@ export class Keypackage {
   }
 
   credentialType(): CredentialType {
-    return credentialTypeIdOf(this.#kp);
+    return credentialTypeIdOf(this.#kp());
   }
 
   credential(): KeypackageCredential {
-    const c = this.#kp.leafNode.credential;
+    const c = this.#kp().leafNode.credential;
     if (c.credentialType === "basic") {
       return { type: CredentialType.Basic, identity: Uint8Array.from(c.identity), clientId: new ClientId(c.identity) };
     }
@@ -113,37 +133,37 @@ export class Keypackage {
   }
 
   lifetime(): Lifetime {
-    const lt = this.#kp.leafNode.lifetime;
+    const lt = this.#kp().leafNode.lifetime;
     return { notBefore: new Date(Number(lt.notBefore) * 1000), notAfter: new Date(Number(lt.notAfter) * 1000) };
   }
 
   /** HPKE init public key (the Welcome is encrypted to it). */
   initKey(): Uint8Array {
-    return Uint8Array.from(this.#kp.initKey);
+    return Uint8Array.from(this.#kp().initKey);
   }
 
   /** Leaf node HPKE encryption public key. */
   encryptionKey(): Uint8Array {
-    return Uint8Array.from(this.#kp.leafNode.hpkePublicKey);
+    return Uint8Array.from(this.#kp().leafNode.hpkePublicKey);
   }
 
   signatureKey(): Uint8Array {
-    return Uint8Array.from(this.#kp.leafNode.signaturePublicKey);
+    return Uint8Array.from(this.#kp().leafNode.signaturePublicKey);
   }
 
   /** Whether the package carries the `last_resort` extension (RFC 9420 §17.3, type 0x000A). */
   isLastResort(): boolean {
-    return extensionIds(this.#kp.extensions).includes(LAST_RESORT_EXTENSION_TYPE);
+    return extensionIds(this.#kp().extensions).includes(LAST_RESORT_EXTENSION_TYPE);
   }
 
   /** Leaf capabilities as numbers. */
   capabilities(): ReturnType<typeof capabilityIds> {
-    return capabilityIds(this.#kp);
+    return capabilityIds(this.#kp());
   }
 
   /** @internal the decoded engine object. */
   get decoded(): MlsKeyPackage {
-    return this.#kp;
+    return this.#kp();
   }
 
   /**
@@ -156,7 +176,7 @@ export class Keypackage {
     const fail = (rule: KeypackageRule, message: string): never => {
       throw new InvalidKeypackageError(rule, message);
     };
-    const kp = this.#kp;
+    const kp = this.#kp();
     const suite = this.#ciphersuite;
     if (kp.version !== "mls10") fail("version", `protocol version ${String(kp.version)} is not mls10`);
     if (!isCiphersuite(suite) || !SUPPORTED_CIPHERSUITES.includes(suite)) {

@@ -422,9 +422,18 @@ function stageKeypackage(scope: TxScope, input: PreparedGeneration, built: Built
     publicKey: built.encryptionPublicKey,
     privateKey: built.encryptionPrivateKey,
   });
-  return built.decoded !== undefined
-    ? Keypackage.fromDecoded(built.bytes, built.decoded, scope.now)
-    : Keypackage.deserialize(built.bytes, { clock: scope.now });
+  if (built.decoded !== undefined) return Keypackage.fromDecoded(built.bytes, built.decoded, scope.now);
+  // Built on a worker thread: the metadata is known, so decoding is deferred until needed.
+  const kpRef = new KeypackageRef({
+    hashRef: built.ref,
+    ciphersuite: input.ciphersuite,
+    credentialType: input.credentialType as CredentialType,
+    notBefore: input.notBefore,
+    notAfter: input.notAfter,
+    lastResort: input.lastResort,
+    clock: scope.now,
+  });
+  return Keypackage.fromGenerated(built.bytes, kpRef, scope.now);
 }
 
 async function generateOne(

@@ -21,7 +21,15 @@ interface CryptoBasics {
   derive_secret: { secret: string; label: string; out: string };
   derive_tree_secret: { secret: string; label: string; generation: number; length: number; out: string };
   sign_with_label: { priv: string; pub: string; content: string; label: string; signature: string };
-  encrypt_with_label: { priv: string; pub: string; label: string; context: string; plaintext: string; kem_output: string; ciphertext: string };
+  encrypt_with_label: {
+    priv: string;
+    pub: string;
+    label: string;
+    context: string;
+    plaintext: string;
+    kem_output: string;
+    ciphertext: string;
+  };
 }
 
 /** One named check: passed, or the reason it did not. */
@@ -46,7 +54,8 @@ async function check(out: Check[], suite: number, name: string, run: () => Promi
   }
 }
 
-const impl = (p: CryptoProvider, suite: number) => p.getCiphersuiteImpl(getCiphersuiteFromId(suite as CiphersuiteId));
+const impl = (p: CryptoProvider, suite: number) =>
+  p.getCiphersuiteImpl(getCiphersuiteFromId(suite as CiphersuiteId));
 const h = hexToBytes;
 
 async function basics(providerName: string): Promise<Check[]> {
@@ -59,27 +68,70 @@ async function basics(providerName: string): Promise<Check[]> {
   for (const v of vectors) {
     const cs = await impl(provider, v.cipher_suite);
     const s = v.cipher_suite;
-    await check(out, s, "ref_hash", async () => bytesToHex(await refhash(v.ref_hash.label, h(v.ref_hash.value), cs.hash)) === v.ref_hash.out);
+    await check(
+      out,
+      s,
+      "ref_hash",
+      async () =>
+        bytesToHex(await refhash(v.ref_hash.label, h(v.ref_hash.value), cs.hash)) === v.ref_hash.out,
+    );
     const e = v.expand_with_label;
-    await check(out, s, "expand_with_label", async () => bytesToHex(await expandWithLabel(h(e.secret), e.label, h(e.context), e.length, cs.kdf)) === e.out);
+    await check(
+      out,
+      s,
+      "expand_with_label",
+      async () =>
+        bytesToHex(await expandWithLabel(h(e.secret), e.label, h(e.context), e.length, cs.kdf)) === e.out,
+    );
     const d = v.derive_secret;
-    await check(out, s, "derive_secret", async () => bytesToHex(await deriveSecret(h(d.secret), d.label, cs.kdf)) === d.out);
+    await check(
+      out,
+      s,
+      "derive_secret",
+      async () => bytesToHex(await deriveSecret(h(d.secret), d.label, cs.kdf)) === d.out,
+    );
     const t = v.derive_tree_secret;
-    await check(out, s, "derive_tree_secret", async () => bytesToHex(await deriveTreeSecret(h(t.secret), t.label, t.generation, t.length, cs.kdf)) === t.out);
+    await check(
+      out,
+      s,
+      "derive_tree_secret",
+      async () =>
+        bytesToHex(await deriveTreeSecret(h(t.secret), t.label, t.generation, t.length, cs.kdf)) === t.out,
+    );
     const g = v.sign_with_label;
-    await check(out, s, "verify_with_label", () => verifyWithLabel(h(g.pub), g.label, h(g.content), h(g.signature), cs.signature));
+    await check(out, s, "verify_with_label", () =>
+      verifyWithLabel(h(g.pub), g.label, h(g.content), h(g.signature), cs.signature),
+    );
     await check(out, s, "sign_with_label", async () =>
-      verifyWithLabel(h(g.pub), g.label, h(g.content), await signWithLabel(h(g.priv), g.label, h(g.content), cs.signature), cs.signature),
+      verifyWithLabel(
+        h(g.pub),
+        g.label,
+        h(g.content),
+        await signWithLabel(h(g.priv), g.label, h(g.content), cs.signature),
+        cs.signature,
+      ),
     );
     const x = v.encrypt_with_label;
     await check(out, s, "decrypt_with_label", async () => {
       const priv = await cs.hpke.importPrivateKey(h(x.priv));
-      return bytesToHex(await decryptWithLabel(priv, x.label, h(x.context), h(x.kem_output), h(x.ciphertext), cs.hpke)) === x.plaintext;
+      return (
+        bytesToHex(
+          await decryptWithLabel(priv, x.label, h(x.context), h(x.kem_output), h(x.ciphertext), cs.hpke),
+        ) === x.plaintext
+      );
     });
     await check(out, s, "encrypt_with_label", async () => {
       const priv = await cs.hpke.importPrivateKey(h(x.priv));
-      const r = await encryptWithLabel(await cs.hpke.importPublicKey(h(x.pub)), x.label, h(x.context), h(x.plaintext), cs.hpke);
-      return bytesToHex(await decryptWithLabel(priv, x.label, h(x.context), r.enc, r.ct, cs.hpke)) === x.plaintext;
+      const r = await encryptWithLabel(
+        await cs.hpke.importPublicKey(h(x.pub)),
+        x.label,
+        h(x.context),
+        h(x.plaintext),
+        cs.hpke,
+      );
+      return (
+        bytesToHex(await decryptWithLabel(priv, x.label, h(x.context), r.enc, r.ct, cs.hpke)) === x.plaintext
+      );
     });
   }
   return out;
@@ -93,8 +145,18 @@ async function keyPackages(providerName: string): Promise<Check[]> {
   for (const suite of [1, 2, 3, 4, 5, 6, 7]) {
     await check(out, suite, "key package round trip", async () => {
       const cs = await impl(provider, suite);
-      const kp = await generateKeyPackage({ credentialType: "basic", identity: new TextEncoder().encode("browser") }, defaultCapabilities(), defaultLifetime, [], cs);
-      const wire = encodeMlsMessage({ version: "mls10", wireformat: "mls_key_package", keyPackage: kp.publicPackage });
+      const kp = await generateKeyPackage(
+        { credentialType: "basic", identity: new TextEncoder().encode("browser") },
+        defaultCapabilities(),
+        defaultLifetime,
+        [],
+        cs,
+      );
+      const wire = encodeMlsMessage({
+        version: "mls10",
+        wireformat: "mls_key_package",
+        keyPackage: kp.publicPackage,
+      });
       const back = decodeMlsMessage(wire, 0)?.[0];
       if (back === undefined || back.wireformat !== "mls_key_package") return false;
       if (!(await verifyKeyPackage(back.keyPackage, cs.signature))) return false;
@@ -102,16 +164,31 @@ async function keyPackages(providerName: string): Promise<Check[]> {
       if (ref.length !== cs.kdf.size) return false;
       const info = new TextEncoder().encode("init key check");
       const sealed = await cs.hpke.seal(await cs.hpke.importPublicKey(back.keyPackage.initKey), info, info);
-      const opened = await cs.hpke.open(await cs.hpke.importPrivateKey(kp.privatePackage.initPrivateKey), sealed.enc, sealed.ct, info);
+      const opened = await cs.hpke.open(
+        await cs.hpke.importPrivateKey(kp.privatePackage.initPrivateKey),
+        sealed.enc,
+        sealed.ct,
+        info,
+      );
       return bytesToHex(opened) === bytesToHex(info);
     });
   }
   return out;
 }
 
-async function env(): Promise<{ isNode: boolean; selectedIsWebCrypto: boolean; secureContext: boolean; nativeEd25519: boolean; nativeX25519: boolean }> {
+async function env(): Promise<{
+  isNode: boolean;
+  selectedIsWebCrypto: boolean;
+  secureContext: boolean;
+  nativeEd25519: boolean;
+  nativeX25519: boolean;
+}> {
   const subtle = globalThis.crypto.subtle;
-  const probe = async (f: () => Promise<unknown>) => f().then(() => true, () => false);
+  const probe = async (f: () => Promise<unknown>) =>
+    f().then(
+      () => true,
+      () => false,
+    );
   return {
     isNode: isNodeRuntime(),
     selectedIsWebCrypto: (await selectCryptoProvider()) === webCryptoProvider,

@@ -18,13 +18,22 @@ import type { Check } from "./crypto-entry.js";
 interface CryptoTestApi {
   basics(provider: string): Promise<Check[]>;
   keyPackages(provider: string): Promise<Check[]>;
-  env(): Promise<{ isNode: boolean; selectedIsWebCrypto: boolean; secureContext: boolean; nativeEd25519: boolean; nativeX25519: boolean }>;
+  env(): Promise<{
+    isNode: boolean;
+    selectedIsWebCrypto: boolean;
+    secureContext: boolean;
+    nativeEd25519: boolean;
+    nativeX25519: boolean;
+  }>;
 }
 
 const vectors = loadVectors<{ cipher_suite: number }>("crypto-basics.json");
 const routes: Record<string, StaticRoute> = {};
 if (vectors !== undefined) {
-  routes["/vectors/crypto-basics.json"] = { body: readFileSync(join(VECTORS_DIR, "crypto-basics.json")), contentType: "application/json" };
+  routes["/vectors/crypto-basics.json"] = {
+    body: readFileSync(join(VECTORS_DIR, "crypto-basics.json")),
+    contentType: "application/json",
+  };
 }
 
 function failures(checks: readonly Check[]): string[] {
@@ -38,13 +47,21 @@ describe("WebCrypto provider in headless Chromium", () => {
       async (page: Page) => {
         const call = <K extends keyof CryptoTestApi>(fn: K, arg?: string) =>
           page.evaluate(
-            ([f, a]) => (globalThis as unknown as { cryptoTest: Record<string, (x?: string) => Promise<unknown>> }).cryptoTest[f]!(a),
+            ([f, a]) =>
+              (globalThis as unknown as { cryptoTest: Record<string, (x?: string) => Promise<unknown>> })
+                .cryptoTest[f]!(a),
             [fn, arg] as const,
           ) as ReturnType<CryptoTestApi[K]>;
         return {
           env: await call("env"),
-          basics: vectors === undefined ? undefined : { native: await call("basics", "webcrypto"), noble: await call("basics", "webcrypto-noble") },
-          keyPackages: { native: await call("keyPackages", "webcrypto"), noble: await call("keyPackages", "webcrypto-noble") },
+          basics:
+            vectors === undefined
+              ? undefined
+              : { native: await call("basics", "webcrypto"), noble: await call("basics", "webcrypto-noble") },
+          keyPackages: {
+            native: await call("keyPackages", "webcrypto"),
+            noble: await call("keyPackages", "webcrypto-noble"),
+          },
         };
       },
       { routes },
@@ -53,7 +70,9 @@ describe("WebCrypto provider in headless Chromium", () => {
     expect(result.env.isNode).toBe(false);
     expect(result.env.secureContext).toBe(true);
     expect(result.env.selectedIsWebCrypto).toBe(true);
-    console.info(`[browser] native Ed25519: ${result.env.nativeEd25519}, native X25519: ${result.env.nativeX25519}`);
+    console.info(
+      `[browser] native Ed25519: ${result.env.nativeEd25519}, native X25519: ${result.env.nativeX25519}`,
+    );
 
     if (result.basics === undefined) {
       console.warn("[browser] crypto-basics vectors missing: vector checks SKIPPED");

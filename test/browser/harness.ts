@@ -53,7 +53,10 @@ export interface StaticServer {
 }
 
 /** Bundles `entryFile` (path relative to the project root or absolute) to one ESM script. */
-export async function bundleForBrowser(entryFile: string, define: Readonly<Record<string, string>> = {}): Promise<string> {
+export async function bundleForBrowser(
+  entryFile: string,
+  define: Readonly<Record<string, string>> = {},
+): Promise<string> {
   const result = await build({
     entryPoints: [resolve(entryFile)],
     bundle: true,
@@ -113,9 +116,16 @@ export async function serveStatic(routes: Readonly<Record<string, StaticRoute>>)
 /** Launches headless Chromium; throws (never skips) when the binary is missing. */
 export async function launchChromium(): Promise<Browser> {
   if (!existsSync(CHROMIUM_PATH)) {
-    throw new Error(`Chromium not found at ${CHROMIUM_PATH}: install it (apt-get install -y chromium) or set CHROMIUM_PATH`);
+    throw new Error(
+      `Chromium not found at ${CHROMIUM_PATH}: install it (apt-get install -y chromium) or set CHROMIUM_PATH`,
+    );
   }
-  return chromium.launch({ executablePath: CHROMIUM_PATH, args: [...CHROMIUM_ARGS], headless: true, timeout: 60_000 });
+  return chromium.launch({
+    executablePath: CHROMIUM_PATH,
+    args: [...CHROMIUM_ARGS],
+    headless: true,
+    timeout: 60_000,
+  });
 }
 
 /**
@@ -123,7 +133,11 @@ export async function launchChromium(): Promise<Browser> {
  * `fn(page)`. Browser, server and page are always torn down. Errors carry the
  * page's console output.
  */
-export async function withBrowserPage<T>(entryFile: string, fn: (page: Page) => Promise<T>, opts: BrowserPageOptions = {}): Promise<T> {
+export async function withBrowserPage<T>(
+  entryFile: string,
+  fn: (page: Page) => Promise<T>,
+  opts: BrowserPageOptions = {},
+): Promise<T> {
   const js = await bundleForBrowser(entryFile, opts.define);
   const server = await serveStatic({
     "/": { body: PAGE_HTML, contentType: "text/html; charset=utf-8" },
@@ -139,8 +153,12 @@ export async function withBrowserPage<T>(entryFile: string, fn: (page: Page) => 
     page.on("console", (m) => logs.push(`[console.${m.type()}] ${m.text()}`));
     page.on("pageerror", (e) => logs.push(`[pageerror] ${e.message}`));
     await page.goto(`${server.url}/`);
-    await page.waitForFunction(() => (globalThis as { __harness?: { ready: boolean } }).__harness?.ready === true);
-    const loadError = await page.evaluate(() => (globalThis as { __harness?: { error?: string } }).__harness?.error);
+    await page.waitForFunction(
+      () => (globalThis as { __harness?: { ready: boolean } }).__harness?.ready === true,
+    );
+    const loadError = await page.evaluate(
+      () => (globalThis as { __harness?: { error?: string } }).__harness?.error,
+    );
     if (loadError !== undefined) throw new Error(`entry ${entryFile} failed to load: ${loadError}`);
     return await fn(page);
   } catch (e) {

@@ -17,7 +17,11 @@ describe("generateKeypackages (batch)", () => {
     const inits = new Set(kps.map((k) => Buffer.from(k.initKey()).toString("hex")));
     expect(inits.size).toBe(count);
     for (const kp of kps.slice(0, 8)) {
-      await Keypackage.deserialize(kp.serialize()).verify({ now: clock.now() });
+      const reparsed = Keypackage.deserialize(kp.serialize());
+      await reparsed.verify({ now: clock.now() });
+      expect(kp.ref().hex()).toBe(reparsed.ref().hex());
+      expect(kp.ref().lifetime()).toEqual(reparsed.ref().lifetime());
+      expect(kp.initKey()).toEqual(reparsed.initKey());
       const row = await database.keystore.get("keypackages", kp.ref().hex());
       const priv = await database.keystore.get("hpke_private_keys", row!.initKey);
       expect(priv!.privateKey.some((b) => b !== 0)).toBe(true);

@@ -8,7 +8,16 @@ import { refhash } from "ts-mls/crypto/hash.js";
 import { decryptWithLabel, encryptWithLabel } from "ts-mls/crypto/hpke.js";
 import { deriveSecret, deriveTreeSecret, expandWithLabel } from "ts-mls/crypto/kdf.js";
 import { signWithLabel, verifyWithLabel } from "ts-mls/crypto/signature.js";
-import { PROVIDERS, type SkippedVector, bytesToHex, cases, hex, impl, loadVectors } from "./helpers.js";
+import {
+  PROVIDERS,
+  type SkippedVector,
+  reportMissing,
+  bytesToHex,
+  cases,
+  hex,
+  impl,
+  loadVectors,
+} from "./helpers.js";
 
 interface CryptoBasics {
   cipher_suite: number;
@@ -17,13 +26,22 @@ interface CryptoBasics {
   derive_secret: { secret: string; label: string; out: string };
   derive_tree_secret: { secret: string; label: string; generation: number; length: number; out: string };
   sign_with_label: { priv: string; pub: string; content: string; label: string; signature: string };
-  encrypt_with_label: { priv: string; pub: string; label: string; context: string; plaintext: string; kem_output: string; ciphertext: string };
+  encrypt_with_label: {
+    priv: string;
+    pub: string;
+    label: string;
+    context: string;
+    plaintext: string;
+    kem_output: string;
+    ciphertext: string;
+  };
 }
 
 /** None: every case passes with both providers. */
 export const SKIPPED_VECTORS: readonly SkippedVector[] = [];
 
 const vectors = loadVectors<CryptoBasics>("crypto-basics.json");
+reportMissing("crypto-basics.json", vectors);
 
 describe.skipIf(vectors === undefined)("crypto-basics vectors", () => {
   describe.each(PROVIDERS)("%s provider", (_name, provider) => {
@@ -34,16 +52,22 @@ describe.skipIf(vectors === undefined)("crypto-basics vectors", () => {
       expect(bytesToHex(await refhash(r.label, hex(r.value), cs.hash))).toBe(r.out);
 
       const e = v.expand_with_label;
-      expect(bytesToHex(await expandWithLabel(hex(e.secret), e.label, hex(e.context), e.length, cs.kdf))).toBe(e.out);
+      expect(
+        bytesToHex(await expandWithLabel(hex(e.secret), e.label, hex(e.context), e.length, cs.kdf)),
+      ).toBe(e.out);
 
       const d = v.derive_secret;
       expect(bytesToHex(await deriveSecret(hex(d.secret), d.label, cs.kdf))).toBe(d.out);
 
       const t = v.derive_tree_secret;
-      expect(bytesToHex(await deriveTreeSecret(hex(t.secret), t.label, t.generation, t.length, cs.kdf))).toBe(t.out);
+      expect(bytesToHex(await deriveTreeSecret(hex(t.secret), t.label, t.generation, t.length, cs.kdf))).toBe(
+        t.out,
+      );
 
       const s = v.sign_with_label;
-      expect(await verifyWithLabel(hex(s.pub), s.label, hex(s.content), hex(s.signature), cs.signature)).toBe(true);
+      expect(await verifyWithLabel(hex(s.pub), s.label, hex(s.content), hex(s.signature), cs.signature)).toBe(
+        true,
+      );
       const sig = await signWithLabel(hex(s.priv), s.label, hex(s.content), cs.signature);
       expect(await verifyWithLabel(hex(s.pub), s.label, hex(s.content), sig, cs.signature)).toBe(true);
       if (v.cipher_suite === 1 || v.cipher_suite === 3 || v.cipher_suite === 4 || v.cipher_suite === 6) {
@@ -58,13 +82,24 @@ describe.skipIf(vectors === undefined)("crypto-basics vectors", () => {
       const h = v.encrypt_with_label;
       const priv = await cs.hpke.importPrivateKey(hex(h.priv));
       const pub = await cs.hpke.importPublicKey(hex(h.pub));
-      const pt = await decryptWithLabel(priv, h.label, hex(h.context), hex(h.kem_output), hex(h.ciphertext), cs.hpke);
+      const pt = await decryptWithLabel(
+        priv,
+        h.label,
+        hex(h.context),
+        hex(h.kem_output),
+        hex(h.ciphertext),
+        cs.hpke,
+      );
       expect(bytesToHex(pt)).toBe(h.plaintext);
       const fresh = await encryptWithLabel(pub, h.label, hex(h.context), hex(h.plaintext), cs.hpke);
-      expect(bytesToHex(await decryptWithLabel(priv, h.label, hex(h.context), fresh.enc, fresh.ct, cs.hpke))).toBe(h.plaintext);
+      expect(
+        bytesToHex(await decryptWithLabel(priv, h.label, hex(h.context), fresh.enc, fresh.ct, cs.hpke)),
+      ).toBe(h.plaintext);
       // The serialized keys round-trip (RFC 9180 Serialize/DeserializePrivateKey).
       expect(bytesToHex(await cs.hpke.exportPublicKey(pub))).toBe(h.pub);
-      expect(bytesToHex(await cs.hpke.exportPrivateKey(priv))).toBe(h.priv.padStart(2 * (await cs.hpke.exportPrivateKey(priv)).length, "0"));
+      expect(bytesToHex(await cs.hpke.exportPrivateKey(priv))).toBe(
+        h.priv.padStart(2 * (await cs.hpke.exportPrivateKey(priv)).length, "0"),
+      );
     });
   });
 });

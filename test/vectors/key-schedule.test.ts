@@ -6,7 +6,16 @@ import { describe, expect, test } from "vitest";
 import { getCiphersuiteNameFromId, type CiphersuiteId } from "ts-mls/crypto/ciphersuite.js";
 import { encodeGroupContext, type GroupContext } from "ts-mls/groupContext.js";
 import { initializeEpoch, mlsExporter } from "ts-mls/keySchedule.js";
-import { PROVIDERS, type SkippedVector, bytesToHex, cases, hex, impl, loadVectors } from "./helpers.js";
+import {
+  PROVIDERS,
+  type SkippedVector,
+  reportMissing,
+  bytesToHex,
+  cases,
+  hex,
+  impl,
+  loadVectors,
+} from "./helpers.js";
 
 interface Epoch {
   commit_secret: string;
@@ -39,6 +48,7 @@ interface KeyScheduleVector {
 export const SKIPPED_VECTORS: readonly SkippedVector[] = [];
 
 const vectors = loadVectors<KeyScheduleVector>("key-schedule.json");
+reportMissing("key-schedule.json", vectors);
 
 describe.skipIf(vectors === undefined)("key-schedule vectors", () => {
   describe.each(PROVIDERS)("%s provider", (_name, provider) => {
@@ -57,7 +67,13 @@ describe.skipIf(vectors === undefined)("key-schedule vectors", () => {
         };
         expect(bytesToHex(encodeGroupContext(gc))).toBe(epoch.group_context);
 
-        const s = await initializeEpoch(initSecret, hex(epoch.commit_secret), gc, hex(epoch.psk_secret), cs.kdf);
+        const s = await initializeEpoch(
+          initSecret,
+          hex(epoch.commit_secret),
+          gc,
+          hex(epoch.psk_secret),
+          cs.kdf,
+        );
         expect(bytesToHex(s.joinerSecret)).toBe(epoch.joiner_secret);
         expect(bytesToHex(s.welcomeSecret)).toBe(epoch.welcome_secret);
         expect(bytesToHex(s.encryptionSecret)).toBe(epoch.encryption_secret);
@@ -76,7 +92,9 @@ describe.skipIf(vectors === undefined)("key-schedule vectors", () => {
         expect(bytesToHex(await cs.hpke.exportPublicKey(kp.publicKey))).toBe(epoch.external_pub);
 
         const ex = epoch.exporter;
-        expect(bytesToHex(await mlsExporter(ks.exporterSecret, ex.label, hex(ex.context), ex.length, cs))).toBe(ex.secret);
+        expect(
+          bytesToHex(await mlsExporter(ks.exporterSecret, ex.label, hex(ex.context), ex.length, cs)),
+        ).toBe(ex.secret);
         initSecret = ks.initSecret;
       }
     });

@@ -29,7 +29,15 @@ import {
   encodeUpdate,
 } from "ts-mls/proposal.js";
 import { decodeRatchetTree, encodeRatchetTree } from "ts-mls/ratchetTree.js";
-import { PROVIDERS, type SkippedVector, bytesToHex, cases, hex, loadVectors } from "./helpers.js";
+import {
+  PROVIDERS,
+  type SkippedVector,
+  reportMissing,
+  bytesToHex,
+  cases,
+  hex,
+  loadVectors,
+} from "./helpers.js";
 
 interface MessagesVector {
   mls_welcome: string;
@@ -55,6 +63,7 @@ interface MessagesVector {
 export const SKIPPED_VECTORS: readonly SkippedVector[] = [];
 
 const vectors = loadVectors<MessagesVector>("messages.json");
+reportMissing("messages.json", vectors);
 
 function roundTrip<T>(h: string, decode: Decoder<T>, encode: Encoder<T>): T {
   const bytes = hex(h);
@@ -89,7 +98,11 @@ describe.skipIf(vectors === undefined)("messages vectors", () => {
     roundTrip(v.pre_shared_key_proposal, decodePSK, encodePSK);
     roundTrip(v.re_init_proposal, decodeReinit, encodeReinit);
     roundTrip(v.external_init_proposal, decodeExternalInit, encodeExternalInit);
-    roundTrip(v.group_context_extensions_proposal, decodeGroupContextExtensions, encodeGroupContextExtensions);
+    roundTrip(
+      v.group_context_extensions_proposal,
+      decodeGroupContextExtensions,
+      encodeGroupContextExtensions,
+    );
     roundTrip(v.commit, decodeCommit, encodeCommit);
   });
 

@@ -3,13 +3,14 @@
  * with each provider; see ./passive-client.ts.
  */
 import { describe, test } from "vitest";
-import { MAIN_PROVIDERS, type SkippedVector, cases, impl, loadVectors } from "./helpers.js";
+import { MAIN_PROVIDERS, type SkippedVector, reportMissing, cases, impl, loadVectors } from "./helpers.js";
 import { type PassiveClientVector, runPassiveClient } from "./passive-client.js";
 
 /** None: every case passes with both providers. */
 export const SKIPPED_VECTORS: readonly SkippedVector[] = [];
 
 const vectors = loadVectors<PassiveClientVector>("passive-client-handling-commit.json");
+reportMissing("passive-client-handling-commit.json", vectors);
 
 describe.skipIf(vectors === undefined)("passive-client-handling-commit vectors", () => {
   describe.each(MAIN_PROVIDERS)("%s provider", (_name, provider) => {

@@ -35,7 +35,12 @@ async function hpkePairMatches(cs: CiphersuiteImpl, pub: Uint8Array, priv: Uint8
   return bytesToHex(out) === bytesToHex(pt);
 }
 
-async function process(state: ClientState, bytes: string, psks: Record<string, Uint8Array>, cs: CiphersuiteImpl): Promise<ClientState> {
+async function process(
+  state: ClientState,
+  bytes: string,
+  psks: Record<string, Uint8Array>,
+  cs: CiphersuiteImpl,
+): Promise<ClientState> {
   const m = decodeMlsMessage(hex(bytes), 0)?.[0];
   if (m === undefined) throw new Error("cannot decode MLSMessage");
   if (m.wireformat === "mls_private_message") {
@@ -76,6 +81,8 @@ export async function runPassiveClient(v: PassiveClientVector, cs: CiphersuiteIm
   for (const [i, epoch] of v.epochs.entries()) {
     for (const p of epoch.proposals) state = await process(state, p, psks, cs);
     state = await process(state, epoch.commit, psks, cs);
-    expect(bytesToHex(state.keySchedule.epochAuthenticator), `epoch ${i + 1}`).toBe(epoch.epoch_authenticator);
+    expect(bytesToHex(state.keySchedule.epochAuthenticator), `epoch ${i + 1}`).toBe(
+      epoch.epoch_authenticator,
+    );
   }
 }

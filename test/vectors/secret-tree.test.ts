@@ -7,7 +7,16 @@ import { defaultKeyRetentionConfig } from "ts-mls/keyRetentionConfig.js";
 import { createSecretTree, deriveKey, deriveNonce, ratchetUntil } from "ts-mls/secretTree.js";
 import { expandSenderDataKey, expandSenderDataNonce } from "ts-mls/sender.js";
 import { leafToNodeIndex, toLeafIndex } from "ts-mls/treemath.js";
-import { PROVIDERS, type SkippedVector, bytesToHex, cases, hex, impl, loadVectors } from "./helpers.js";
+import {
+  PROVIDERS,
+  type SkippedVector,
+  reportMissing,
+  bytesToHex,
+  cases,
+  hex,
+  impl,
+  loadVectors,
+} from "./helpers.js";
 
 interface Generation {
   generation: number;
@@ -27,14 +36,19 @@ interface SecretTreeVector {
 export const SKIPPED_VECTORS: readonly SkippedVector[] = [];
 
 const vectors = loadVectors<SecretTreeVector>("secret-tree.json");
+reportMissing("secret-tree.json", vectors);
 
 describe.skipIf(vectors === undefined)("secret-tree vectors", () => {
   describe.each(PROVIDERS)("%s provider", (_name, provider) => {
     test.each(cases(vectors))("%s", async (_label, v) => {
       const cs = await impl(provider, v.cipher_suite);
       const sd = v.sender_data;
-      expect(bytesToHex(await expandSenderDataKey(cs, hex(sd.sender_data_secret), hex(sd.ciphertext)))).toBe(sd.key);
-      expect(bytesToHex(await expandSenderDataNonce(cs, hex(sd.sender_data_secret), hex(sd.ciphertext)))).toBe(sd.nonce);
+      expect(bytesToHex(await expandSenderDataKey(cs, hex(sd.sender_data_secret), hex(sd.ciphertext)))).toBe(
+        sd.key,
+      );
+      expect(
+        bytesToHex(await expandSenderDataNonce(cs, hex(sd.sender_data_secret), hex(sd.ciphertext))),
+      ).toBe(sd.nonce);
 
       const tree = await createSecretTree(v.leaves.length, hex(v.encryption_secret), cs.kdf);
       for (const [i, gens] of v.leaves.entries()) {

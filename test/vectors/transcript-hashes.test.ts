@@ -5,7 +5,16 @@
 import { describe, expect, test } from "vitest";
 import { decodeAuthenticatedContent } from "ts-mls/authenticatedContent.js";
 import { createConfirmedHash, createInterimHash } from "ts-mls/transcriptHash.js";
-import { PROVIDERS, type SkippedVector, bytesToHex, cases, hex, impl, loadVectors } from "./helpers.js";
+import {
+  PROVIDERS,
+  type SkippedVector,
+  reportMissing,
+  bytesToHex,
+  cases,
+  hex,
+  impl,
+  loadVectors,
+} from "./helpers.js";
 
 interface TranscriptVector {
   cipher_suite: number;
@@ -20,6 +29,7 @@ interface TranscriptVector {
 export const SKIPPED_VECTORS: readonly SkippedVector[] = [];
 
 const vectors = loadVectors<TranscriptVector>("transcript-hashes.json");
+reportMissing("transcript-hashes.json", vectors);
 
 describe.skipIf(vectors === undefined)("transcript-hashes vectors", () => {
   describe.each(PROVIDERS)("%s provider", (_name, provider) => {
@@ -28,7 +38,8 @@ describe.skipIf(vectors === undefined)("transcript-hashes vectors", () => {
       const decoded = decodeAuthenticatedContent(hex(v.authenticated_content), 0);
       if (decoded === undefined) throw new Error("cannot decode AuthenticatedContent");
       const [ac] = decoded;
-      if (ac.content.contentType !== "commit" || ac.auth.contentType !== "commit") throw new Error("not a commit");
+      if (ac.content.contentType !== "commit" || ac.auth.contentType !== "commit")
+        throw new Error("not a commit");
       const tag = ac.auth.confirmationTag;
 
       const confirmed = hex(v.confirmed_transcript_hash_after);
@@ -39,8 +50,12 @@ describe.skipIf(vectors === undefined)("transcript-hashes vectors", () => {
       expect(await cs.hash.verifyMac(hex(v.confirmation_key), wrong, confirmed)).toBe(false);
 
       const input = { wireformat: ac.wireformat, content: ac.content, signature: ac.auth.signature };
-      expect(bytesToHex(await createConfirmedHash(hex(v.interim_transcript_hash_before), input, cs.hash))).toBe(v.confirmed_transcript_hash_after);
-      expect(bytesToHex(await createInterimHash(confirmed, tag, cs.hash))).toBe(v.interim_transcript_hash_after);
+      expect(
+        bytesToHex(await createConfirmedHash(hex(v.interim_transcript_hash_before), input, cs.hash)),
+      ).toBe(v.confirmed_transcript_hash_after);
+      expect(bytesToHex(await createInterimHash(confirmed, tag, cs.hash))).toBe(
+        v.interim_transcript_hash_after,
+      );
     });
   });
 });

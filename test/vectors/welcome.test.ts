@@ -9,7 +9,16 @@ import { makeKeyPackageRef, verifyKeyPackage } from "ts-mls/keyPackage.js";
 import { decodeMlsMessage, encodeMlsMessage } from "ts-mls/message.js";
 import { decryptGroupInfo, decryptGroupSecrets } from "ts-mls/welcome.js";
 import { constantTimeEqual } from "../../src/mls/crypto/bytes.js";
-import { PROVIDERS, type SkippedVector, bytesToHex, cases, hex, impl, loadVectors } from "./helpers.js";
+import {
+  PROVIDERS,
+  type SkippedVector,
+  reportMissing,
+  bytesToHex,
+  cases,
+  hex,
+  impl,
+  loadVectors,
+} from "./helpers.js";
 
 interface WelcomeVector {
   cipher_suite: number;
@@ -23,6 +32,7 @@ interface WelcomeVector {
 export const SKIPPED_VECTORS: readonly SkippedVector[] = [];
 
 const vectors = loadVectors<WelcomeVector>("welcome.json");
+reportMissing("welcome.json", vectors);
 
 describe.skipIf(vectors === undefined)("welcome vectors", () => {
   describe.each(PROVIDERS)("%s provider", (_name, provider) => {

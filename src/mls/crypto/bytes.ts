@@ -19,7 +19,8 @@ export function concatBytes(...parts: readonly Uint8Array[]): Uint8Array {
 
 /** I2OSP(n, w) of RFC 8017 / RFC 9180 Section 4: big-endian, fixed width. */
 export function i2osp(n: number, w: number): Uint8Array {
-  if (!Number.isSafeInteger(n) || n < 0 || n >= 2 ** (8 * w)) throw new RangeError(`i2osp: ${n} does not fit ${w} bytes`);
+  if (!Number.isSafeInteger(n) || n < 0 || n >= 2 ** (8 * w))
+    throw new RangeError(`i2osp: ${n} does not fit ${w} bytes`);
   const out = new Uint8Array(w);
   for (let i = w - 1, v = n; i >= 0; i--, v = Math.floor(v / 256)) out[i] = v & 0xff;
   return out;
@@ -154,7 +155,24 @@ export type Rfc8410Alg = keyof typeof RFC8410_OID;
 /** PKCS#8 OneAsymmetricKey v1 prefix for a raw RFC 8410 private key of `len` bytes. */
 export function pkcs8Prefix(alg: Rfc8410Alg, len: number): Uint8Array {
   // SEQ { INTEGER 0, SEQ { OID 1.3.101.x }, OCTET STRING { OCTET STRING key } }
-  return Uint8Array.of(0x30, len + 14, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, RFC8410_OID[alg], 0x04, len + 2, 0x04, len);
+  return Uint8Array.of(
+    0x30,
+    len + 14,
+    0x02,
+    0x01,
+    0x00,
+    0x30,
+    0x05,
+    0x06,
+    0x03,
+    0x2b,
+    0x65,
+    RFC8410_OID[alg],
+    0x04,
+    len + 2,
+    0x04,
+    len,
+  );
 }
 
 /** Wraps a raw RFC 8410 private key as PKCS#8 DER (for WebCrypto importKey). */
@@ -285,11 +303,12 @@ export function parseSec1PrivateKey(der: Uint8Array): { d: Uint8Array; pub: Uint
   const [seqTag, start, end] = tlv(der, 0);
   if (seqTag !== 0x30) throw new RangeError("ECPrivateKey: expected SEQUENCE");
   const [vTag, vs, ve] = tlv(der, start);
-  if (vTag !== 0x02 || ve - vs !== 1 || der[vs] !== 1) throw new RangeError("ECPrivateKey: expected version 1");
+  if (vTag !== 0x02 || ve - vs !== 1 || der[vs] !== 1)
+    throw new RangeError("ECPrivateKey: expected version 1");
   const [dTag, ds, de] = tlv(der, ve);
   if (dTag !== 0x04) throw new RangeError("ECPrivateKey: expected OCTET STRING");
   let pub: Uint8Array | undefined;
-  for (let p = de; p < end; ) {
+  for (let p = de; p < end;) {
     const [t, s, e] = tlv(der, p);
     if (t === 0xa1) {
       const [bt, bs, be] = tlv(der, s);

@@ -16,4 +16,9 @@ export {
   selectCryptoProvider,
   setCryptoProvider,
 } from "./select.js";
-export { clearWebKeyCache, createWebCryptoProvider, webCryptoProvider, type WebCryptoProviderOptions } from "./webcrypto.js";
+export {
+  clearWebKeyCache,
+  createWebCryptoProvider,
+  webCryptoProvider,
+  type WebCryptoProviderOptions,
+} from "./webcrypto.js";

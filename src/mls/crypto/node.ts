@@ -89,7 +89,11 @@ function fromB64u(s: string | undefined): Uint8Array {
   return u8(Buffer.from(s, "base64url"));
 }
 
-const NODE_HASH: Readonly<Record<HashAlgorithm, string>> = { "SHA-256": "sha256", "SHA-384": "sha384", "SHA-512": "sha512" };
+const NODE_HASH: Readonly<Record<HashAlgorithm, string>> = {
+  "SHA-256": "sha256",
+  "SHA-384": "sha384",
+  "SHA-512": "sha512",
+};
 
 // Node validates only that the JWK `x` of an OKP private key is a string;
 // the public key is always recomputed from `d`. A placeholder is enough.
@@ -106,7 +110,13 @@ function hmac(alg: string, key: Uint8Array, ...parts: Uint8Array[]): Buffer {
 }
 
 /** HKDF-Expand with the info given in parts (avoids concatenation). */
-function hkdfExpand(alg: string, hLen: number, prk: Uint8Array, info: readonly Uint8Array[], len: number): Uint8Array {
+function hkdfExpand(
+  alg: string,
+  hLen: number,
+  prk: Uint8Array,
+  info: readonly Uint8Array[],
+  len: number,
+): Uint8Array {
   if (len > 255 * hLen) throw new CryptoError("HKDF-Expand: output too long");
   if (len <= hLen) {
     const h = createHmac(alg, prk);
@@ -255,7 +265,11 @@ export function clearNodeKeyCaches(): void {
 
 type OkpCurve = "X25519" | "X448" | "Ed25519" | "Ed448";
 type EcCurve = "P-256" | "P-384" | "P-521";
-const NODE_EC: Readonly<Record<EcCurve, string>> = { "P-256": "prime256v1", "P-384": "secp384r1", "P-521": "secp521r1" };
+const NODE_EC: Readonly<Record<EcCurve, string>> = {
+  "P-256": "prime256v1",
+  "P-384": "secp384r1",
+  "P-521": "secp521r1",
+};
 
 /** Imports a raw OKP private key (uncached). */
 function okpImport(crv: OkpCurve, d: Uint8Array): KeyObject {
@@ -391,7 +405,8 @@ function makeSignature(alg: SignatureAlgorithm): Signature {
           // DER export of a generated key is not affected by the JWK deadlock.
           const { privateKey } = generateKeyPairSync("ec", { namedCurve: curve });
           const { d, pub } = parseSec1PrivateKey(u8(privateKey.export({ type: "sec1", format: "der" })));
-          if (pub === undefined || pub.length !== 2 * n + 1) throw new CryptoError(`${alg}: unexpected SEC1 export`);
+          if (pub === undefined || pub.length !== 2 * n + 1)
+            throw new CryptoError(`${alg}: unexpected SEC1 export`);
           const signKey = new Uint8Array(leftPad(d, n));
           privateKeyObjects.set(bytesKey(curve, signKey), privateKey);
           return { signKey, publicKey: new Uint8Array(pub) };
@@ -464,13 +479,15 @@ class NodeHpkePublicKey {
 
 function asPrivate(k: PrivateKey, kem: KemParams): NodeHpkePrivateKey {
   const x: unknown = k;
-  if (!(x instanceof NodeHpkePrivateKey) || x.kem !== kem) throw new CryptoError("HPKE private key was not created by this provider/suite");
+  if (!(x instanceof NodeHpkePrivateKey) || x.kem !== kem)
+    throw new CryptoError("HPKE private key was not created by this provider/suite");
   return x;
 }
 
 function asPublic(k: PublicKey, kem: KemParams): NodeHpkePublicKey {
   const x: unknown = k;
-  if (!(x instanceof NodeHpkePublicKey) || x.kem !== kem) throw new CryptoError("HPKE public key was not created by this provider/suite");
+  if (!(x instanceof NodeHpkePublicKey) || x.kem !== kem)
+    throw new CryptoError("HPKE public key was not created by this provider/suite");
   return x;
 }
 
@@ -516,7 +533,12 @@ function makeDhkem(params: KemParams): Dhkem {
       }
       const e = createECDH(NODE_EC[params.curve as EcCurve]);
       e.generateKeys();
-      return new NodeHpkePrivateKey(params, leftPad(u8(e.getPrivateKey()), params.nSk), u8(e.getPublicKey()), e);
+      return new NodeHpkePrivateKey(
+        params,
+        leftPad(u8(e.getPrivateKey()), params.nSk),
+        u8(e.getPublicKey()),
+        e,
+      );
     },
     derive(ikm) {
       // RFC 9180 Section 7.1.3 DeriveKeyPair.
@@ -547,7 +569,8 @@ function makeDhkem(params: KemParams): Dhkem {
       return new NodeHpkePrivateKey(params, new Uint8Array(raw));
     },
     importPublic(pk) {
-      if (pk.length !== params.nPk || (!isX && pk[0] !== 4)) throw new CryptoError(`${params.alg}: bad public key encoding`);
+      if (pk.length !== params.nPk || (!isX && pk[0] !== 4))
+        throw new CryptoError(`${params.alg}: bad public key encoding`);
       // Point validation happens in dh() (OpenSSL rejects off-curve points).
       return new NodeHpkePublicKey(params, new Uint8Array(pk));
     },
@@ -671,11 +694,17 @@ function makeHpke(alg: HpkeAlgorithm): Hpke {
     },
     async deriveKeyPair(ikm) {
       const sk = kem.derive(ikm);
-      return { privateKey: castPrivate(sk), publicKey: castPublic(new NodeHpkePublicKey(kem.params, sk.publicBytes())) };
+      return {
+        privateKey: castPrivate(sk),
+        publicKey: castPublic(new NodeHpkePublicKey(kem.params, sk.publicBytes())),
+      };
     },
     async generateKeyPair() {
       const sk = kem.generate();
-      return { privateKey: castPrivate(sk), publicKey: castPublic(new NodeHpkePublicKey(kem.params, sk.publicBytes())) };
+      return {
+        privateKey: castPrivate(sk),
+        publicKey: castPublic(new NodeHpkePublicKey(kem.params, sk.publicBytes())),
+      };
     },
     keyLength: aeadP.nK,
     nonceLength: aeadP.nN,

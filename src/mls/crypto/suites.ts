@@ -7,7 +7,11 @@ import type { AeadAlgorithm, HashAlgorithm, KdfAlgorithm, KemAlgorithm, Signatur
 import { concatBytes, i2osp, utf8 } from "./bytes.js";
 
 /** Hash output sizes (Nh). */
-export const HASH_SIZE: Readonly<Record<HashAlgorithm, number>> = { "SHA-256": 32, "SHA-384": 48, "SHA-512": 64 };
+export const HASH_SIZE: Readonly<Record<HashAlgorithm, number>> = {
+  "SHA-256": 32,
+  "SHA-384": 48,
+  "SHA-512": 64,
+};
 
 export type DhCurve = "X25519" | "X448" | "P-256" | "P-384" | "P-521";
 
@@ -43,24 +47,57 @@ const P521_N =
 
 export const KEMS: Readonly<Partial<Record<KemAlgorithm, KemParams>>> = {
   "DHKEM-P256-HKDF-SHA256": {
-    alg: "DHKEM-P256-HKDF-SHA256", id: 0x10, curve: "P-256", hash: "SHA-256",
-    nSecret: 32, nPk: 65, nSk: 32, bitmask: 0xff, order: hex(P256_N),
+    alg: "DHKEM-P256-HKDF-SHA256",
+    id: 0x10,
+    curve: "P-256",
+    hash: "SHA-256",
+    nSecret: 32,
+    nPk: 65,
+    nSk: 32,
+    bitmask: 0xff,
+    order: hex(P256_N),
   },
   "DHKEM-P384-HKDF-SHA384": {
-    alg: "DHKEM-P384-HKDF-SHA384", id: 0x11, curve: "P-384", hash: "SHA-384",
-    nSecret: 48, nPk: 97, nSk: 48, bitmask: 0xff, order: hex(P384_N),
+    alg: "DHKEM-P384-HKDF-SHA384",
+    id: 0x11,
+    curve: "P-384",
+    hash: "SHA-384",
+    nSecret: 48,
+    nPk: 97,
+    nSk: 48,
+    bitmask: 0xff,
+    order: hex(P384_N),
   },
   "DHKEM-P521-HKDF-SHA512": {
-    alg: "DHKEM-P521-HKDF-SHA512", id: 0x12, curve: "P-521", hash: "SHA-512",
-    nSecret: 64, nPk: 133, nSk: 66, bitmask: 0x01, order: hex(P521_N),
+    alg: "DHKEM-P521-HKDF-SHA512",
+    id: 0x12,
+    curve: "P-521",
+    hash: "SHA-512",
+    nSecret: 64,
+    nPk: 133,
+    nSk: 66,
+    bitmask: 0x01,
+    order: hex(P521_N),
   },
   "DHKEM-X25519-HKDF-SHA256": {
-    alg: "DHKEM-X25519-HKDF-SHA256", id: 0x20, curve: "X25519", hash: "SHA-256",
-    nSecret: 32, nPk: 32, nSk: 32, bitmask: 0,
+    alg: "DHKEM-X25519-HKDF-SHA256",
+    id: 0x20,
+    curve: "X25519",
+    hash: "SHA-256",
+    nSecret: 32,
+    nPk: 32,
+    nSk: 32,
+    bitmask: 0,
   },
   "DHKEM-X448-HKDF-SHA512": {
-    alg: "DHKEM-X448-HKDF-SHA512", id: 0x21, curve: "X448", hash: "SHA-512",
-    nSecret: 64, nPk: 56, nSk: 56, bitmask: 0,
+    alg: "DHKEM-X448-HKDF-SHA512",
+    id: 0x21,
+    curve: "X448",
+    hash: "SHA-512",
+    nSecret: 64,
+    nPk: 56,
+    nSk: 56,
+    bitmask: 0,
   },
 };
 
@@ -72,7 +109,9 @@ export const KDFS: Readonly<Record<KdfAlgorithm, { readonly id: number; readonly
 };
 
 /** HPKE AEAD identifiers and sizes, RFC 9180 Section 7.3. */
-export const AEADS: Readonly<Record<AeadAlgorithm, { readonly id: number; readonly nK: number; readonly nN: number }>> = {
+export const AEADS: Readonly<
+  Record<AeadAlgorithm, { readonly id: number; readonly nK: number; readonly nN: number }>
+> = {
   AES128GCM: { id: 0x0001, nK: 16, nN: 12 },
   AES256GCM: { id: 0x0002, nK: 32, nN: 12 },
   CHACHA20POLY1305: { id: 0x0003, nK: 32, nN: 12 },
@@ -82,7 +121,12 @@ export const AEAD_TAG = 16;
 export type SupportedSignature = Exclude<SignatureAlgorithm, "ML-DSA-87">;
 
 /** ECDSA parameters per RFC 9420 Section 5.1.1 (scheme <-> curve + hash). */
-export const ECDSA: Readonly<Record<"P256" | "P384" | "P521", { readonly curve: "P-256" | "P-384" | "P-521"; readonly hash: HashAlgorithm; readonly n: number }>> = {
+export const ECDSA: Readonly<
+  Record<
+    "P256" | "P384" | "P521",
+    { readonly curve: "P-256" | "P-384" | "P-521"; readonly hash: HashAlgorithm; readonly n: number }
+  >
+> = {
   P256: { curve: "P-256", hash: "SHA-256", n: 32 },
   P384: { curve: "P-384", hash: "SHA-384", n: 48 },
   P521: { curve: "P-521", hash: "SHA-512", n: 66 },
@@ -106,7 +150,8 @@ export function labelPrefix(suiteId: Uint8Array, label: string): Uint8Array {
 /** Resolves the KEM parameters or throws for suites outside RFC 9420's 1..7. */
 export function kemParams(alg: KemAlgorithm): KemParams {
   const p = KEMS[alg];
-  if (p === undefined) throw new Error(`unsupported KEM ${alg}: only the RFC 9420 DHKEM suites 1..7 are implemented`);
+  if (p === undefined)
+    throw new Error(`unsupported KEM ${alg}: only the RFC 9420 DHKEM suites 1..7 are implemented`);
   return p;
 }
 

@@ -29,7 +29,8 @@ export function bs(b: Uint8Array): Uint8Array<ArrayBuffer> {
 /** CSPRNG bytes via crypto.getRandomValues (chunked at its 64 KiB limit). */
 export function randomBytes(n: number): Uint8Array {
   const out = new Uint8Array(n);
-  for (let off = 0; off < n; off += 65536) globalThis.crypto.getRandomValues(out.subarray(off, Math.min(n, off + 65536)));
+  for (let off = 0; off < n; off += 65536)
+    globalThis.crypto.getRandomValues(out.subarray(off, Math.min(n, off + 65536)));
   return out;
 }
 
@@ -62,7 +63,10 @@ export function makeWebHmac(subtle: SubtleCrypto, hash: HashAlgorithm): WebHmac 
     hash,
     size,
     async mac(key, ...parts) {
-      return sign(await importKey(key), parts.length === 1 ? (parts[0] as Uint8Array) : concatBytes(...parts));
+      return sign(
+        await importKey(key),
+        parts.length === 1 ? (parts[0] as Uint8Array) : concatBytes(...parts),
+      );
     },
     async verify(key, mac, data) {
       return subtle.verify("HMAC", await importKey(key), bs(mac), bs(data));
@@ -101,12 +105,16 @@ export function makeWebAead(subtle: SubtleCrypto, alg: AeadAlgorithm): WebAead {
     return {
       async seal(key, nonce, aad, pt) {
         check(key, nonce);
-        return chacha20poly1305(key, nonce, aad !== undefined && aad.length > 0 ? aad : undefined).encrypt(pt);
+        return chacha20poly1305(key, nonce, aad !== undefined && aad.length > 0 ? aad : undefined).encrypt(
+          pt,
+        );
       },
       async open(key, nonce, aad, ct) {
         check(key, nonce);
         try {
-          return chacha20poly1305(key, nonce, aad !== undefined && aad.length > 0 ? aad : undefined).decrypt(ct);
+          return chacha20poly1305(key, nonce, aad !== undefined && aad.length > 0 ? aad : undefined).decrypt(
+            ct,
+          );
         } catch {
           throw new CryptoError(`${alg}: authentication failed`);
         }
@@ -123,7 +131,9 @@ export function makeWebAead(subtle: SubtleCrypto, alg: AeadAlgorithm): WebAead {
   return {
     async seal(key, nonce, aad, pt) {
       check(key, nonce);
-      return new Uint8Array(await subtle.encrypt(params(nonce, aad), await importKey(key, "encrypt"), bs(pt)));
+      return new Uint8Array(
+        await subtle.encrypt(params(nonce, aad), await importKey(key, "encrypt"), bs(pt)),
+      );
     },
     async open(key, nonce, aad, ct) {
       check(key, nonce);
@@ -140,7 +150,11 @@ export function makeWebAead(subtle: SubtleCrypto, alg: AeadAlgorithm): WebAead {
 const keyCache = new LruCache<Promise<CryptoKey>>(512);
 
 /** Imports a CryptoKey once per (tag, bytes); failed imports are not cached. */
-export function cachedKey(tag: string, bytes: Uint8Array, make: () => Promise<CryptoKey>): Promise<CryptoKey> {
+export function cachedKey(
+  tag: string,
+  bytes: Uint8Array,
+  make: () => Promise<CryptoKey>,
+): Promise<CryptoKey> {
   const id = bytesKey(tag, bytes);
   let p = keyCache.get(id);
   if (p === undefined) {
@@ -158,4 +172,3 @@ export function cachedKey(tag: string, bytes: Uint8Array, make: () => Promise<Cr
 export function clearWebKeyCache(): void {
   keyCache.clear();
 }
-

@@ -10,9 +10,26 @@ import { x448 } from "@noble/curves/ed448.js";
 import { p256, p384, p521 } from "@noble/curves/nist.js";
 import type { Hpke, HpkeAlgorithm, PrivateKey, PublicKey } from "ts-mls";
 import { CryptoError } from "ts-mls/mlsError.js";
-import { compareBytes, concatBytes, fromBase64Url, i2osp, isAllZero, leftPad, toBase64Url, wrapPkcs8 } from "./bytes.js";
+import {
+  compareBytes,
+  concatBytes,
+  fromBase64Url,
+  i2osp,
+  isAllZero,
+  leftPad,
+  toBase64Url,
+  wrapPkcs8,
+} from "./bytes.js";
 import { AEADS, KDFS, type KemParams, hpkeSuiteId, kemParams, kemSuiteId, labelPrefix } from "./suites.js";
-import { bs, cachedKey, makeWebAead, makeWebHmac, randomBytes, type Native25519, type WebHmac } from "./web-primitives.js";
+import {
+  bs,
+  cachedKey,
+  makeWebAead,
+  makeWebHmac,
+  randomBytes,
+  type Native25519,
+  type WebHmac,
+} from "./web-primitives.js";
 
 /** HPKE private key handle (ts-mls types it as CryptoKey and only hands it back to us). */
 class WebHpkePrivateKey {
@@ -64,7 +81,9 @@ function nobleX(curve: typeof x25519, nSk: number): WebDh {
 function nativeX25519(subtle: SubtleCrypto): WebDh {
   const alg = { name: "X25519" };
   const priv = (sk: Uint8Array): Promise<CryptoKey> =>
-    cachedKey("X25519/sk", sk, () => subtle.importKey("pkcs8", bs(wrapPkcs8("X25519", sk)), alg, true, ["deriveBits"]));
+    cachedKey("X25519/sk", sk, () =>
+      subtle.importKey("pkcs8", bs(wrapPkcs8("X25519", sk)), alg, true, ["deriveBits"]),
+    );
   return {
     async generate() {
       const kp = (await subtle.generateKey(alg, true, ["deriveBits"])) as CryptoKeyPair;
@@ -77,7 +96,9 @@ function nativeX25519(subtle: SubtleCrypto): WebDh {
     },
     async dh(sk, pk) {
       const pub = await cachedKey("X25519/pk", pk, () => subtle.importKey("raw", bs(pk), alg, true, []));
-      return new Uint8Array(await subtle.deriveBits({ name: "X25519", public: pub } as EcdhKeyDeriveParams, await priv(sk), 256));
+      return new Uint8Array(
+        await subtle.deriveBits({ name: "X25519", public: pub } as EcdhKeyDeriveParams, await priv(sk), 256),
+      );
     },
   };
 }
@@ -92,7 +113,13 @@ function webEcdh(subtle: SubtleCrypto, params: KemParams): WebDh {
   const priv = (sk: Uint8Array, pk?: Uint8Array): Promise<CryptoKey> =>
     cachedKey(`${curve}/ecdh-sk`, sk, () => {
       const p = pk ?? noble.getPublicKey(sk, false);
-      const jwk: JsonWebKey = { kty: "EC", crv: curve, d: toBase64Url(sk), x: toBase64Url(p.subarray(1, 1 + n)), y: toBase64Url(p.subarray(1 + n)) };
+      const jwk: JsonWebKey = {
+        kty: "EC",
+        crv: curve,
+        d: toBase64Url(sk),
+        x: toBase64Url(p.subarray(1, 1 + n)),
+        y: toBase64Url(p.subarray(1 + n)),
+      };
       return subtle.importKey("jwk", jwk, alg, false, ["deriveBits"]);
     });
   return {
@@ -100,7 +127,11 @@ function webEcdh(subtle: SubtleCrypto, params: KemParams): WebDh {
       const kp = (await subtle.generateKey(alg, true, ["deriveBits"])) as CryptoKeyPair;
       const jwk = await subtle.exportKey("jwk", kp.privateKey);
       const sk = leftPad(fromBase64Url(jwk.d ?? ""), params.nSk);
-      const pk = concatBytes(Uint8Array.of(4), leftPad(fromBase64Url(jwk.x ?? ""), n), leftPad(fromBase64Url(jwk.y ?? ""), n));
+      const pk = concatBytes(
+        Uint8Array.of(4),
+        leftPad(fromBase64Url(jwk.x ?? ""), n),
+        leftPad(fromBase64Url(jwk.y ?? ""), n),
+      );
       void cachedKey(`${curve}/ecdh-sk`, sk, async () => kp.privateKey);
       return { sk, pk };
     },
@@ -109,8 +140,12 @@ function webEcdh(subtle: SubtleCrypto, params: KemParams): WebDh {
     },
     async dh(sk, pk) {
       // importKey validates that the point is on the curve.
-      const pub = await cachedKey(`${curve}/ecdh-pk`, pk, () => subtle.importKey("raw", bs(pk), alg, true, []));
-      return new Uint8Array(await subtle.deriveBits({ name: "ECDH", public: pub } as EcdhKeyDeriveParams, await priv(sk), 8 * n));
+      const pub = await cachedKey(`${curve}/ecdh-pk`, pk, () =>
+        subtle.importKey("raw", bs(pk), alg, true, []),
+      );
+      return new Uint8Array(
+        await subtle.deriveBits({ name: "ECDH", public: pub } as EcdhKeyDeriveParams, await priv(sk), 8 * n),
+      );
     },
   };
 }
@@ -128,13 +163,15 @@ function makeDh(subtle: SubtleCrypto, params: KemParams, native: Native25519): W
 
 function asPrivate(k: PrivateKey, kem: KemParams): WebHpkePrivateKey {
   const x: unknown = k;
-  if (!(x instanceof WebHpkePrivateKey) || x.kem !== kem) throw new CryptoError("HPKE private key was not created by this provider/suite");
+  if (!(x instanceof WebHpkePrivateKey) || x.kem !== kem)
+    throw new CryptoError("HPKE private key was not created by this provider/suite");
   return x;
 }
 
 function asPublic(k: PublicKey, kem: KemParams): WebHpkePublicKey {
   const x: unknown = k;
-  if (!(x instanceof WebHpkePublicKey) || x.kem !== kem) throw new CryptoError("HPKE public key was not created by this provider/suite");
+  if (!(x instanceof WebHpkePublicKey) || x.kem !== kem)
+    throw new CryptoError("HPKE public key was not created by this provider/suite");
   return x;
 }
 
@@ -183,7 +220,8 @@ export function makeWebHpke(subtle: SubtleCrypto, alg: HpkeAlgorithm, native: Na
     return new WebHpkePrivateKey(params, new Uint8Array(raw));
   };
   const importPublic = (pk: Uint8Array): WebHpkePublicKey => {
-    if (pk.length !== params.nPk || (!isX && pk[0] !== 4)) throw new CryptoError(`${params.alg}: bad public key encoding`);
+    if (pk.length !== params.nPk || (!isX && pk[0] !== 4))
+      throw new CryptoError(`${params.alg}: bad public key encoding`);
     return new WebHpkePublicKey(params, new Uint8Array(pk));
   };
 
@@ -218,9 +256,16 @@ export function makeWebHpke(subtle: SubtleCrypto, alg: HpkeAlgorithm, native: Na
   }
 
   /** KeySchedule(mode_base, shared_secret, info, "", ""), RFC 9180 Section 5.1. */
-  async function schedule(shared: Uint8Array, info: Uint8Array): Promise<{ secret: Uint8Array; ctx: Uint8Array }> {
+  async function schedule(
+    shared: Uint8Array,
+    info: Uint8Array,
+  ): Promise<{ secret: Uint8Array; ctx: Uint8Array }> {
     pskIdHash ??= kdf.mac(EMPTY, L_PSK_ID_HASH);
-    const [psk, infoHash, secret] = await Promise.all([pskIdHash, kdf.mac(EMPTY, L_INFO_HASH, info), kdf.mac(shared, L_SECRET)]);
+    const [psk, infoHash, secret] = await Promise.all([
+      pskIdHash,
+      kdf.mac(EMPTY, L_INFO_HASH, info),
+      kdf.mac(shared, L_SECRET),
+    ]);
     return { secret, ctx: concatBytes(Uint8Array.of(0), psk, infoHash) };
   }
   const keyAndNonce = (s: { secret: Uint8Array; ctx: Uint8Array }): Promise<[Uint8Array, Uint8Array]> =>
@@ -229,7 +274,11 @@ export function makeWebHpke(subtle: SubtleCrypto, alg: HpkeAlgorithm, native: Na
       kdf.expand(s.secret, [i2osp(aeadP.nN, 2), L_NONCE, s.ctx], aeadP.nN),
     ]);
   /** Context.Export(exporter_context, L), RFC 9180 Section 5.3. */
-  async function exportFrom(s: { secret: Uint8Array; ctx: Uint8Array }, exporterContext: Uint8Array, len: number): Promise<Uint8Array> {
+  async function exportFrom(
+    s: { secret: Uint8Array; ctx: Uint8Array },
+    exporterContext: Uint8Array,
+    len: number,
+  ): Promise<Uint8Array> {
     const exp = await kdf.expand(s.secret, [i2osp(kdf.size, 2), L_EXP, s.ctx], kdf.size);
     return kdf.expand(exp, [i2osp(len, 2), L_SEC, exporterContext], len);
   }
@@ -237,11 +286,20 @@ export function makeWebHpke(subtle: SubtleCrypto, alg: HpkeAlgorithm, native: Na
   async function derive(ikm: Uint8Array): Promise<WebHpkePrivateKey> {
     // RFC 9180 Section 7.1.3 DeriveKeyPair.
     const prk = await kemKdf.mac(EMPTY, L_DKP_PRK, ikm);
-    if (isX) return new WebHpkePrivateKey(params, await kemKdf.expand(prk, [i2osp(params.nSk, 2), L_SK], params.nSk));
+    if (isX)
+      return new WebHpkePrivateKey(
+        params,
+        await kemKdf.expand(prk, [i2osp(params.nSk, 2), L_SK], params.nSk),
+      );
     for (let counter = 0; counter < 256; counter++) {
-      const bytes = await kemKdf.expand(prk, [i2osp(params.nSk, 2), L_CANDIDATE, Uint8Array.of(counter)], params.nSk);
+      const bytes = await kemKdf.expand(
+        prk,
+        [i2osp(params.nSk, 2), L_CANDIDATE, Uint8Array.of(counter)],
+        params.nSk,
+      );
       bytes[0] = (bytes[0] as number) & params.bitmask;
-      if (!isAllZero(bytes) && compareBytes(bytes, params.order as Uint8Array) < 0) return new WebHpkePrivateKey(params, bytes);
+      if (!isAllZero(bytes) && compareBytes(bytes, params.order as Uint8Array) < 0)
+        return new WebHpkePrivateKey(params, bytes);
     }
     throw new CryptoError("DeriveKeyPairError");
   }

@@ -25,7 +25,16 @@ import type {
   SignatureAlgorithm,
 } from "ts-mls";
 import { CryptoError } from "ts-mls/mlsError.js";
-import { concatBytes, derToP1363, edSeed, fromBase64Url, leftPad, p1363ToDer, toBase64Url, wrapPkcs8 } from "./bytes.js";
+import {
+  concatBytes,
+  derToP1363,
+  edSeed,
+  fromBase64Url,
+  leftPad,
+  p1363ToDer,
+  toBase64Url,
+  wrapPkcs8,
+} from "./bytes.js";
 import { ECDSA, KDFS } from "./suites.js";
 import { bs, cachedKey, makeWebHmac, randomBytes, type Native25519, type WebHmac } from "./web-primitives.js";
 import { makeWebHpke } from "./webcrypto-hpke.js";
@@ -98,7 +107,9 @@ function nobleEd(alg: "Ed25519" | "Ed448"): Signature {
 
 function nativeEd25519(subtle: SubtleCrypto): Signature {
   const privateKey = (seed: Uint8Array): Promise<CryptoKey> =>
-    cachedKey("Ed25519/sk", seed, () => subtle.importKey("pkcs8", bs(wrapPkcs8("Ed25519", seed)), { name: "Ed25519" }, false, ["sign"]));
+    cachedKey("Ed25519/sk", seed, () =>
+      subtle.importKey("pkcs8", bs(wrapPkcs8("Ed25519", seed)), { name: "Ed25519" }, false, ["sign"]),
+    );
   return {
     async sign(signKey, message) {
       const k = await privateKey(edSeed("Ed25519", signKey));
@@ -120,7 +131,8 @@ function nativeEd25519(subtle: SubtleCrypto): Signature {
       const jwk = await subtle.exportKey("jwk", kp.privateKey);
       const signKey = fromBase64Url(jwk.d ?? "");
       const publicKey = fromBase64Url(jwk.x ?? "");
-      if (signKey.length !== 32 || publicKey.length !== 32) throw new CryptoError("Ed25519 keygen: bad JWK export");
+      if (signKey.length !== 32 || publicKey.length !== 32)
+        throw new CryptoError("Ed25519 keygen: bad JWK export");
       return { signKey, publicKey };
     },
   };
@@ -139,7 +151,13 @@ function webEcdsa(subtle: SubtleCrypto, alg: "P256" | "P384" | "P521"): Signatur
   });
   const privateKey = (d: Uint8Array, pub?: Uint8Array): Promise<CryptoKey> =>
     cachedKey(`${curve}/ecdsa-sk`, d, () =>
-      subtle.importKey("jwk", jwkPrivate(d, pub ?? noble.getPublicKey(d, false)), { name: "ECDSA", namedCurve: curve }, false, ["sign"]),
+      subtle.importKey(
+        "jwk",
+        jwkPrivate(d, pub ?? noble.getPublicKey(d, false)),
+        { name: "ECDSA", namedCurve: curve },
+        false,
+        ["sign"],
+      ),
     );
   return {
     async sign(signKey, message) {
@@ -167,10 +185,17 @@ function webEcdsa(subtle: SubtleCrypto, alg: "P256" | "P384" | "P521"): Signatur
       }
     },
     async keygen() {
-      const kp = (await subtle.generateKey({ name: "ECDSA", namedCurve: curve }, true, ["sign", "verify"])) as CryptoKeyPair;
+      const kp = (await subtle.generateKey({ name: "ECDSA", namedCurve: curve }, true, [
+        "sign",
+        "verify",
+      ])) as CryptoKeyPair;
       const jwk = await subtle.exportKey("jwk", kp.privateKey);
       const d = leftPad(fromBase64Url(jwk.d ?? ""), n);
-      const publicKey = concatBytes(Uint8Array.of(4), leftPad(fromBase64Url(jwk.x ?? ""), n), leftPad(fromBase64Url(jwk.y ?? ""), n));
+      const publicKey = concatBytes(
+        Uint8Array.of(4),
+        leftPad(fromBase64Url(jwk.x ?? ""), n),
+        leftPad(fromBase64Url(jwk.y ?? ""), n),
+      );
       void privateKey(d, publicKey);
       return { signKey: new Uint8Array(d), publicKey };
     },
@@ -220,7 +245,13 @@ async function detect(subtle: SubtleCrypto, opts: WebCryptoProviderOptions): Pro
   const ed25519 =
     ed === "auto"
       ? await probe(async () => {
-          const pk = await subtle.importKey("raw", bs(hexBytes(ED25519_TEST_PK)), { name: "Ed25519" }, false, ["verify"]);
+          const pk = await subtle.importKey(
+            "raw",
+            bs(hexBytes(ED25519_TEST_PK)),
+            { name: "Ed25519" },
+            false,
+            ["verify"],
+          );
           await subtle.verify({ name: "Ed25519" }, pk, new Uint8Array(64), new Uint8Array(0));
         })
       : ed;
@@ -239,7 +270,8 @@ export function createWebCryptoProvider(opts: WebCryptoProviderOptions = {}): Cr
   const impls = new Map<string, Promise<CiphersuiteImpl>>();
   const build = async (cs: Ciphersuite): Promise<CiphersuiteImpl> => {
     const subtle = opts.subtle ?? globalThis.crypto?.subtle;
-    if (subtle === undefined) throw new CryptoError("WebCrypto (crypto.subtle) is not available; a secure context is required");
+    if (subtle === undefined)
+      throw new CryptoError("WebCrypto (crypto.subtle) is not available; a secure context is required");
     native ??= detect(subtle, opts);
     const n = await native;
     const hmacKdf = makeWebHmac(subtle, KDFS[cs.hpke.kdf].hash);

@@ -57,10 +57,14 @@ describe("bytes helpers", () => {
       ["X448", "x448", 56],
     ] as const) {
       // generateKeyPairSync with encodings exports inside the key-generation job (no KeyObject export).
-      const { privateKey } = generateKeyPairSync(type as "ed25519", { privateKeyEncoding: { type: "pkcs8", format: "der" }, publicKeyEncoding: { type: "spki", format: "der" } });
+      const { privateKey } = generateKeyPairSync(type as "ed25519", {
+        privateKeyEncoding: { type: "pkcs8", format: "der" },
+        publicKeyEncoding: { type: "spki", format: "der" },
+      });
       const der = new Uint8Array(privateKey);
       expect(bytesToHex(wrapPkcs8(alg, der.subarray(der.length - n)))).toBe(bytesToHex(der));
-      if (alg === "Ed25519" || alg === "Ed448") expect(bytesToHex(edSeed(alg, der))).toBe(bytesToHex(der.subarray(der.length - n)));
+      if (alg === "Ed25519" || alg === "Ed448")
+        expect(bytesToHex(edSeed(alg, der))).toBe(bytesToHex(der.subarray(der.length - n)));
     }
     expect(() => edSeed("Ed25519", new Uint8Array(48))).toThrow();
   });
@@ -80,7 +84,9 @@ describe("bytes helpers", () => {
         expect(bytesToHex(p1363ToDer(raw!))).toBe(bytesToHex(der));
       }
     }
-    const good = p1363ToDer(concatBytes(new Uint8Array(31).fill(0), Uint8Array.of(0x80), new Uint8Array(32).fill(1)));
+    const good = p1363ToDer(
+      concatBytes(new Uint8Array(31).fill(0), Uint8Array.of(0x80), new Uint8Array(32).fill(1)),
+    );
     expect(bytesToHex(good.subarray(0, 6))).toBe("302602020080");
     expect(derToP1363(good, 32)).toBeDefined();
     expect(derToP1363(concatBytes(good, Uint8Array.of(0)), 32)).toBeUndefined(); // trailing data
@@ -105,7 +111,10 @@ describe("SEC1 ECPrivateKey parsing", () => {
         const d = leftPad(new Uint8Array(e.getPrivateKey()), n);
         const pub = new Uint8Array(e.getPublicKey());
         const b64 = (b: Uint8Array): string => Buffer.from(b).toString("base64url");
-        const key = createPrivateKey({ key: { kty: "EC", crv, d: b64(d), x: b64(pub.subarray(1, 1 + n)), y: b64(pub.subarray(1 + n)) }, format: "jwk" });
+        const key = createPrivateKey({
+          key: { kty: "EC", crv, d: b64(d), x: b64(pub.subarray(1, 1 + n)), y: b64(pub.subarray(1 + n)) },
+          format: "jwk",
+        });
         const parsed = parseSec1PrivateKey(new Uint8Array(key.export({ type: "sec1", format: "der" })));
         expect(bytesToHex(leftPad(parsed.d, n))).toBe(bytesToHex(d));
         expect(bytesToHex(parsed.pub!)).toBe(bytesToHex(pub));

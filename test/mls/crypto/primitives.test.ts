@@ -4,7 +4,12 @@
  * providers, in both directions, plus key interchange between our providers.
  */
 import { describe, expect, test } from "vitest";
-import { defaultCryptoProvider, nobleCryptoProvider, type CiphersuiteImpl, type CryptoProvider } from "ts-mls";
+import {
+  defaultCryptoProvider,
+  nobleCryptoProvider,
+  type CiphersuiteImpl,
+  type CryptoProvider,
+} from "ts-mls";
 import { getCiphersuiteFromId, type CiphersuiteId } from "ts-mls/crypto/ciphersuite.js";
 import { bytesToHex, leftPad, utf8 } from "../../../src/mls/crypto/bytes.js";
 import { nodeCryptoProvider } from "../../../src/mls/crypto/node.js";
@@ -27,7 +32,9 @@ const impl = (p: CryptoProvider, suite: number): Promise<CiphersuiteImpl> =>
 const rand = (n: number): Uint8Array => crypto.getRandomValues(new Uint8Array(n));
 const hx = bytesToHex;
 
-const matrix = OURS.flatMap(([o, op]) => REFS.flatMap(([r, rp]) => SUITES.map((s) => [`${o} vs ${r}`, s, op, rp] as const)));
+const matrix = OURS.flatMap(([o, op]) =>
+  REFS.flatMap(([r, rp]) => SUITES.map((s) => [`${o} vs ${r}`, s, op, rp] as const)),
+);
 
 describe.each(matrix)("%s, suite %i", (_label, suite, ourP, refP) => {
   test("hash, HMAC and HKDF agree", async () => {
@@ -76,7 +83,9 @@ describe.each(matrix)("%s, suite %i", (_label, suite, ourP, refP) => {
     if (suite === 1 || suite === 3 || suite === 4 || suite === 6) expect(hx(sig2)).toBe(hx(sig3)); // RFC 8032 is deterministic
 
     // The reference verifies signatures made with our key through its own key format.
-    expect(await ref.signature.verify(mine.publicKey, msg, await ref.signature.sign(mine.signKey, msg))).toBe(true);
+    expect(await ref.signature.verify(mine.publicKey, msg, await ref.signature.sign(mine.signKey, msg))).toBe(
+      true,
+    );
 
     // Garbage is rejected, never thrown.
     expect(await ours.signature.verify(mine.publicKey, msg, rand(sig.length))).toBe(false);
@@ -100,10 +109,14 @@ describe.each(matrix)("%s, suite %i", (_label, suite, ourP, refP) => {
     expect(minePriv.length).toBe(NSK[suite]);
     const c1 = await ref.hpke.seal(await ref.hpke.importPublicKey(minePub), pt, info, aad);
     expect(hx(await ours.hpke.open(mine.privateKey, c1.enc, c1.ct, info, aad))).toBe(hx(pt));
-    expect(hx(await ours.hpke.open(await ours.hpke.importPrivateKey(minePriv), c1.enc, c1.ct, info, aad))).toBe(hx(pt));
+    expect(
+      hx(await ours.hpke.open(await ours.hpke.importPrivateKey(minePriv), c1.enc, c1.ct, info, aad)),
+    ).toBe(hx(pt));
     await expect(ours.hpke.open(mine.privateKey, c1.enc, c1.ct, info, rand(7))).rejects.toThrow();
     const e1 = await ref.hpke.exportSecret(await ref.hpke.importPublicKey(minePub), utf8("ctx"), 42, info);
-    expect(hx(await ours.hpke.importSecret(mine.privateKey, utf8("ctx"), e1.enc, 42, info))).toBe(hx(e1.secret));
+    expect(hx(await ours.hpke.importSecret(mine.privateKey, utf8("ctx"), e1.enc, 42, info))).toBe(
+      hx(e1.secret),
+    );
 
     // their key pair, our sender
     const theirs = await ref.hpke.generateKeyPair();
@@ -113,7 +126,9 @@ describe.each(matrix)("%s, suite %i", (_label, suite, ourP, refP) => {
     const c3 = await ours.hpke.seal(theirPub, pt, info); // no aad
     expect(hx(await ref.hpke.open(theirs.privateKey, c3.enc, c3.ct, info))).toBe(hx(pt));
     const e2 = await ours.hpke.exportSecret(theirPub, utf8("ctx"), 17, info);
-    expect(hx(await ref.hpke.importSecret(theirs.privateKey, utf8("ctx"), e2.enc, 17, info))).toBe(hx(e2.secret));
+    expect(hx(await ref.hpke.importSecret(theirs.privateKey, utf8("ctx"), e2.enc, 17, info))).toBe(
+      hx(e2.secret),
+    );
     // their private key imported into ours
     const theirPriv = await ours.hpke.importPrivateKey(await ref.hpke.exportPrivateKey(theirs.privateKey));
     expect(hx(await ours.hpke.open(theirPriv, c2.enc, c2.ct, info, aad))).toBe(hx(pt));
@@ -123,8 +138,12 @@ describe.each(matrix)("%s, suite %i", (_label, suite, ourP, refP) => {
       const ikm = rand(ours.kdf.size);
       const a = await ours.hpke.deriveKeyPair(ikm);
       const b = await ref.hpke.deriveKeyPair(ikm);
-      expect(hx(await ours.hpke.exportPublicKey(a.publicKey))).toBe(hx(await ref.hpke.exportPublicKey(b.publicKey)));
-      expect(hx(await ours.hpke.exportPrivateKey(a.privateKey))).toBe(hx(leftPad(await ref.hpke.exportPrivateKey(b.privateKey), NSK[suite]!)));
+      expect(hx(await ours.hpke.exportPublicKey(a.publicKey))).toBe(
+        hx(await ref.hpke.exportPublicKey(b.publicKey)),
+      );
+      expect(hx(await ours.hpke.exportPrivateKey(a.privateKey))).toBe(
+        hx(leftPad(await ref.hpke.exportPrivateKey(b.privateKey), NSK[suite]!)),
+      );
     }
   });
 
@@ -174,12 +193,16 @@ describe.each(SUITES)("key interchange node <-> webcrypto, suite %i", (suite) =>
       const priv = await a.hpke.exportPrivateKey(kp.privateKey);
       const c = await b.hpke.seal(await b.hpke.importPublicKey(pub), msg, utf8("i"));
       expect(hx(await a.hpke.open(kp.privateKey, c.enc, c.ct, utf8("i")))).toBe(hx(msg));
-      expect(hx(await b.hpke.open(await b.hpke.importPrivateKey(priv), c.enc, c.ct, utf8("i")))).toBe(hx(msg));
+      expect(hx(await b.hpke.open(await b.hpke.importPrivateKey(priv), c.enc, c.ct, utf8("i")))).toBe(
+        hx(msg),
+      );
       // the public key b derives from the private key equals a's
       const ikm = rand(32);
       const da = await a.hpke.deriveKeyPair(ikm);
       const db = await b.hpke.deriveKeyPair(ikm);
-      expect(hx(await b.hpke.exportPublicKey(db.publicKey))).toBe(hx(await a.hpke.exportPublicKey(da.publicKey)));
+      expect(hx(await b.hpke.exportPublicKey(db.publicKey))).toBe(
+        hx(await a.hpke.exportPublicKey(da.publicKey)),
+      );
     }
   });
 });
@@ -196,7 +219,9 @@ describe.each(OURS)("%s edge cases", (_name, provider) => {
     const notOnCurve = new Uint8Array(65);
     notOnCurve[0] = 4;
     notOnCurve[64] = 7;
-    await expect(p256.hpke.seal(await p256.hpke.importPublicKey(notOnCurve), rand(4), new Uint8Array(0))).rejects.toThrow();
+    await expect(
+      p256.hpke.seal(await p256.hpke.importPublicKey(notOnCurve), rand(4), new Uint8Array(0)),
+    ).rejects.toThrow();
     await expect(p256.hpke.importPublicKey(rand(33))).rejects.toThrow();
     await expect(p256.hpke.importPrivateKey(new Uint8Array(32))).rejects.toThrow(); // zero scalar
     await expect(p256.hpke.importPrivateKey(new Uint8Array(32).fill(0xff))).rejects.toThrow(); // >= order
@@ -235,7 +260,25 @@ describe.each(OURS)("%s edge cases", (_name, provider) => {
     expect(k.publicKey.length).toBe(32);
     const msg = utf8("hello");
     const s1 = await cs.signature.sign(k.signKey, msg);
-    const pkcs8 = new Uint8Array([0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20, ...k.signKey]);
+    const pkcs8 = new Uint8Array([
+      0x30,
+      0x2e,
+      0x02,
+      0x01,
+      0x00,
+      0x30,
+      0x05,
+      0x06,
+      0x03,
+      0x2b,
+      0x65,
+      0x70,
+      0x04,
+      0x22,
+      0x04,
+      0x20,
+      ...k.signKey,
+    ]);
     expect(hx(await cs.signature.sign(pkcs8, msg))).toBe(hx(s1));
     expect(hx(await cs.signature.sign(new Uint8Array([...k.signKey, ...k.publicKey]), msg))).toBe(hx(s1));
     await expect(cs.signature.sign(new Uint8Array(31), msg)).rejects.toThrow();
@@ -256,7 +299,12 @@ describe.each(OURS)("%s edge cases", (_name, provider) => {
       const cs = await impl(provider, suite);
       const s = await cs.signature.keygen();
       const h = await cs.hpke.generateKeyPair();
-      const got = [s.signKey.length, s.publicKey.length, (await cs.hpke.exportPrivateKey(h.privateKey)).length, (await cs.hpke.exportPublicKey(h.publicKey)).length];
+      const got = [
+        s.signKey.length,
+        s.publicKey.length,
+        (await cs.hpke.exportPrivateKey(h.privateKey)).length,
+        (await cs.hpke.exportPublicKey(h.publicKey)).length,
+      ];
       expect(got, `suite ${suite}`).toEqual(sizes[suite]);
       if (suite === 2 || suite === 5 || suite === 7) {
         expect(s.publicKey[0]).toBe(4);

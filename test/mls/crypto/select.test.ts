@@ -21,7 +21,12 @@ describe("provider selection", () => {
   });
 
   test("defaultProvider() resolves lazily and honours the override", async () => {
-    const cs = { hash: "SHA-256", hpke: { kem: "DHKEM-X25519-HKDF-SHA256", aead: "AES128GCM", kdf: "HKDF-SHA256" }, signature: "Ed25519", name: "MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519" } as const;
+    const cs = {
+      hash: "SHA-256",
+      hpke: { kem: "DHKEM-X25519-HKDF-SHA256", aead: "AES128GCM", kdf: "HKDF-SHA256" },
+      signature: "Ed25519",
+      name: "MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519",
+    } as const;
     const viaDefault = await defaultProvider().getCiphersuiteImpl(cs);
     expect(viaDefault).toBe(await nodeCryptoProvider.getCiphersuiteImpl(cs));
     let calls = 0;
