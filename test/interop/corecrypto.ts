@@ -28,10 +28,17 @@ export function loadCoreCrypto(): Promise<CoreCryptoModule> {
       }
       return realFetch(input, init);
     }) as typeof fetch;
-    const cc = await import("@wireapp/core-crypto/browser");
-    await cc.initWasmModule("file:///corecrypto/index_bg.wasm");
-    return cc;
+    try {
+      const cc = await import("@wireapp/core-crypto/browser");
+      await cc.initWasmModule("file:///corecrypto/index_bg.wasm");
+      return cc;
+    } finally {
+      globalThis.fetch = realFetch; // the shim is needed only while the wasm loads
+    }
   })();
+  loaded.catch(() => {
+    loaded = undefined;
+  });
   return loaded;
 }
 
