@@ -36,6 +36,9 @@ export type { CredentialFilters, GenerateKeypackageOptions } from "./transaction
 export { CoreCrypto } from "./session.js";
 export type { CoreCryptoOptions } from "./session.js";
 export { useCryptoProvider } from "./mls/suite.js";
+export { getCryptoProvider, webCryptoProvider, createWebCryptoProvider } from "./mls/crypto/index.js";
+export type { WebCryptoProviderOptions } from "./mls/crypto/index.js";
+export type { CryptoProvider } from "ts-mls";
 export type { CommitBundle, MlsTransport, MlsTransportResponse } from "./conversation/transport.js";
 export type { ConversationId, DecryptedMessage, GroupKeypackageRule } from "./conversation/conversation.js";
 export { CONVERSATION_STATE_FORMAT } from "./conversation/stateFormat.js";

@@ -3,25 +3,13 @@
  * browser-safe client. Binary fields are standard base64; refs are lowercase hex.
  */
 
-/** Rules an uploaded key package can break (RFC 9420 §10.1 plus the DS policy). */
+import type { KeypackageRule } from "../errors.js";
+
+/** Rules an uploaded key package can break: RFC 9420 §10.1 (`Keypackage.verify`) plus the DS policy. */
 export type DsRule =
+  | KeypackageRule
   | "base64"
   | "too_large"
-  | "decode"
-  | "trailing_bytes"
-  | "version"
-  | "ciphersuite"
-  | "leaf_node_source"
-  | "leaf_signature"
-  | "keypackage_signature"
-  | "init_key_equals_encryption_key"
-  | "extensions_not_in_capabilities"
-  | "credential_not_in_capabilities"
-  | "ciphersuite_not_in_capabilities"
-  | "version_not_in_capabilities"
-  | "lifetime_not_yet_valid"
-  | "lifetime_expired"
-  | "lifetime_too_long"
   | "credential_type"
   | "client_id_mismatch"
   | "signature_key_not_registered"
