@@ -21,7 +21,7 @@ async function ours(suite: Ciphersuite, n: number, batch: boolean): Promise<numb
       if (batch) await tx.generateKeypackages(cred, n);
       else for (let i = 0; i < n; i++) await tx.generateKeypackage(cred);
     });
-  }, 2);
+  }, 4);
 }
 
 async function coreCrypto(suite: number, n: number): Promise<number> {
@@ -30,7 +30,7 @@ async function coreCrypto(suite: number, n: number): Promise<number> {
     await core.transaction(async (ctx) => {
       for (let i = 0; i < n; i++) await ctx.generateKeyPackage(credentialRef);
     });
-  }, 2);
+  }, 4);
 }
 
 async function tsMlsDefault(suite: number, n: number): Promise<number> {
@@ -38,7 +38,7 @@ async function tsMlsDefault(suite: number, n: number): Promise<number> {
   const credential = { credentialType: "basic" as const, identity: clientId.bytes() };
   return measure(n, async () => {
     for (let i = 0; i < n; i++) await generateKeyPackage(credential, defaultCapabilities(), defaultLifetime, [], cs);
-  }, 2);
+  }, 4);
 }
 
 async function floor(n: number): Promise<number> {
@@ -52,7 +52,7 @@ async function floor(n: number): Promise<number> {
       sign(null, msg, privateKey);
       createHash("sha256").update(msg).digest();
     }
-  }, 2);
+  }, 4);
 }
 
 const rows: Row[] = [];

@@ -24,8 +24,12 @@ function emptyTables(): Tables {
   };
 }
 
+/**
+ * Rows are shared, not copied: the library never mutates a row after staging it or reading it,
+ * and this backend is not exported for direct row access beyond the contract.
+ */
 function cloneRow<R>(row: R): R {
-  return structuredClone(row);
+  return row;
 }
 
 /** In-memory keystore: nothing persists, nothing is encrypted. For tests and ephemeral clients. */

@@ -20,5 +20,10 @@ const encoder = new TextEncoder();
  * struct { opaque label<V>; opaque value<V>; } RefHashInput.
  */
 export function refHash(name: HashName, label: string, value: Uint8Array): Uint8Array {
-  return hash(name, concatBytes([encodeVarBytes(encoder.encode(label)), encodeVarBytes(value)]));
+  return hash(name, refHashInputOf(label, value));
+}
+
+/** The RefHashInput struct bytes (RFC 9420 §5.2). */
+export function refHashInputOf(label: string, value: Uint8Array): Uint8Array {
+  return concatBytes([encodeVarBytes(encoder.encode(label)), encodeVarBytes(value)]);
 }

@@ -14,7 +14,7 @@ import {
 import { verifyLeafNodeSignatureKeyPackage } from "ts-mls/leafNode.js";
 import { SUPPORTED_CIPHERSUITES, hashOf, type Ciphersuite } from "./ciphersuite.js";
 import { decodeMlsCredential } from "./credential.js";
-import { refHash } from "./hash.js";
+import { refHash, refHashInputOf } from "./hash.js";
 import { suiteImpl } from "./suite.js";
 
 export type { MlsKeyPackage };
@@ -77,7 +77,8 @@ export async function buildKeypackage(input: BuildKeypackageInput): Promise<Buil
   const bytes = encodeKeyPackage(publicPackage);
   return {
     bytes,
-    ref: keypackageRefOf(input.ciphersuite, bytes),
+    // RFC 9420 §5.2 with the provider's (native) hash; `keypackageRefOf` is the synchronous twin.
+    ref: await cs.hash.digest(refHashInput(bytes)),
     initPublicKey: publicPackage.initKey,
     initPrivateKey: privatePackage.initPrivateKey,
     encryptionPublicKey: publicPackage.leafNode.hpkePublicKey,
@@ -86,9 +87,15 @@ export async function buildKeypackage(input: BuildKeypackageInput): Promise<Buil
   };
 }
 
+const KEYPACKAGE_REF_LABEL = "MLS 1.0 KeyPackage Reference";
+
 /** RFC 9420 §5.2: KeyPackageRef = RefHash("MLS 1.0 KeyPackage Reference", KeyPackage). */
 export function keypackageRefOf(ciphersuite: Ciphersuite, encoded: Uint8Array): Uint8Array {
-  return refHash(hashOf(ciphersuite), "MLS 1.0 KeyPackage Reference", encoded);
+  return refHash(hashOf(ciphersuite), KEYPACKAGE_REF_LABEL, encoded);
+}
+
+function refHashInput(encoded: Uint8Array): Uint8Array {
+  return refHashInputOf(KEYPACKAGE_REF_LABEL, encoded);
 }
 
 export type DecodeResult = { ok: true; keypackage: MlsKeyPackage } | { ok: false; trailing: boolean };
