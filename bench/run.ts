@@ -1,15 +1,18 @@
 /**
  * `npm run bench`: runs every benchmark in its own process, one after another (so they
  * don't compete for the two cores), then writes BENCHMARKS.md from their results.
- * `npm run bench -- lifecycle keystore` runs a subset.
+ * `npm run bench -- lifecycle keystore` runs a subset; `npm run bench -- --assemble` only rebuilds
+ * BENCHMARKS.md. bench/targets.md (the issues' targets against the latest figures) is kept by hand.
  */
 import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { machine } from "./util.js";
 
 const ALL = ["lifecycle", "crypto", "keystore", "conversation", "ds"];
-const wanted = process.argv.slice(2).filter((a) => ALL.includes(a));
-const run = wanted.length > 0 ? wanted : ALL;
+const args = process.argv.slice(2);
+const wanted = args.filter((a) => ALL.includes(a));
+// `--assemble`: only rebuild BENCHMARKS.md from the existing results.
+const run = args.includes("--assemble") ? [] : wanted.length > 0 ? wanted : ALL;
 
 for (const name of run) {
   const script = new URL(`./${name}.ts`, import.meta.url);
@@ -35,7 +38,8 @@ Written by \`npm run bench\` (bench/run.ts). Benchmarks are not tests: they asse
 these shared machines vary from run to run, so each table compares implementations **measured in the same
 run on the same machine**; read the ratios.
 
-Last full run: ${new Date().toISOString().slice(0, 10)}, ${machine()}.
+Assembled ${new Date().toISOString().slice(0, 10)} on ${machine()}; each section says when it was measured.
 `;
-writeFileSync(new URL("../BENCHMARKS.md", import.meta.url), `${header}\n${sections.join("\n\n")}\n`);
+const targets = readFileSync(new URL("./targets.md", import.meta.url), "utf8").trim();
+writeFileSync(new URL("../BENCHMARKS.md", import.meta.url), `${header}\n${targets}\n\n${sections.join("\n\n")}\n`);
 console.log("\nBENCHMARKS.md written");
