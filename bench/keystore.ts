@@ -320,25 +320,9 @@ record(
 let ccNote = "";
 if (process.env.BENCH_NO_CC !== "1") {
   try {
-    const { loadCoreCrypto } = await import("./corecrypto.js");
-    const cc = await loadCoreCrypto();
-    const core = cc.CoreCrypto.new(await cc.Database.inMemory());
-    const ccClient = new cc.ClientId(
-      new cc.Uuid("3c4a8bd6-9b53-4c2f-8f36-4c8f8e5c5b1a"),
-      cc.DeviceId.fromHexString("4d2a"),
-      "wire.com",
-    );
-    const transport = {
-      async sendCommitBundle(): Promise<void> {},
-      async prepareForTransport(): Promise<never> {
-        throw new Error("unused");
-      },
-    };
-    await core.transaction((ctx) => ctx.mlsInit(ccClient, transport as never));
+    const { coreCryptoClient, CC_CLIENT } = await import("../test/interop/corecrypto.js");
+    const { cc, core, clientId: ccClient, credentialRef } = await coreCryptoClient(CC_CLIENT, SUITE);
     const suite = cc.cipherSuiteFromU16(SUITE);
-    const credentialRef = await core.transaction((ctx) =>
-      ctx.addCredential(cc.Credential.basic(suite, ccClient)),
-    );
     const t0 = performance.now();
     // The victim credential gets PER_CREDENTIAL packages, a second one the rest.
     const other = await core.transaction((ctx) => ctx.addCredential(cc.Credential.basic(suite, ccClient)));
