@@ -10,10 +10,7 @@ port.on("message", async (req: WorkerRequest) => {
   const signaturePrivateKey = new Uint8Array(req.signaturePrivateKey);
   try {
     const built = [];
-    for (let i = 0; i < req.count; i++) {
-      const { decoded: _decoded, ...b } = await buildKeypackage({ ...req.input, signaturePrivateKey });
-      built.push(b);
-    }
+    for (let i = 0; i < req.count; i++) built.push(await buildKeypackage({ ...req.input, signaturePrivateKey }));
     let total = 0;
     for (const b of built) total += b.initPrivateKey.length + b.encryptionPrivateKey.length;
     const secrets = new ArrayBuffer(total);

@@ -3,19 +3,19 @@
  * Everything ts-mls-specific about key packages stays in this file.
  */
 import type { Capabilities, Extension, KeyPackage as MlsKeyPackage } from "ts-mls";
-import { getCiphersuiteNameFromId, type CiphersuiteId, type CiphersuiteName } from "ts-mls/crypto/ciphersuite.js";
-import { extensionTypeToNumber } from "ts-mls/extension.js";
 import {
-  decodeKeyPackage,
-  encodeKeyPackage,
-  generateKeyPackageWithKey,
-  verifyKeyPackage,
-} from "ts-mls/keyPackage.js";
+  getCiphersuiteNameFromId,
+  type CiphersuiteId,
+  type CiphersuiteName,
+} from "ts-mls/crypto/ciphersuite.js";
+import { encodeCapabilities } from "ts-mls/capabilities.js";
+import { encodeExtension, extensionTypeToNumber } from "ts-mls/extension.js";
+import { decodeKeyPackage, encodeKeyPackage, verifyKeyPackage } from "ts-mls/keyPackage.js";
 import { verifyLeafNodeSignatureKeyPackage } from "ts-mls/leafNode.js";
 import { SUPPORTED_CIPHERSUITES, hashOf, type Ciphersuite } from "./ciphersuite.js";
-import { decodeMlsCredential } from "./credential.js";
 import { refHash, refHashInputOf } from "./hash.js";
 import { suiteImpl } from "./suite.js";
+import { concatBytes, encodeVarBytes, encodeVarint } from "./tls.js";
 
 export type { MlsKeyPackage };
 
@@ -23,7 +23,9 @@ export type { MlsKeyPackage };
 export const LAST_RESORT_EXTENSION_TYPE = 0x000a;
 
 const CREDENTIAL_TYPE_IDS: Record<string, number> = { basic: 1, x509: 2 };
-const SUITE_NAMES: CiphersuiteName[] = SUPPORTED_CIPHERSUITES.map((s) => getCiphersuiteNameFromId(s as CiphersuiteId));
+const SUITE_NAMES: CiphersuiteName[] = SUPPORTED_CIPHERSUITES.map((s) =>
+  getCiphersuiteNameFromId(s as CiphersuiteId),
+);
 
 /** Leaf capabilities, identical in kind to CoreCrypto's (plus the suites we add). */
 export function leafCapabilities(lastResort: boolean): Capabilities {
@@ -55,36 +57,97 @@ export interface BuiltKeypackage {
   initPrivateKey: Uint8Array;
   encryptionPublicKey: Uint8Array;
   encryptionPrivateKey: Uint8Array;
-  /** The engine's decoded form, when built on this thread. */
-  decoded?: MlsKeyPackage;
 }
 
+/**
+ * Build and sign a key package (RFC 9420 §10). The structure parts that never change for a
+ * credential (capabilities, extensions) are encoded once with the engine's encoders; the per-package
+ * parts (keys, lifetime, signatures) are assembled here, which avoids re-encoding the whole
+ * structure three times per package. `test/mls/keypackage-encoding.test.ts` checks the bytes
+ * against ts-mls's own encoder and signer.
+ */
 export async function buildKeypackage(input: BuildKeypackageInput): Promise<BuiltKeypackage> {
   const cs = await suiteImpl(input.ciphersuite);
-  const credential = decodeMlsCredential(input.credential);
-  if (credential === undefined) throw new TypeError("stored credential does not decode");
-  const extensions: Extension[] = input.lastResort
-    ? [{ extensionType: LAST_RESORT_EXTENSION_TYPE, extensionData: new Uint8Array(0) }]
-    : [];
-  const { publicPackage, privatePackage } = await generateKeyPackageWithKey(
-    credential,
-    leafCapabilities(input.lastResort),
-    { notBefore: BigInt(input.notBefore), notAfter: BigInt(input.notAfter) },
-    extensions,
-    { signKey: input.signaturePrivateKey, publicKey: input.signaturePublicKey },
-    cs,
+  const init = await cs.hpke.generateKeyPair();
+  const leaf = await cs.hpke.generateKeyPair();
+  const initPublicKey = await cs.hpke.exportPublicKey(init.publicKey);
+  const encryptionPublicKey = await cs.hpke.exportPublicKey(leaf.publicKey);
+  const parts = staticParts(input.lastResort);
+  // LeafNodeTBS for leaf_node_source = key_package (RFC 9420 §7.2): no group_id / leaf_index.
+  const leafTbs = concatBytes([
+    encodeVarBytes(encryptionPublicKey),
+    encodeVarBytes(input.signaturePublicKey),
+    input.credential,
+    parts.capabilities,
+    LEAF_NODE_SOURCE_KEY_PACKAGE,
+    encodeLifetime(input.notBefore, input.notAfter),
+    EMPTY_VECTOR, // leaf extensions
+  ]);
+  const leafSignature = await cs.signature.sign(input.signaturePrivateKey, signContent(LEAF_LABEL, leafTbs));
+  const kpTbs = concatBytes([
+    MLS10,
+    Uint8Array.of(input.ciphersuite >> 8, input.ciphersuite & 0xff),
+    encodeVarBytes(initPublicKey),
+    leafTbs,
+    encodeVarBytes(leafSignature),
+    parts.extensions,
+  ]);
+  const kpSignature = await cs.signature.sign(
+    input.signaturePrivateKey,
+    signContent(KEYPACKAGE_LABEL, kpTbs),
   );
-  const bytes = encodeKeyPackage(publicPackage);
+  const bytes = concatBytes([kpTbs, encodeVarBytes(kpSignature)]);
   return {
     bytes,
     // RFC 9420 §5.2 with the provider's (native) hash; `keypackageRefOf` is the synchronous twin.
     ref: await cs.hash.digest(refHashInput(bytes)),
-    initPublicKey: publicPackage.initKey,
-    initPrivateKey: privatePackage.initPrivateKey,
-    encryptionPublicKey: publicPackage.leafNode.hpkePublicKey,
-    encryptionPrivateKey: privatePackage.hpkePrivateKey,
-    decoded: publicPackage,
+    initPublicKey,
+    initPrivateKey: await cs.hpke.exportPrivateKey(init.privateKey),
+    encryptionPublicKey,
+    encryptionPrivateKey: await cs.hpke.exportPrivateKey(leaf.privateKey),
   };
+}
+
+const textEncoder = new TextEncoder();
+const MLS10 = Uint8Array.of(0x00, 0x01); // ProtocolVersion mls10
+const LEAF_NODE_SOURCE_KEY_PACKAGE = Uint8Array.of(0x01);
+const EMPTY_VECTOR = Uint8Array.of(0x00);
+const LEAF_LABEL = encodeVarBytes(textEncoder.encode("MLS 1.0 LeafNodeTBS"));
+const KEYPACKAGE_LABEL = encodeVarBytes(textEncoder.encode("MLS 1.0 KeyPackageTBS"));
+
+/** RFC 9420 §5.1.2 SignContent: label<V> ‖ content<V> (the label already encoded). */
+function signContent(encodedLabel: Uint8Array, content: Uint8Array): Uint8Array {
+  return concatBytes([encodedLabel, encodeVarBytes(content)]);
+}
+
+/** Lifetime extension (RFC 9420 §7.2): two uint64, seconds. */
+function encodeLifetime(notBefore: number, notAfter: number): Uint8Array {
+  const out = new Uint8Array(16);
+  const view = new DataView(out.buffer);
+  view.setBigUint64(0, BigInt(notBefore));
+  view.setBigUint64(8, BigInt(notAfter));
+  return out;
+}
+
+const staticCache = new Map<boolean, { capabilities: Uint8Array; extensions: Uint8Array }>();
+
+/** Capabilities and key package extensions, encoded once by the engine. */
+function staticParts(lastResort: boolean): { capabilities: Uint8Array; extensions: Uint8Array } {
+  let parts = staticCache.get(lastResort);
+  if (parts === undefined) {
+    const extensions: Extension[] = lastResort
+      ? [{ extensionType: LAST_RESORT_EXTENSION_TYPE, extensionData: new Uint8Array(0) }]
+      : [];
+    parts = {
+      capabilities: encodeCapabilities(leafCapabilities(lastResort)),
+      extensions: concatBytes([
+        encodeVarint(extensions.reduce((n, e) => n + encodeExtension(e).length, 0)),
+        ...extensions.map(encodeExtension),
+      ]),
+    };
+    staticCache.set(lastResort, parts);
+  }
+  return parts;
 }
 
 const KEYPACKAGE_REF_LABEL = "MLS 1.0 KeyPackage Reference";
@@ -128,7 +191,10 @@ const SUITE_IDS: Partial<Record<CiphersuiteName, number>> = Object.fromEntries(
 );
 
 export function credentialTypeIdOf(kp: MlsKeyPackage): number {
-  return CREDENTIAL_TYPE_IDS[kp.leafNode.credential.credentialType] ?? Number(kp.leafNode.credential.credentialType);
+  return (
+    CREDENTIAL_TYPE_IDS[kp.leafNode.credential.credentialType] ??
+    Number(kp.leafNode.credential.credentialType)
+  );
 }
 
 export function extensionIds(exts: readonly Extension[]): number[] {

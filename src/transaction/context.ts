@@ -422,8 +422,7 @@ function stageKeypackage(scope: TxScope, input: PreparedGeneration, built: Built
     publicKey: built.encryptionPublicKey,
     privateKey: built.encryptionPrivateKey,
   });
-  if (built.decoded !== undefined) return Keypackage.fromDecoded(built.bytes, built.decoded, scope.now);
-  // Built on a worker thread: the metadata is known, so decoding is deferred until needed.
+  // The metadata is known, so decoding is deferred until a caller needs a decoded field.
   const kpRef = new KeypackageRef({
     hashRef: built.ref,
     ciphersuite: input.ciphersuite,
