@@ -123,7 +123,10 @@ export type StagedOp =
 
 export type RowCounts = Record<TableName, number>;
 
-/** Read side of a keystore. All reads see committed data only. */
+/**
+ * Read side of a keystore. All reads see committed data only. Returned rows (and rows passed
+ * to `commit`) are read-only: backends may share them instead of copying.
+ */
 export interface KeystoreReader {
   get<T extends TableName>(table: T, key: string): Promise<RowOf[T] | undefined>;
   /** Every row of a table (avoid on keypackages: use `listKeypackageMeta`). */

@@ -25,8 +25,8 @@ function emptyTables(): Tables {
 }
 
 /**
- * Rows are shared, not copied: the library never mutates a row after staging it or reading it,
- * and this backend is not exported for direct row access beyond the contract.
+ * Rows are shared, not copied: the contract says rows handed to `commit()` or returned by reads
+ * are read-only, and the library never mutates one.
  */
 function cloneRow<R>(row: R): R {
   return row;
