@@ -13,6 +13,7 @@ import { decodeMlsMessage, encodeMlsMessage } from "ts-mls/message.js";
 import { bytesToHex, hexToBytes } from "../../src/mls/crypto/bytes.js";
 import { isNodeRuntime, selectCryptoProvider } from "../../src/mls/crypto/select.js";
 import { createWebCryptoProvider, webCryptoProvider } from "../../src/mls/crypto/webcrypto.js";
+import { CHECKS_PER_CASE, type Check, type VectorFile, runVectorFile } from "./vector-checks.js";
 
 interface CryptoBasics {
   cipher_suite: number;
@@ -32,13 +33,7 @@ interface CryptoBasics {
   };
 }
 
-/** One named check: passed, or the reason it did not. */
-export interface Check {
-  readonly suite: number;
-  readonly name: string;
-  readonly ok: boolean;
-  readonly detail?: string;
-}
+export type { Check } from "./vector-checks.js";
 
 const PROVIDERS: Record<string, CryptoProvider> = {
   webcrypto: webCryptoProvider,
@@ -176,6 +171,21 @@ async function keyPackages(providerName: string): Promise<Check[]> {
   return out;
 }
 
+/**
+ * Runs one vector file (served at /vectors/<file>) with the named provider;
+ * see vector-checks.ts. Returns the case count so the caller can check
+ * checks.length === cases * CHECKS_PER_CASE[file].length.
+ */
+async function vectorFile(file: string, providerName: string): Promise<{ cases: number; checks: Check[] }> {
+  const provider = PROVIDERS[providerName];
+  if (provider === undefined) throw new Error(`unknown provider ${providerName}`);
+  if (!Object.hasOwn(CHECKS_PER_CASE, file)) throw new Error(`no browser checks for ${file}`);
+  const res = await fetch(`/vectors/${file}`);
+  if (!res.ok) throw new Error(`${file}: HTTP ${res.status}`);
+  const vectors = (await res.json()) as Array<{ cipher_suite: number }>;
+  return { cases: vectors.length, checks: await runVectorFile(file as VectorFile, vectors, provider) };
+}
+
 async function env(): Promise<{
   isNode: boolean;
   selectedIsWebCrypto: boolean;
@@ -198,4 +208,4 @@ async function env(): Promise<{
   };
 }
 
-(globalThis as { cryptoTest?: unknown }).cryptoTest = { basics, keyPackages, env };
+(globalThis as { cryptoTest?: unknown }).cryptoTest = { basics, keyPackages, vectorFile, env };
