@@ -133,7 +133,7 @@ function impl(provider: CryptoProvider, suite: number): Promise<CiphersuiteImpl>
 
 // ---------------------------------------------------------------- key-schedule
 
-interface KeyScheduleEpoch {
+export interface KeyScheduleEpoch {
   commit_secret: string;
   confirmation_key: string;
   confirmed_transcript_hash: string;
@@ -153,7 +153,7 @@ interface KeyScheduleEpoch {
   tree_hash: string;
   welcome_secret: string;
 }
-interface KeyScheduleVector {
+export interface KeyScheduleVector {
   cipher_suite: number;
   group_id: string;
   initial_init_secret: string;
@@ -298,7 +298,7 @@ async function welcome(v: WelcomeVector, cs: CiphersuiteImpl, r: CaseRecorder): 
 
 // ------------------------------------------------------ passive-client-welcome
 
-interface PassiveClientVector {
+export interface PassiveClientVector {
   cipher_suite: number;
   external_psks: { psk_id: string; psk: string }[];
   key_package: string;
@@ -312,7 +312,7 @@ interface PassiveClientVector {
 }
 
 /** Checks that a private key matches a public key by an HPKE round trip. */
-async function hpkePairMatches(cs: CiphersuiteImpl, pub: Uint8Array, priv: Uint8Array): Promise<boolean> {
+export async function hpkePairMatches(cs: CiphersuiteImpl, pub: Uint8Array, priv: Uint8Array): Promise<boolean> {
   const info = new TextEncoder().encode("passive client key check");
   const pt = new TextEncoder().encode("ping");
   const { ct, enc } = await cs.hpke.seal(await cs.hpke.importPublicKey(pub), pt, info);
@@ -320,7 +320,7 @@ async function hpkePairMatches(cs: CiphersuiteImpl, pub: Uint8Array, priv: Uint8
   return bytesToHex(out) === bytesToHex(pt);
 }
 
-async function processMessage(
+export async function processMessage(
   state: ClientState,
   bytes: string,
   psks: Record<string, Uint8Array>,

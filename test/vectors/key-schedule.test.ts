@@ -6,6 +6,7 @@ import { describe, expect, test } from "vitest";
 import { getCiphersuiteNameFromId, type CiphersuiteId } from "ts-mls/crypto/ciphersuite.js";
 import { encodeGroupContext, type GroupContext } from "ts-mls/groupContext.js";
 import { initializeEpoch, mlsExporter } from "ts-mls/keySchedule.js";
+import type { KeyScheduleVector } from "../browser/vector-checks.js";
 import {
   PROVIDERS,
   type SkippedVector,
@@ -17,32 +18,6 @@ import {
   loadVectors,
 } from "./helpers.js";
 
-interface Epoch {
-  commit_secret: string;
-  confirmation_key: string;
-  confirmed_transcript_hash: string;
-  encryption_secret: string;
-  epoch_authenticator: string;
-  exporter: { context: string; label: string; length: number; secret: string };
-  exporter_secret: string;
-  external_pub: string;
-  external_secret: string;
-  group_context: string;
-  init_secret: string;
-  joiner_secret: string;
-  membership_key: string;
-  psk_secret: string;
-  resumption_psk: string;
-  sender_data_secret: string;
-  tree_hash: string;
-  welcome_secret: string;
-}
-interface KeyScheduleVector {
-  cipher_suite: number;
-  group_id: string;
-  initial_init_secret: string;
-  epochs: Epoch[];
-}
 
 /** None: every case passes with both providers. */
 export const SKIPPED_VECTORS: readonly SkippedVector[] = [];

@@ -5,52 +5,15 @@
  * checking the epoch authenticator after the join and after every epoch.
  */
 import { expect } from "vitest";
-import type { CiphersuiteImpl, ClientState, KeyPackage, PrivateKeyPackage } from "ts-mls";
+import type { CiphersuiteImpl, KeyPackage, PrivateKeyPackage } from "ts-mls";
 import { joinGroup, makePskIndex } from "ts-mls/clientState.js";
 import { decodeMlsMessage } from "ts-mls/message.js";
-import { processPrivateMessage, processPublicMessage } from "ts-mls/processMessages.js";
 import { decodeRatchetTree } from "ts-mls/ratchetTree.js";
 import { bytesToBase64 } from "ts-mls/util/byteArray.js";
+import { hpkePairMatches, processMessage, type PassiveClientVector } from "../browser/vector-checks.js";
 import { bytesToHex, hex } from "./helpers.js";
 
-export interface PassiveClientVector {
-  cipher_suite: number;
-  external_psks: { psk_id: string; psk: string }[];
-  key_package: string;
-  signature_priv: string;
-  encryption_priv: string;
-  init_priv: string;
-  welcome: string;
-  ratchet_tree: string | null;
-  initial_epoch_authenticator: string;
-  epochs: { proposals: string[]; commit: string; epoch_authenticator: string }[];
-}
-
-/** Checks that a private key matches a public key by an HPKE round trip. */
-async function hpkePairMatches(cs: CiphersuiteImpl, pub: Uint8Array, priv: Uint8Array): Promise<boolean> {
-  const info = new TextEncoder().encode("passive client key check");
-  const pt = new TextEncoder().encode("ping");
-  const { ct, enc } = await cs.hpke.seal(await cs.hpke.importPublicKey(pub), pt, info);
-  const out = await cs.hpke.open(await cs.hpke.importPrivateKey(priv), enc, ct, info);
-  return bytesToHex(out) === bytesToHex(pt);
-}
-
-async function process(
-  state: ClientState,
-  bytes: string,
-  psks: Record<string, Uint8Array>,
-  cs: CiphersuiteImpl,
-): Promise<ClientState> {
-  const m = decodeMlsMessage(hex(bytes), 0)?.[0];
-  if (m === undefined) throw new Error("cannot decode MLSMessage");
-  if (m.wireformat === "mls_private_message") {
-    return (await processPrivateMessage(state, m.privateMessage, makePskIndex(state, psks), cs)).newState;
-  }
-  if (m.wireformat === "mls_public_message") {
-    return (await processPublicMessage(state, m.publicMessage, makePskIndex(state, psks), cs)).newState;
-  }
-  throw new Error(`unexpected wireformat ${m.wireformat}`);
-}
+export type { PassiveClientVector };
 
 export async function runPassiveClient(v: PassiveClientVector, cs: CiphersuiteImpl): Promise<void> {
   const kpMsg = decodeMlsMessage(hex(v.key_package), 0)?.[0];
@@ -79,8 +42,8 @@ export async function runPassiveClient(v: PassiveClientVector, cs: CiphersuiteIm
   expect(bytesToHex(state.keySchedule.epochAuthenticator)).toBe(v.initial_epoch_authenticator);
 
   for (const [i, epoch] of v.epochs.entries()) {
-    for (const p of epoch.proposals) state = await process(state, p, psks, cs);
-    state = await process(state, epoch.commit, psks, cs);
+    for (const p of epoch.proposals) state = await processMessage(state, p, psks, cs);
+    state = await processMessage(state, epoch.commit, psks, cs);
     expect(bytesToHex(state.keySchedule.epochAuthenticator), `epoch ${i + 1}`).toBe(
       epoch.epoch_authenticator,
     );
