@@ -282,7 +282,10 @@ async function welcome(v: WelcomeVector, cs: CiphersuiteImpl, r: CaseRecorder): 
   r.true("verify_key_package", await verifyKeyPackage(kp.keyPackage, cs.signature));
 
   const ref = await makeKeyPackageRef(kp.keyPackage, cs.hash);
-  r.true("key_package_ref", w.welcome.secrets.some((s) => constantTimeEqual(s.newMember, ref)));
+  r.true(
+    "key_package_ref",
+    w.welcome.secrets.some((s) => constantTimeEqual(s.newMember, ref)),
+  );
 
   const initKey = await cs.hpke.importPrivateKey(hex(v.init_priv));
   const secrets = await decryptGroupSecrets(initKey, ref, w.welcome, cs.hpke);
@@ -312,7 +315,11 @@ export interface PassiveClientVector {
 }
 
 /** Checks that a private key matches a public key by an HPKE round trip. */
-export async function hpkePairMatches(cs: CiphersuiteImpl, pub: Uint8Array, priv: Uint8Array): Promise<boolean> {
+export async function hpkePairMatches(
+  cs: CiphersuiteImpl,
+  pub: Uint8Array,
+  priv: Uint8Array,
+): Promise<boolean> {
   const info = new TextEncoder().encode("passive client key check");
   const pt = new TextEncoder().encode("ping");
   const { ct, enc } = await cs.hpke.seal(await cs.hpke.importPublicKey(pub), pt, info);

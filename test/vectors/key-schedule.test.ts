@@ -18,7 +18,6 @@ import {
   loadVectors,
 } from "./helpers.js";
 
-
 /** None: every case passes with both providers. */
 export const SKIPPED_VECTORS: readonly SkippedVector[] = [];
 
