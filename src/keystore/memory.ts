@@ -24,14 +24,6 @@ function emptyTables(): Tables {
   };
 }
 
-/**
- * Rows are shared, not copied: the contract says rows handed to `commit()` or returned by reads
- * are read-only, and the library never mutates one.
- */
-function cloneRow<R>(row: R): R {
-  return row;
-}
-
 /** In-memory keystore: nothing persists, nothing is encrypted. For tests and ephemeral clients. */
 export class MemoryKeystore implements Keystore {
   readonly backend = "memory";
@@ -44,13 +36,13 @@ export class MemoryKeystore implements Keystore {
 
   async get<T extends TableName>(table: T, key: string): Promise<RowOf[T] | undefined> {
     this.#check();
-    const row = (this.#tables[table] as Map<string, RowOf[T]>).get(key);
-    return row === undefined ? undefined : cloneRow(row);
+    // Rows are shared, not copied: the contract makes them read-only.
+    return (this.#tables[table] as Map<string, RowOf[T]>).get(key);
   }
 
   async all<T extends TableName>(table: T): Promise<RowOf[T][]> {
     this.#check();
-    return [...(this.#tables[table] as Map<string, RowOf[T]>).values()].map(cloneRow);
+    return [...(this.#tables[table] as Map<string, RowOf[T]>).values()];
   }
 
   async listKeypackageMeta(): Promise<KeypackageMeta[]> {

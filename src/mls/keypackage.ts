@@ -10,7 +10,7 @@ import {
 } from "ts-mls/crypto/ciphersuite.js";
 import { encodeCapabilities } from "ts-mls/capabilities.js";
 import { encodeExtension, extensionTypeToNumber } from "ts-mls/extension.js";
-import { decodeKeyPackage, encodeKeyPackage, verifyKeyPackage } from "ts-mls/keyPackage.js";
+import { decodeKeyPackage, verifyKeyPackage } from "ts-mls/keyPackage.js";
 import { verifyLeafNodeSignatureKeyPackage } from "ts-mls/leafNode.js";
 import { SUPPORTED_CIPHERSUITES, hashOf, type Ciphersuite } from "./ciphersuite.js";
 import { refHash, refHashInputOf } from "./hash.js";
@@ -174,10 +174,6 @@ export function decodeKeypackage(bytes: Uint8Array): DecodeResult {
   if (r === undefined) return { ok: false, trailing: false };
   if (r[1] !== bytes.length) return { ok: false, trailing: true };
   return { ok: true, keypackage: r[0] };
-}
-
-export function encodeKeypackage(kp: MlsKeyPackage): Uint8Array {
-  return encodeKeyPackage(kp);
 }
 
 /** Cipher suite code point of a decoded package (unknown suites keep their number). */
