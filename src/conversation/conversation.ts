@@ -11,7 +11,7 @@ import { toHex } from "../keystore/staging.js";
 import { Keypackage } from "../keypackage/keypackage.js";
 import { KEYPACKAGE_DEFAULT_LIFETIME, lifetimeSeconds } from "../keypackage/lifetime.js";
 import { assertCiphersuite, type Ciphersuite } from "../mls/ciphersuite.js";
-import { decodeKeypackage } from "../mls/keypackage.js";
+import { decodeKeypackage, keypackageRefOf } from "../mls/keypackage.js";
 import { MlsGroup, type CommitOutput, type MemberLeaf } from "../mls/group.js";
 import { deleteKeypackageRows, loadCredential, type TxScope } from "../transaction/context.js";
 import { cachedGroup, forgetGroup, rememberGroup } from "./cache.js";
@@ -357,6 +357,7 @@ export async function processWelcomeMessage(scope: TxScope, welcome: Uint8Array)
   }
   const group = await MlsGroup.join(parsed, {
     keypackage: decoded.keypackage,
+    keypackageRef: keypackageRefOf(assertCiphersuite(kpRow.ciphersuite), kpRow.keypackage),
     initPrivateKey: hpke.privateKey,
     encryptionPrivateKey: enc.privateKey,
     signaturePrivateKey: cred.signaturePrivateKey,

@@ -1,4 +1,5 @@
-import { decodeCredential, encodeCredential } from "ts-mls/credential.js";
+import { encodeCredential } from "ts-mls/credential.js";
+import { fastDecodeCredential } from "./fastDecode.js";
 import type { Credential as MlsCredential } from "ts-mls";
 
 export type { MlsCredential };
@@ -9,7 +10,7 @@ export function encodeMlsCredential(c: MlsCredential): Uint8Array {
 }
 
 export function decodeMlsCredential(bytes: Uint8Array): MlsCredential | undefined {
-  const r = decodeCredential(bytes, 0);
+  const r = fastDecodeCredential(bytes, 0); // = ts-mls decodeCredential (fastDecode.ts)
   if (r === undefined || r[1] !== bytes.length) return undefined;
   return r[0];
 }

@@ -8,11 +8,9 @@ import {
   acceptAll,
   createApplicationMessage,
   createCommit,
-  createGroup,
   decodeMlsMessage,
   emptyPskIndex,
   encodeMlsMessage,
-  joinGroup,
   processMessage,
   type CiphersuiteImpl,
   type ClientConfig,
@@ -29,16 +27,46 @@ import {
 } from "ts-mls";
 import { defaultClientConfig } from "ts-mls/clientConfig.js";
 import { ciphersuites, getCiphersuiteNameFromId, type CiphersuiteId } from "ts-mls/crypto/ciphersuite.js";
-import { verifyKeyPackage } from "ts-mls/keyPackage.js";
-import { signLeafNodeKeyPackage, verifyLeafNodeSignatureKeyPackage } from "ts-mls/leafNode.js";
-import { createGroupInfo } from "ts-mls/createCommit.js";
-import { MlsError } from "ts-mls/mlsError.js";
-import { decodeRatchetTree, encodeRatchetTree } from "ts-mls/ratchetTree.js";
 import {
+  encodeLeafNode,
+  signLeafNodeKeyPackage,
+  verifyLeafNodeSignatureKeyPackage,
+} from "ts-mls/leafNode.js";
+import { createGroupInfo } from "ts-mls/createCommit.js";
+import {
+  CodecError,
+  CryptoVerificationError,
+  InternalError,
+  MlsError,
+  UsageError,
+  ValidationError,
+} from "ts-mls/mlsError.js";
+import {
+  addHistoricalReceiverData,
+  applyProposals,
+  checkCanSendHandshakeMessages,
   decodeGroupStateWithoutTree,
-  encodeGroupStateWithoutTree,
+  throwIfDefined,
+  validateRatchetTree,
   type GroupState,
 } from "ts-mls/clientState.js";
+import { extensionsSupportedByCapabilities } from "ts-mls/extension.js";
+import { encodeGroupInfoTBS, extractWelcomeSecret, verifyGroupInfoSignature } from "ts-mls/groupInfo.js";
+import { signWithLabel } from "ts-mls/crypto/signature.js";
+import {
+  createConfirmationTag,
+  encodeFramedContent,
+  type FramedContentCommit,
+} from "ts-mls/framedContent.js";
+import { makeKeyPackageRef, verifyKeyPackage } from "ts-mls/keyPackage.js";
+import type { ProposalOrRef } from "ts-mls/proposalOrRefType.js";
+import { pathToRoot } from "ts-mls/pathSecrets.js";
+import { mergePrivateKeyPaths, toPrivateKeyPath, type PrivateKeyPath } from "ts-mls/privateKeyPath.js";
+import { accumulatePskSecret } from "ts-mls/pskIndex.js";
+import { leafToNodeIndex, leafWidth, toLeafIndex, type LeafIndex } from "ts-mls/treemath.js";
+import { firstCommonAncestor } from "ts-mls/updatePath.js";
+import { zeroOutUint8Array } from "ts-mls/util/byteArray.js";
+import { decryptGroupSecrets, encryptGroupSecrets, welcomeKey, welcomeNonce } from "ts-mls/welcome.js";
 import { decodeVarLenData, decodeVarLenType } from "ts-mls/codec/variableLength.js";
 import { decodeExternalSender, encodeExternalSender } from "ts-mls/externalSender.js";
 import { decryptSenderData } from "ts-mls/privateMessage.js";
@@ -46,7 +74,21 @@ import { encodeRequiredCapabilities } from "ts-mls/requiredCapabilities.js";
 import { ErrorCode, MlsKeypackagesError, type ErrorCode as ErrorCodeT } from "../errors.js";
 import { assertCiphersuite, type Ciphersuite } from "./ciphersuite.js";
 import { decodeMlsCredential } from "./credential.js";
-import { leafCapabilities } from "./keypackage.js";
+import { encodeStateWithoutTree, encodeTree, groupContextBytes, treeHashRoot } from "./fastEncode.js";
+import {
+  fastDecodeGroupInfo,
+  fastDecodeRatchetTree,
+  fastDecodeTreeExtension,
+  fastDecodeWelcome,
+} from "./fastDecode.js";
+import { leafCapabilities, verifiedSignatures, type SignatureTriple } from "./keypackage.js";
+import {
+  createSecretTree,
+  deriveKeySchedule,
+  deriveSecret,
+  initializeEpoch,
+  initializeKeySchedule,
+} from "./keySchedule.js";
 import { suiteImpl } from "./suite.js";
 import { concatBytes, encodeVarBytes } from "./tls.js";
 
@@ -120,6 +162,8 @@ export interface ParsedWelcome {
 /** Private keys that join a group from a Welcome. Secrets. */
 export interface JoinKeys {
   keypackage: MlsKeyPackage;
+  /** RFC 9420 §5.2 KeyPackageRef of `keypackage` (hash of its encoding). */
+  keypackageRef: Uint8Array;
   initPrivateKey: Uint8Array;
   encryptionPrivateKey: Uint8Array;
   signaturePrivateKey: Uint8Array;
@@ -165,21 +209,22 @@ const treeBytes = new WeakMap<RatchetTree, Uint8Array>();
 function encodedTree(tree: RatchetTree): Uint8Array {
   let b = treeBytes.get(tree);
   if (b === undefined) {
-    b = encodeRatchetTree(tree);
+    b = encodeTree(tree);
     treeBytes.set(tree, b);
   }
   return b;
 }
 
-type Triple = [publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array];
+type Triple = SignatureTriple;
 
 /**
  * `cs` whose signature check skips the exact (key, message, signature) triples of the key
  * packages' two signatures (RFC 9420 §10.1: LeafNodeTBS, KeyPackageTBS), already known good:
  * packages the caller has just verified with `Keypackage.verify` (ts-mls would verify them a
  * second time while applying the Add proposals), or our own stored package when joining. The
- * triples are obtained by running ts-mls's own verification functions with a recorder, so they
- * are exactly the ones it will ask for; anything else is verified as usual.
+ * triples are those `verifyKeypackageSignatures` found valid for that very package object, or
+ * else are obtained by running ts-mls's own verification functions with a recorder: either way
+ * exactly the calls ts-mls will make; anything else is verified as usual.
  */
 async function trusting(cs: CiphersuiteImpl, adds: readonly MlsKeyPackage[]): Promise<CiphersuiteImpl> {
   const known: Triple[] = [];
@@ -192,6 +237,11 @@ async function trusting(cs: CiphersuiteImpl, adds: readonly MlsKeyPackage[]): Pr
     },
   };
   for (const kp of adds) {
+    const verified = verifiedSignatures.get(kp);
+    if (verified !== undefined) {
+      known.push(...verified); // just checked by Keypackage.verify: the very same calls
+      continue;
+    }
     await verifyLeafNodeSignatureKeyPackage(kp.leafNode, recorder);
     await verifyKeyPackage(kp, recorder);
   }
@@ -332,26 +382,46 @@ export class MlsGroup {
       input.signaturePrivateKey,
       cs.signature,
     );
-    const state = await createGroup(
-      Uint8Array.from(input.groupId),
-      // createGroup reads the leaf node only
-      {
-        version: "mls10",
-        cipherSuite: cs.name,
-        initKey: new Uint8Array(0),
-        leafNode,
-        extensions: [],
-        signature: new Uint8Array(0),
-      },
-      {
-        initPrivateKey: new Uint8Array(0),
-        hpkePrivateKey: await cs.hpke.exportPrivateKey(leafKeys.privateKey),
-        signaturePrivateKey: input.signaturePrivateKey,
-      },
-      [REQUIRED_CAPABILITIES],
-      cs,
-      CLIENT_CONFIG,
+    // ts-mls 1.6.4 `createGroup`, step for step (its external_senders check has nothing to
+    // check: the only extension is required_capabilities), with our key schedule functions.
+    const ratchetTree: RatchetTree = [{ nodeType: "leaf", leaf: leafNode }];
+    const confirmedTranscriptHash = new Uint8Array();
+    const groupContext: GroupContext = {
+      version: "mls10",
+      cipherSuite: cs.name,
+      epoch: 0n,
+      treeHash: await treeHashRoot(ratchetTree, cs.hash),
+      groupId: Uint8Array.from(input.groupId),
+      extensions: [REQUIRED_CAPABILITIES],
+      confirmedTranscriptHash,
+    };
+    const epochSecret = cs.rng.randomBytes(cs.kdf.size); // §11: a random epoch secret
+    const keySchedule = await initializeKeySchedule(epochSecret, cs.kdf);
+    const confirmationTag = await createConfirmationTag(
+      keySchedule.confirmationKey,
+      confirmedTranscriptHash,
+      cs.hash,
     );
+    const encryptionSecret = await deriveSecret(epochSecret, "encryption", cs.kdf);
+    const secretTree = await createSecretTree(1, encryptionSecret, cs.kdf);
+    epochSecret.fill(0);
+    encryptionSecret.fill(0);
+    const state: ClientState = {
+      ratchetTree,
+      keySchedule,
+      secretTree,
+      privatePath: {
+        leafIndex: 0,
+        privateKeys: { [0]: await cs.hpke.exportPrivateKey(leafKeys.privateKey) },
+      },
+      signaturePrivateKey: input.signaturePrivateKey,
+      unappliedProposals: {},
+      historicalReceiverData: new Map(),
+      groupContext,
+      confirmationTag,
+      groupActiveState: { kind: "active" },
+      clientConfig: CLIENT_CONFIG,
+    };
     return new MlsGroup(input.ciphersuite, state);
   }
 
@@ -365,7 +435,7 @@ export class MlsGroup {
   encode(): Uint8Array {
     return concatBytes([
       encodeVarBytes(encodedTree(this.#state.ratchetTree)),
-      encodeGroupStateWithoutTree(this.#state),
+      encodeStateWithoutTree(this.#state), // = ts-mls encodeGroupStateWithoutTree (fastEncode.ts)
     ]);
   }
 
@@ -380,7 +450,7 @@ export class MlsGroup {
       const t = decodeVarLenData(bytes, 0);
       if (t === undefined) return bad();
       const [treeData, treeLength] = t;
-      const tree = decodeRatchetTree(treeData, 0);
+      const tree = fastDecodeRatchetTree(treeData, 0);
       if (tree === undefined || tree[1] !== treeData.length) return bad();
       const rest = decodeGroupStateWithoutTree(tree[0])(bytes, treeLength);
       if (rest === undefined || treeLength + rest[1] !== bytes.length) return bad();
@@ -462,6 +532,15 @@ export class MlsGroup {
       })),
       ...(input.adds ?? []).map((keyPackage): Proposal => ({ proposalType: "add", add: { keyPackage } })),
     ];
+    if (proposals.length > 0 && !input.removeLeaves?.length && this.pendingProposals() === 0) {
+      let out: Awaited<ReturnType<typeof addCommit>>;
+      try {
+        out = await addCommit(this.#state, proposals, cs, suite);
+      } catch (err) {
+        wrap(ErrorCode.InvalidKeypackage, "the engine refused the commit", err);
+      }
+      return { ...out, group: new MlsGroup(this.ciphersuite, out.newState) };
+    }
     let result: Awaited<ReturnType<typeof createCommit>>;
     try {
       result = await createCommit(
@@ -595,11 +674,21 @@ export class MlsGroup {
   static parseWelcome(bytes: Uint8Array): ParsedWelcome {
     if (!(bytes instanceof Uint8Array))
       fail(ErrorCode.InvalidWelcome, "expected the Welcome as a Uint8Array");
-    const msg = decodeWholeMlsMessage(bytes);
-    if (msg === undefined) fail(ErrorCode.InvalidWelcome, "not a well-formed MLSMessage");
-    if (msg.wireformat !== "mls_welcome")
-      fail(ErrorCode.InvalidWelcome, `expected a Welcome, got ${msg.wireformat}`);
-    const welcome = msg.welcome;
+    let welcome: Welcome;
+    // MLSMessage header mls10 (1), mls_welcome (3): the Welcome by the fast decoder (same result)
+    const fast =
+      bytes.length >= 4 && bytes[0] === 0 && bytes[1] === 1 && bytes[2] === 0 && bytes[3] === 3
+        ? fastDecodeWelcome(bytes, 4)
+        : undefined;
+    if (fast !== undefined && 4 + fast[1] === bytes.length) {
+      welcome = fast[0];
+    } else {
+      const msg = decodeWholeMlsMessage(bytes);
+      if (msg === undefined) fail(ErrorCode.InvalidWelcome, "not a well-formed MLSMessage");
+      if (msg.wireformat !== "mls_welcome")
+        fail(ErrorCode.InvalidWelcome, `expected a Welcome, got ${msg.wireformat}`);
+      welcome = msg.welcome;
+    }
     return {
       ciphersuite:
         (ciphersuites as Record<string, number>)[welcome.cipherSuite] ?? Number(welcome.cipherSuite),
@@ -620,25 +709,292 @@ export class MlsGroup {
     const cs = await trusting(await suiteImpl(suite), [keys.keypackage]);
     let state: ClientState;
     try {
-      state = await joinGroup(
-        parsed.welcome,
-        keys.keypackage,
-        {
-          initPrivateKey: keys.initPrivateKey,
-          hpkePrivateKey: keys.encryptionPrivateKey,
-          signaturePrivateKey: keys.signaturePrivateKey,
-        },
-        emptyPskIndex,
-        cs,
-        undefined,
-        undefined,
-        CLIENT_CONFIG,
-      );
+      state = await joinFromWelcome(parsed.welcome, keys, cs);
     } catch (err) {
       wrap(ErrorCode.InvalidWelcome, "cannot join from this Welcome", err);
     }
     return new MlsGroup(suite, state);
   }
+}
+
+const MLS10_GROUP_INFO = Uint8Array.of(0, 1, 0, 4); // MLSMessage header: mls10, mls_group_info (§6)
+const MLS10_PUBLIC_MESSAGE = Uint8Array.of(0, 1, 0, 1); // mls10, mls_public_message
+
+/**
+ * ts-mls 1.6.4 `createCommit` for the one case of a Commit with Add proposals by value only
+ * (no pending proposals, no removes: no UpdatePath, §12.4.2), sent as PublicMessage with the
+ * `ratchet_tree` extension in the Welcome. Same steps and checks (`applyProposals` validates
+ * the adds and builds the tree), same resulting state, with one difference in what is sent:
+ * the Welcome's GroupInfo (§12.4.3.1) is the commit bundle's GroupInfo, i.e. it carries
+ * `external_pub` (§12.4.3.2) after `ratchet_tree`, so it is signed and encoded once instead of
+ * twice (ts-mls signs one without `external_pub` for the Welcome, and we signed another for
+ * the bundle). A GroupInfo may carry both extensions; joiners ignore `external_pub`.
+ */
+/** @internal exported for test/mls/add-commit.test.ts */
+export async function addCommit(
+  state: ClientState,
+  proposals: readonly Proposal[],
+  cs: CiphersuiteImpl,
+  suite: CiphersuiteImpl,
+): Promise<{ newState: ClientState; commit: Uint8Array; welcome: Uint8Array; groupInfo: Uint8Array }> {
+  checkCanSendHandshakeMessages(state);
+  const ownLeaf = toLeafIndex(state.privatePath.leafIndex);
+  const allProposals: ProposalOrRef[] = proposals.map((proposal) => ({
+    proposalOrRefType: "proposal",
+    proposal,
+  }));
+  const res = await applyProposals(state, allProposals, ownLeaf, emptyPskIndex, true, cs);
+  if (res.additionalResult.kind !== "memberCommit" || res.needsUpdatePath || res.selfRemoved)
+    throw new InternalError("an add-only commit needs no path");
+  const { addedLeafNodes, extensions } = res.additionalResult;
+  const tree = res.tree;
+  const groupContext = extensions.length > 0 ? { ...state.groupContext, extensions } : state.groupContext;
+  const commitSecret = new Uint8Array(cs.kdf.size); // no path: commit_secret = 0 (§8)
+  const authenticatedData = new Uint8Array(0);
+  // FramedContent (§6) of the commit, encoded once: signed as FramedContentTBS (§6.1), hashed
+  // into the confirmed transcript hash (§8.2), MACed for the membership tag (§6.2), and sent
+  const framedContent: FramedContentCommit = {
+    contentType: "commit",
+    commit: { proposals: allProposals, path: undefined },
+    groupId: state.groupContext.groupId,
+    epoch: state.groupContext.epoch,
+    sender: { senderType: "member", leafIndex: ownLeaf },
+    authenticatedData,
+  };
+  const content = encodeFramedContent(framedContent);
+  const tbs = concatBytes([MLS10_PUBLIC_MESSAGE, content, groupContextBytes(state.groupContext)]);
+  const signature = await signWithLabel(state.signaturePrivateKey, "FramedContentTBS", tbs, cs.signature);
+  const treeHash = await treeHashRoot(tree, cs.hash);
+  // ts-mls nextEpochContext: interim = H(confirmed || tag<V>) of the current epoch, then
+  // confirmed' = H(interim || ConfirmedTranscriptHashInput{wireformat, content, signature<V>})
+  const interim = await cs.hash.digest(
+    concatBytes([state.groupContext.confirmedTranscriptHash, encodeVarBytes(state.confirmationTag)]),
+  );
+  const nextContext: GroupContext = {
+    ...groupContext,
+    epoch: groupContext.epoch + 1n,
+    treeHash,
+    confirmedTranscriptHash: await cs.hash.digest(
+      concatBytes([interim, MLS10_PUBLIC_MESSAGE.subarray(2), content, encodeVarBytes(signature)]),
+    ),
+  };
+  const epochSecrets = await initializeEpoch(
+    state.keySchedule.initSecret,
+    commitSecret,
+    nextContext,
+    res.pskSecret,
+    cs.kdf,
+  );
+  const confirmationTag = await createConfirmationTag(
+    epochSecrets.keySchedule.confirmationKey,
+    nextContext.confirmedTranscriptHash,
+    cs.hash,
+  );
+  // FramedContentAuthData{signature<V>, confirmation_tag<V>}; membership_tag = MAC(membership_key,
+  // AuthenticatedContentTBM{FramedContentTBS, auth}) with the current epoch's key (§6.2)
+  const auth = concatBytes([encodeVarBytes(signature), encodeVarBytes(confirmationTag)]);
+  const membershipTag = await cs.hash.mac(state.keySchedule.membershipKey, concatBytes([tbs, auth]));
+  const commit = concatBytes([MLS10_PUBLIC_MESSAGE, content, auth, encodeVarBytes(membershipTag)]);
+  // GroupInfo of the new epoch (§12.4.3): ratchet_tree, external_pub; signed once
+  const external = await cs.hpke.deriveKeyPair(epochSecrets.keySchedule.externalSecret);
+  const externalPub = await cs.hpke.exportPublicKey(external.publicKey);
+  // GroupInfo = GroupInfoTBS || signature<V>: the TBS is encoded once, for signing and sending
+  const giTbs = encodeGroupInfoTBS({
+    groupContext: nextContext,
+    extensions: [
+      { extensionType: "ratchet_tree", extensionData: encodedTree(tree) },
+      { extensionType: "external_pub", extensionData: encodeVarBytes(externalPub) },
+    ],
+    confirmationTag,
+    signer: state.privatePath.leafIndex,
+  });
+  const groupInfoBytes = concatBytes([
+    giTbs,
+    encodeVarBytes(await signWithLabel(state.signaturePrivateKey, "GroupInfoTBS", giTbs, suite.signature)),
+  ]);
+  const encryptedGroupInfo = await cs.hpke.encryptAead(
+    await welcomeKey(epochSecrets.welcomeSecret, cs),
+    await welcomeNonce(epochSecrets.welcomeSecret, cs),
+    undefined,
+    groupInfoBytes,
+  );
+  const secrets: Welcome["secrets"] = [];
+  for (const [, keyPackage] of addedLeafNodes) {
+    // no path secrets (no UpdatePath) and no PSKs: GroupSecrets = joiner_secret only
+    const egs = await encryptGroupSecrets(
+      await cs.hpke.importPublicKey(keyPackage.initKey),
+      encryptedGroupInfo,
+      { joinerSecret: epochSecrets.joinerSecret, pathSecret: undefined, psks: res.pskIds },
+      cs.hpke,
+    );
+    secrets.push({
+      newMember: await makeKeyPackageRef(keyPackage, cs.hash),
+      encryptedGroupSecrets: { kemOutput: egs.enc, ciphertext: egs.ct },
+    });
+  }
+  const welcome: Welcome = { cipherSuite: nextContext.cipherSuite, secrets, encryptedGroupInfo };
+  const [historicalReceiverData] = addHistoricalReceiverData(state);
+  const newState: ClientState = {
+    groupContext: nextContext,
+    ratchetTree: tree,
+    secretTree: await createSecretTree(leafWidth(tree.length), epochSecrets.encryptionSecret, cs.kdf),
+    keySchedule: epochSecrets.keySchedule,
+    privatePath: state.privatePath,
+    unappliedProposals: {},
+    historicalReceiverData,
+    confirmationTag,
+    signaturePrivateKey: state.signaturePrivateKey,
+    groupActiveState: { kind: "active" },
+    clientConfig: state.clientConfig,
+  };
+  zeroOutUint8Array(epochSecrets.encryptionSecret);
+  zeroOutUint8Array(epochSecrets.joinerSecret);
+  return {
+    newState,
+    commit,
+    welcome: mlsMessageBytes({ version: "mls10", wireformat: "mls_welcome", welcome }),
+    groupInfo: concatBytes([MLS10_GROUP_INFO, groupInfoBytes]),
+  };
+}
+
+/**
+ * ts-mls 1.6.4 `joinGroupWithExtensions` (no ratchet tree passed in, no PSK store, no
+ * resumption), step for step and with the same checks, with three changes that do not
+ * change the result:
+ *  - the GroupInfo and the ratchet tree are decoded by `fastDecode.ts` (ts-mls's decoders
+ *    cost more than the signature checks; same values, see test/mls/fast-decode.test.ts),
+ *    and the tree's bytes are kept as its encoding when they are canonical, so storing the
+ *    state does not encode the tree again;
+ *  - our KeyPackageRef (§5.2) is the caller's hash of our stored key package bytes, and our
+ *    leaf is found by its keys before comparing encodings (ts-mls encodes every leaf);
+ *  - the confirmation tag (§8.1, §12.4.3.1) is checked with the confirmation key of the key
+ *    schedule just derived from the same joiner secret, PSK secret and group context, instead
+ *    of deriving the epoch secret a second time.
+ */
+async function joinFromWelcome(welcome: Welcome, keys: JoinKeys, cs: CiphersuiteImpl): Promise<ClientState> {
+  const keyPackage = keys.keypackage;
+  const initKey = await cs.hpke.importPrivateKey(keys.initPrivateKey);
+  const groupSecrets = await decryptGroupSecrets(initKey, keys.keypackageRef, welcome, cs.hpke);
+  if (groupSecrets === undefined) throw new CodecError("Could not decode group secrets");
+  const zeroes = new Uint8Array(cs.kdf.size);
+  const [pskSecret, pskIds] = await accumulatePskSecret(groupSecrets.psks, emptyPskIndex, cs, zeroes);
+  if (pskIds.some((id) => id.psktype === "resumption"))
+    throw new ValidationError("No prior state passed for resumption");
+  // decryptGroupInfo (§12.4.3.1): welcome_secret → key, nonce; AEAD-open; decode
+  const welcomeSecret = await extractWelcomeSecret(groupSecrets.joinerSecret, pskSecret, cs.kdf);
+  const giBytes = await cs.hpke.decryptAead(
+    await welcomeKey(welcomeSecret, cs),
+    await welcomeNonce(welcomeSecret, cs),
+    undefined,
+    welcome.encryptedGroupInfo,
+  );
+  const gi = fastDecodeGroupInfo(giBytes, 0)?.[0];
+  if (gi === undefined) throw new CodecError("Could not decode group info");
+  if (!extensionsSupportedByCapabilities(gi.groupContext.extensions, keyPackage.leafNode.capabilities))
+    throw new UsageError("client does not support every extension in the GroupContext");
+  const treeExtension = gi.extensions.find((ex) => ex.extensionType === "ratchet_tree");
+  if (treeExtension === undefined)
+    throw new UsageError("No RatchetTree passed and no ratchet_tree extension");
+  const decodedTree = fastDecodeTreeExtension(treeExtension.extensionData);
+  if (decodedTree === undefined) throw new CodecError("Could not decode RatchetTree");
+  const tree = decodedTree.tree;
+  const signerNode = tree[leafToNodeIndex(toLeafIndex(gi.signer))];
+  if (signerNode === undefined) throw new ValidationError("Could not find signer leafNode");
+  if (signerNode.nodeType === "parent") throw new ValidationError("Expected non blank leaf node");
+  const config = CLIENT_CONFIG;
+  if (
+    !(await config.authService.validateCredential(
+      signerNode.leaf.credential,
+      signerNode.leaf.signaturePublicKey,
+    ))
+  )
+    throw new ValidationError("Could not validate credential");
+  if (!(await verifyGroupInfoSignature(gi, signerNode.leaf.signaturePublicKey, cs.signature)))
+    throw new CryptoVerificationError("Could not verify groupInfo signature");
+  if (gi.groupContext.cipherSuite !== keyPackage.cipherSuite)
+    throw new ValidationError(
+      "cipher suite in the GroupInfo does not match the cipher_suite in the KeyPackage",
+    );
+  throwIfDefined(
+    await validateRatchetTree(
+      tree,
+      gi.groupContext,
+      config.lifetimeConfig,
+      config.authService,
+      gi.groupContext.treeHash,
+      cs,
+    ),
+  );
+  const newLeaf = ownLeafIndex(tree, keyPackage.leafNode);
+  if (newLeaf === undefined) throw new ValidationError("Could not find own leaf when processing welcome");
+  const privateKeyPath: PrivateKeyPath = {
+    leafIndex: newLeaf,
+    privateKeys: { [leafToNodeIndex(newLeaf)]: keys.encryptionPrivateKey },
+  };
+  const privatePath =
+    groupSecrets.pathSecret === undefined
+      ? privateKeyPath
+      : mergePrivateKeyPaths(
+          await toPrivateKeyPath(
+            await pathToRoot(
+              tree,
+              firstCommonAncestor(tree, newLeaf, toLeafIndex(gi.signer)),
+              groupSecrets.pathSecret,
+              cs.kdf,
+            ),
+            newLeaf,
+            cs,
+          ),
+          privateKeyPath,
+        );
+  const [keySchedule, encryptionSecret] = await deriveKeySchedule(
+    groupSecrets.joinerSecret,
+    pskSecret,
+    gi.groupContext,
+    cs.kdf,
+  );
+  if (
+    !(await cs.hash.verifyMac(
+      keySchedule.confirmationKey,
+      gi.confirmationTag,
+      gi.groupContext.confirmedTranscriptHash,
+    ))
+  )
+    throw new CryptoVerificationError("Could not verify confirmation tag");
+  const secretTree = await createSecretTree(leafWidth(tree.length), encryptionSecret, cs.kdf);
+  zeroOutUint8Array(encryptionSecret);
+  zeroOutUint8Array(groupSecrets.joinerSecret);
+  if (decodedTree.canonical) treeBytes.set(tree, treeExtension.extensionData);
+  return {
+    groupContext: gi.groupContext,
+    ratchetTree: tree,
+    privatePath,
+    signaturePrivateKey: keys.signaturePrivateKey,
+    confirmationTag: gi.confirmationTag,
+    unappliedProposals: {},
+    keySchedule,
+    secretTree,
+    historicalReceiverData: new Map(),
+    groupActiveState: { kind: "active" },
+    clientConfig: config,
+  };
+}
+
+/**
+ * ts-mls `findLeafIndex`: the leaf whose encoding equals `leaf`'s. Only a leaf with the same
+ * encryption and signature keys can be equal, so the others are not encoded.
+ */
+function ownLeafIndex(tree: RatchetTree, leaf: LeafNode): LeafIndex | undefined {
+  let mine: Uint8Array | undefined;
+  for (let i = 0; i < tree.length; i += 2) {
+    const n = tree[i];
+    if (n?.nodeType !== "leaf") continue;
+    if (!sameBytes(n.leaf.hpkePublicKey, leaf.hpkePublicKey)) continue;
+    if (!sameBytes(n.leaf.signaturePublicKey, leaf.signaturePublicKey)) continue;
+    mine ??= encodeLeafNode(leaf);
+    if (sameBytes(encodeLeafNode(n.leaf), mine)) return toLeafIndex(i / 2);
+  }
+  return undefined;
 }
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {

@@ -2,7 +2,7 @@
  * Engine adapter for key packages (RFC 9420 §10): build, encode, decode, sign checks.
  * Everything ts-mls-specific about key packages stays in this file.
  */
-import type { Capabilities, Extension, KeyPackage as MlsKeyPackage } from "ts-mls";
+import type { Capabilities, Extension, KeyPackage as MlsKeyPackage, Signature } from "ts-mls";
 import {
   getCiphersuiteNameFromId,
   type CiphersuiteId,
@@ -10,9 +10,10 @@ import {
 } from "ts-mls/crypto/ciphersuite.js";
 import { encodeCapabilities } from "ts-mls/capabilities.js";
 import { encodeExtension, extensionTypeToNumber } from "ts-mls/extension.js";
-import { decodeKeyPackage, verifyKeyPackage } from "ts-mls/keyPackage.js";
+import { verifyKeyPackage } from "ts-mls/keyPackage.js";
 import { verifyLeafNodeSignatureKeyPackage } from "ts-mls/leafNode.js";
 import { SUPPORTED_CIPHERSUITES, hashOf, type Ciphersuite } from "./ciphersuite.js";
+import { fastDecodeKeyPackage } from "./fastDecode.js";
 import { refHash, refHashInputOf } from "./hash.js";
 import { suiteImpl } from "./suite.js";
 import { concatBytes, encodeVarBytes, encodeVarint } from "./tls.js";
@@ -167,7 +168,7 @@ export type DecodeResult = { ok: true; keypackage: MlsKeyPackage } | { ok: false
 export function decodeKeypackage(bytes: Uint8Array): DecodeResult {
   let r: [MlsKeyPackage, number] | undefined;
   try {
-    r = decodeKeyPackage(bytes, 0);
+    r = fastDecodeKeyPackage(bytes, 0); // = ts-mls decodeKeyPackage, faster (see fastDecode.ts)
   } catch {
     r = undefined;
   }
@@ -227,7 +228,27 @@ export async function verifyKeypackageSignatures(
       return false;
     }
   };
-  const leaf = await safe(() => verifyLeafNodeSignatureKeyPackage(kp.leafNode, cs.signature));
-  const keypackage = await safe(() => verifyKeyPackage(kp, cs.signature));
+  const verified: SignatureTriple[] = [];
+  const recording: Signature = {
+    ...cs.signature,
+    verify: async (publicKey, message, signature) => {
+      const ok = await cs.signature.verify(publicKey, message, signature);
+      if (ok) verified.push([publicKey, message, signature]);
+      return ok;
+    },
+  };
+  const leaf = await safe(() => verifyLeafNodeSignatureKeyPackage(kp.leafNode, recording));
+  const keypackage = await safe(() => verifyKeyPackage(kp, recording));
+  if (leaf && keypackage) verifiedSignatures.set(kp, verified);
   return { leaf, keypackage };
 }
+
+/** (public key, signed message with its label, signature), as handed to `Signature.verify`. */
+export type SignatureTriple = [publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array];
+
+/**
+ * The two signature checks that `verifyKeypackageSignatures` last found valid for a decoded
+ * package (exactly the calls ts-mls's own verification makes), so that the group adapter can
+ * recognise them instead of re-encoding the package to learn them.
+ */
+export const verifiedSignatures = new WeakMap<MlsKeyPackage, readonly SignatureTriple[]>();

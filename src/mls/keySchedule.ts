@@ -1,0 +1,202 @@
+/**
+ * The RFC 9420 key schedule (§8) and secret tree (§9) as ts-mls 1.6.4 computes them, with the
+ * same inputs and outputs (same values, same object shapes), but without its per-call
+ * overhead: ts-mls builds every `KDFLabel` with a fresh TextEncoder and a chain of encoder
+ * closures, which costs several times the HMAC itself. Labels are encoded once here.
+ * test/mls/key-schedule-equivalence.test.ts checks every function against ts-mls's.
+ */
+import type { GroupContext, Kdf } from "ts-mls";
+import type { EpochSecrets, KeySchedule } from "ts-mls/keySchedule.js";
+import type { SecretTree, SecretTreeNode } from "ts-mls/secretTree.js";
+import { encodeGroupContext } from "ts-mls/groupContext.js";
+import { isLeaf, left, nodeWidth, right, root, type NodeIndex } from "ts-mls/treemath.js";
+
+const EMPTY = new Uint8Array(0);
+const labels = new Map<string, Uint8Array>();
+
+/** `opaque label<V> = "MLS 1.0 " + label`, encoded (RFC 9420 §8 KDFLabel). */
+function labelBytes(label: string): Uint8Array {
+  let b = labels.get(label);
+  if (b === undefined) {
+    const text = new TextEncoder().encode(`MLS 1.0 ${label}`);
+    if (text.length >= 64) throw new RangeError("label too long");
+    b = new Uint8Array(1 + text.length);
+    b[0] = text.length;
+    b.set(text, 1);
+    labels.set(label, b);
+  }
+  return b;
+}
+
+/** RFC 9420 §2.1.2 variable-length integer prefix. */
+function varint(n: number): Uint8Array {
+  if (n < 0x40) return Uint8Array.of(n);
+  if (n < 0x4000) return Uint8Array.of(0x40 | (n >> 8), n & 0xff);
+  if (n < 0x40000000) return Uint8Array.of(0x80 | (n >>> 24), (n >> 16) & 0xff, (n >> 8) & 0xff, n & 0xff);
+  throw new RangeError("length too large");
+}
+
+/** ExpandWithLabel(Secret, Label, Context, Length) = KDF.Expand(Secret, KDFLabel, Length). */
+export function expandWithLabel(
+  secret: Uint8Array,
+  label: string,
+  context: Uint8Array,
+  length: number,
+  kdf: Kdf,
+): Promise<Uint8Array> {
+  const l = labelBytes(label);
+  const c = varint(context.length);
+  const info = new Uint8Array(2 + l.length + c.length + context.length);
+  info[0] = (length >> 8) & 0xff;
+  info[1] = length & 0xff;
+  info.set(l, 2);
+  info.set(c, 2 + l.length);
+  info.set(context, 2 + l.length + c.length);
+  return kdf.expand(secret, info, length);
+}
+
+/** DeriveSecret(Secret, Label) = ExpandWithLabel(Secret, Label, "", KDF.Nh). */
+export function deriveSecret(secret: Uint8Array, label: string, kdf: Kdf): Promise<Uint8Array> {
+  return expandWithLabel(secret, label, EMPTY, kdf.size, kdf);
+}
+
+/** ts-mls `initializeKeySchedule`: the secrets derived from epoch_secret (§8, table 4). */
+export async function initializeKeySchedule(epochSecret: Uint8Array, kdf: Kdf): Promise<KeySchedule> {
+  const [
+    initSecret,
+    senderDataSecret,
+    exporterSecret,
+    externalSecret,
+    confirmationKey,
+    membershipKey,
+    resumptionPsk,
+    epochAuthenticator,
+  ] = await Promise.all(
+    [
+      "init",
+      "sender data",
+      "exporter",
+      "external",
+      "confirm",
+      "membership",
+      "resumption",
+      "authentication",
+    ].map((label) => deriveSecret(epochSecret, label, kdf)),
+  );
+  return {
+    initSecret: initSecret as Uint8Array,
+    senderDataSecret: senderDataSecret as Uint8Array,
+    exporterSecret: exporterSecret as Uint8Array,
+    externalSecret: externalSecret as Uint8Array,
+    confirmationKey: confirmationKey as Uint8Array,
+    membershipKey: membershipKey as Uint8Array,
+    resumptionPsk: resumptionPsk as Uint8Array,
+    epochAuthenticator: epochAuthenticator as Uint8Array,
+  };
+}
+
+/**
+ * ts-mls `deriveKeySchedule`: epoch_secret = ExpandWithLabel(Extract(joiner_secret, psk_secret),
+ * "epoch", GroupContext, Nh); then the key schedule and encryption_secret.
+ */
+export async function deriveKeySchedule(
+  joinerSecret: Uint8Array,
+  pskSecret: Uint8Array,
+  groupContext: GroupContext,
+  kdf: Kdf,
+): Promise<[KeySchedule, Uint8Array]> {
+  const extracted = await kdf.extract(joinerSecret, pskSecret);
+  return fromExtracted(extracted, groupContext, kdf);
+}
+
+async function fromExtracted(
+  extracted: Uint8Array,
+  groupContext: GroupContext,
+  kdf: Kdf,
+): Promise<[KeySchedule, Uint8Array]> {
+  const epochSecret = await expandWithLabel(
+    extracted,
+    "epoch",
+    encodeGroupContext(groupContext),
+    kdf.size,
+    kdf,
+  );
+  const [encryptionSecret, keySchedule] = await Promise.all([
+    deriveSecret(epochSecret, "encryption", kdf),
+    initializeKeySchedule(epochSecret, kdf),
+  ]);
+  epochSecret.fill(0);
+  return [keySchedule, encryptionSecret];
+}
+
+/**
+ * ts-mls `initializeEpoch`: joiner_secret = ExpandWithLabel(Extract(init_secret, commit_secret),
+ * "joiner", GroupContext, Nh), welcome_secret = DeriveSecret(Extract(joiner_secret, psk_secret),
+ * "welcome"), and the epoch's key schedule.
+ */
+export async function initializeEpoch(
+  initSecret: Uint8Array,
+  commitSecret: Uint8Array,
+  groupContext: GroupContext,
+  pskSecret: Uint8Array,
+  kdf: Kdf,
+): Promise<EpochSecrets> {
+  const context = encodeGroupContext(groupContext);
+  const joinerSecret = await expandWithLabel(
+    await kdf.extract(initSecret, commitSecret),
+    "joiner",
+    context,
+    kdf.size,
+    kdf,
+  );
+  const extracted = await kdf.extract(joinerSecret, pskSecret);
+  const welcomeSecret = await deriveSecret(extracted, "welcome", kdf);
+  const epochSecret = await expandWithLabel(extracted, "epoch", context, kdf.size, kdf);
+  const [encryptionSecret, keySchedule] = await Promise.all([
+    deriveSecret(epochSecret, "encryption", kdf),
+    initializeKeySchedule(epochSecret, kdf),
+  ]);
+  epochSecret.fill(0);
+  extracted.fill(0);
+  return { welcomeSecret, joinerSecret, encryptionSecret, keySchedule };
+}
+
+const LEFT = new TextEncoder().encode("left");
+const RIGHT = new TextEncoder().encode("right");
+
+/** ts-mls `createSecretTree` (§9): tree secrets from the root down, then each node's two ratchets. */
+export async function createSecretTree(
+  leafWidth: number,
+  encryptionSecret: Uint8Array,
+  kdf: Kdf,
+): Promise<SecretTree> {
+  const secrets = new Array<Uint8Array>(nodeWidth(leafWidth));
+  const rootIndex = root(leafWidth);
+  secrets[rootIndex] = encryptionSecret;
+  const derive = async (node: NodeIndex): Promise<void> => {
+    if (isLeaf(node)) return;
+    const l = left(node);
+    const r = right(node);
+    const parent = secrets[node] as Uint8Array;
+    const [ls, rs] = await Promise.all([
+      expandWithLabel(parent, "tree", LEFT, kdf.size, kdf),
+      expandWithLabel(parent, "tree", RIGHT, kdf.size, kdf),
+    ]);
+    secrets[l] = ls;
+    secrets[r] = rs;
+    await Promise.all([derive(l), derive(r)]);
+  };
+  await derive(rootIndex);
+  return Promise.all(
+    secrets.map(async (secret): Promise<SecretTreeNode> => {
+      const [application, handshake] = await Promise.all([
+        deriveSecret(secret, "application", kdf),
+        deriveSecret(secret, "handshake", kdf),
+      ]);
+      return {
+        handshake: { secret: handshake, generation: 0, unusedGenerations: {} },
+        application: { secret: application, generation: 0, unusedGenerations: {} },
+      };
+    }),
+  );
+}
