@@ -11,7 +11,7 @@ import { toHex } from "../keystore/staging.js";
 import { Keypackage } from "../keypackage/keypackage.js";
 import { KEYPACKAGE_DEFAULT_LIFETIME, lifetimeSeconds } from "../keypackage/lifetime.js";
 import { assertCiphersuite, type Ciphersuite } from "../mls/ciphersuite.js";
-import { decodeKeypackage, keypackageRefOf } from "../mls/keypackage.js";
+import { decodeKeypackage } from "../mls/keypackage.js";
 import { MlsGroup, type CommitOutput, type MemberLeaf } from "../mls/group.js";
 import { deleteKeypackageRows, loadCredential, type TxScope } from "../transaction/context.js";
 import { cachedGroup, forgetGroup, rememberGroup } from "./cache.js";
@@ -326,11 +326,13 @@ export async function commitPendingProposals(scope: TxScope, id: ConversationId)
 export async function processWelcomeMessage(scope: TxScope, welcome: Uint8Array): Promise<ConversationId> {
   const parsed = MlsGroup.parseWelcome(welcome);
   let kpRow;
+  let kpRef: Uint8Array | undefined;
   for (const ref of parsed.newMembers) {
     kpRow = await scope.store.get("keypackages", toHex(ref));
+    kpRef = ref;
     if (kpRow !== undefined) break;
   }
-  if (kpRow === undefined) {
+  if (kpRow === undefined || kpRef === undefined) {
     throw new MlsKeypackagesError(
       ErrorCode.OrphanWelcome,
       `none of the ${parsed.newMembers.length} key package(s) this Welcome is for is in this database`,
@@ -357,7 +359,8 @@ export async function processWelcomeMessage(scope: TxScope, welcome: Uint8Array)
   }
   const group = await MlsGroup.join(parsed, {
     keypackage: decoded.keypackage,
-    keypackageRef: keypackageRefOf(assertCiphersuite(kpRow.ciphersuite), kpRow.keypackage),
+    // The row was found under this ref, which we computed (RFC 9420 §5.2) when generating it.
+    keypackageRef: kpRef,
     initPrivateKey: hpke.privateKey,
     encryptionPrivateKey: enc.privateKey,
     signaturePrivateKey: cred.signaturePrivateKey,

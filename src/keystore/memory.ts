@@ -25,6 +25,9 @@ function emptyTables(): Tables {
 }
 
 /** In-memory keystore: nothing persists, nothing is encrypted. For tests and ephemeral clients. */
+/** Overlay marker for a row deleted by the commit being applied. */
+const DELETED: unique symbol = Symbol("deleted");
+
 export class MemoryKeystore implements Keystore {
   readonly backend = "memory";
   #tables: Tables = emptyTables();
@@ -81,18 +84,22 @@ export class MemoryKeystore implements Keystore {
 
   async commit(ops: readonly StagedOp[]): Promise<void> {
     this.#check();
-    // Apply to a copy-on-write view of touched tables, then swap: all or nothing.
-    const next: Partial<Record<TableName, Map<string, unknown>>> = {};
-    const table = (t: TableName): Map<string, unknown> =>
-      (next[t] ??= new Map(this.#tables[t] as Map<string, unknown>));
+    // Two passes, all or nothing: resolve every op into an overlay of the touched keys (this is
+    // where a conflict throws, before anything changed), then apply the overlay, which cannot fail.
+    const overlay = new Map<TableName, Map<string, unknown>>();
     for (const op of ops) {
-      const m = table(op.table);
+      let m = overlay.get(op.table);
+      if (m === undefined) overlay.set(op.table, (m = new Map()));
       if (op.kind === "delete") {
-        m.delete(op.key);
+        m.set(op.key, DELETED);
         continue;
       }
       if (op.kind === "insert" || INSERT_ONLY.has(op.table)) {
-        const existing = m.get(op.key);
+        const staged = m.get(op.key);
+        const existing =
+          staged === DELETED
+            ? undefined
+            : (staged ?? (this.#tables[op.table] as Map<string, unknown>).get(op.key));
         if (existing !== undefined && !rowsEqual(existing, op.row)) {
           throw new MlsKeypackagesError(
             ErrorCode.AlreadyExists,
@@ -104,8 +111,12 @@ export class MemoryKeystore implements Keystore {
       // Staged rows are owned by the transaction and never mutated after staging: no copy needed.
       m.set(op.key, op.row);
     }
-    for (const [t, m] of Object.entries(next) as [TableName, Map<string, unknown>][]) {
-      (this.#tables as Record<TableName, Map<string, unknown>>)[t] = m;
+    for (const [t, m] of overlay) {
+      const table = this.#tables[t] as Map<string, unknown>;
+      for (const [k, row] of m) {
+        if (row === DELETED) table.delete(k);
+        else table.set(k, row);
+      }
     }
   }
 
