@@ -11,15 +11,13 @@ import {
   emptyPskIndex,
   encodeMlsMessage,
   decodeMlsMessage,
-  generateKeyPackage,
   joinGroup,
   type ClientState,
   type Proposal,
 } from "ts-mls";
 import { getCiphersuiteFromId, type CiphersuiteId } from "ts-mls/crypto/ciphersuite.js";
-import { defaultCapabilities } from "ts-mls/defaultCapabilities.js";
-import { defaultLifetime } from "ts-mls/lifetime.js";
 import { nodeCryptoProvider } from "../../src/mls/crypto/node.js";
+import { tsMlsKeyPackage } from "./fixtures/tsmls.js";
 import { addCommit } from "../../src/mls/group.js";
 
 const withoutConfig = (s: ClientState): Omit<ClientState, "clientConfig"> => {
@@ -31,14 +29,7 @@ describe("addCommit = ts-mls createCommit for Add-only commits", () => {
   for (const id of [1, 3] as CiphersuiteId[]) {
     it(`suite ${id}`, async () => {
       const cs = await nodeCryptoProvider.getCiphersuiteImpl(getCiphersuiteFromId(id));
-      const kp = (name: string) =>
-        generateKeyPackage(
-          { credentialType: "basic", identity: new TextEncoder().encode(name) },
-          defaultCapabilities(),
-          defaultLifetime,
-          [],
-          cs,
-        );
+      const kp = (name: string) => tsMlsKeyPackage(name, cs);
       const [alice, bob, carol, dave] = await Promise.all([kp("a"), kp("b"), kp("c"), kp("d")]);
       const add = (k: typeof bob): Proposal => ({
         proposalType: "add",

@@ -12,7 +12,6 @@ import {
   createGroup,
   createProposal,
   emptyPskIndex,
-  generateKeyPackage,
   joinGroup,
   processMessage,
   type ClientState,
@@ -20,11 +19,10 @@ import {
 } from "ts-mls";
 import { encodeGroupStateWithoutTree } from "ts-mls/clientState.js";
 import { getCiphersuiteFromId, type CiphersuiteId } from "ts-mls/crypto/ciphersuite.js";
-import { defaultCapabilities } from "ts-mls/defaultCapabilities.js";
-import { defaultLifetime } from "ts-mls/lifetime.js";
 import { encodeRatchetTree } from "ts-mls/ratchetTree.js";
 import { treeHashRoot as tsTreeHashRoot } from "ts-mls/treeHash.js";
 import { nodeCryptoProvider } from "../../src/mls/crypto/node.js";
+import { tsMlsKeyPackage } from "./fixtures/tsmls.js";
 import { encodeStateWithoutTree, encodeTree, treeHashRoot } from "../../src/mls/fastEncode.js";
 
 async function check(state: ClientState, cs: CiphersuiteImpl): Promise<void> {
@@ -39,14 +37,7 @@ describe("fast encoders agree with ts-mls", () => {
   for (const id of [1, 7] as CiphersuiteId[]) {
     it(`suite ${id}`, async () => {
       const cs = await nodeCryptoProvider.getCiphersuiteImpl(getCiphersuiteFromId(id));
-      const kp = (name: string) =>
-        generateKeyPackage(
-          { credentialType: "basic", identity: new TextEncoder().encode(name) },
-          defaultCapabilities(),
-          defaultLifetime,
-          [],
-          cs,
-        );
+      const kp = (name: string) => tsMlsKeyPackage(name, cs);
       const [alice, bob, carol, dave] = await Promise.all([kp("a"), kp("b"), kp("c"), kp("d")]);
       let a = await createGroup(
         new TextEncoder().encode("g"),
