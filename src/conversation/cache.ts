@@ -6,6 +6,7 @@
  * another writer can only cause a miss, never a stale state. Groups are immutable values.
  */
 import type { MlsGroup } from "../mls/group.js";
+import { bytesEqual } from "../mls/tls.js";
 
 interface Version {
   bytes: Uint8Array;
@@ -32,17 +33,10 @@ function cacheOf(owner: object): Map<string, Entry> {
   return m;
 }
 
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a === b) return true;
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
-
 export function cachedGroup(owner: object, key: string, bytes: Uint8Array): MlsGroup | undefined {
   const m = cacheOf(owner);
   const e = m.get(key);
-  const hit = e?.find((v) => sameBytes(v.bytes, bytes));
+  const hit = e?.find((v) => bytesEqual(v.bytes, bytes));
   if (e === undefined || hit === undefined) return undefined;
   m.delete(key);
   m.set(key, [hit, ...e.filter((v) => v !== hit)]); // conversation most recently used last, version first

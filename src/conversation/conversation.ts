@@ -12,6 +12,7 @@ import { Keypackage } from "../keypackage/keypackage.js";
 import { KEYPACKAGE_DEFAULT_LIFETIME, lifetimeSeconds } from "../keypackage/lifetime.js";
 import { assertCiphersuite, type Ciphersuite } from "../mls/ciphersuite.js";
 import { decodeKeypackage } from "../mls/keypackage.js";
+import { bytesEqual } from "../mls/tls.js";
 import { MlsGroup, type CommitOutput, type MemberLeaf } from "../mls/group.js";
 import { deleteKeypackageRows, loadCredential, type TxScope } from "../transaction/context.js";
 import { cachedGroup, forgetGroup, rememberGroup } from "./cache.js";
@@ -272,7 +273,9 @@ export async function removeClientsFromConversation(
     if (!(clientId instanceof ClientId)) {
       throw new MlsKeypackagesError(ErrorCode.InvalidClientId, "expected ClientId values");
     }
-    const matches = members.filter((m) => m.identity !== undefined && bytesEq(m.identity, clientId.bytes()));
+    const matches = members.filter(
+      (m) => m.identity !== undefined && bytesEqual(m.identity, clientId.bytes()),
+    );
     if (matches.length === 0) {
       throw new MlsKeypackagesError(
         ErrorCode.ClientNotFound,
@@ -423,10 +426,4 @@ export async function decryptMessage(
 
 function senderClientId(leaf: MemberLeaf | undefined): ClientId | undefined {
   return leaf?.identity !== undefined && leaf.identity.length > 0 ? new ClientId(leaf.identity) : undefined;
-}
-
-function bytesEq(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }

@@ -7,6 +7,8 @@
  * Keys of every table are lowercase hex strings (or plain strings for `kv`).
  */
 
+import { bytesEqual } from "../mls/crypto/bytes.js";
+
 /** Current schema version of the persistent backends. */
 export const SCHEMA_VERSION = 2;
 
@@ -152,11 +154,7 @@ export interface Keystore extends KeystoreReader {
 /** Deep equality of two rows (byte arrays compared by content). */
 export function rowsEqual(a: unknown, b: unknown): boolean {
   if (a === b) return true;
-  if (a instanceof Uint8Array && b instanceof Uint8Array) {
-    if (a.length !== b.length) return false;
-    for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-    return true;
-  }
+  if (a instanceof Uint8Array && b instanceof Uint8Array) return bytesEqual(a, b);
   if (typeof a !== "object" || typeof b !== "object" || a === null || b === null) return false;
   if (a instanceof Uint8Array || b instanceof Uint8Array) return false;
   const ka = Object.keys(a as object);

@@ -19,6 +19,7 @@ import {
   type StagedOp,
   type TableName,
 } from "./contract.js";
+import { constantTimeEqual } from "../mls/crypto/bytes.js";
 import type { DatabaseKey } from "./databaseKey.js";
 import {
   deriveRecordKeys,
@@ -231,13 +232,6 @@ function metaOf(rec: Record<string, unknown>): KeypackageMeta {
     notAfter: rec.notAfter as number,
     lastResort: rec.lastResort === true,
   };
-}
-
-function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  let d = 0;
-  for (let i = 0; i < a.length; i++) d |= (a[i] as number) ^ (b[i] as number);
-  return d === 0;
 }
 
 /** Turn a row into its stored record (encrypts; MACs rows that need insert-only checks). */
@@ -475,7 +469,11 @@ export class IndexedDbKeystore implements Keystore {
         if (p.check) {
           const cur = existing.get(id) ?? null;
           if (cur !== null) {
-            if (cur.h instanceof Uint8Array && p.record.h !== undefined && bytesEqual(cur.h, p.record.h))
+            if (
+              cur.h instanceof Uint8Array &&
+              p.record.h !== undefined &&
+              constantTimeEqual(cur.h, p.record.h)
+            )
               continue;
             throw new MlsKeypackagesError(
               ErrorCode.AlreadyExists,
@@ -536,7 +534,7 @@ export class IndexedDbKeystore implements Keystore {
           const before = snapshot[i] as StoredRecord[];
           return (
             recs.length === before.length &&
-            recs.every((r, j) => bytesEqual(r.v, (before[j] as StoredRecord).v))
+            recs.every((r, j) => constantTimeEqual(r.v, (before[j] as StoredRecord).v))
           );
         });
         if (!unchanged) {
@@ -584,7 +582,7 @@ async function checkKey(db: IDBPDatabase, keys: RecordKeys): Promise<void> {
       } catch {
         throw new MlsKeypackagesError(ErrorCode.WrongDatabaseKey, "the key does not open this database");
       }
-      if (!bytesEqual(pt, KEYCHECK_PLAINTEXT))
+      if (!constantTimeEqual(pt, KEYCHECK_PLAINTEXT))
         throw new MlsKeypackagesError(ErrorCode.WrongDatabaseKey, "the key does not open this database");
       return;
     }

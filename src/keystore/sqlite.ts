@@ -7,6 +7,7 @@ import BetterSqlite3 from "better-sqlite3-multiple-ciphers";
 import { ErrorCode, MlsKeypackagesError } from "../errors.js";
 import {
   INSERT_ONLY,
+  rowsEqual,
   SCHEMA_VERSION,
   type Keystore,
   type KeypackageMeta,
@@ -86,6 +87,15 @@ type Specs = { [T in TableName]: TableSpec<T> };
 
 const hexKeyParam = (key: string): unknown => fromHex(key);
 
+/** The two private key tables share one layout: public key (BLOB) → private key. */
+const PRIVATE_KEY_SPEC: TableSpec<"hpke_private_keys"> & TableSpec<"encryption_keypairs"> = {
+  cols: ["public_key", "private_key"],
+  keyParam: hexKeyParam,
+  params: (k, r) => [fromHex(k), r.privateKey],
+  fromRaw: (r) => ({ publicKey: bytes(r[0]), privateKey: bytes(r[1]) }),
+  keyOfRaw: (r) => toHex(r[0] as Uint8Array),
+};
+
 const SPECS: Specs = {
   credentials: {
     cols: [
@@ -161,20 +171,8 @@ const SPECS: Specs = {
     }),
     keyOfRaw: (r) => r[0] as string,
   },
-  hpke_private_keys: {
-    cols: ["public_key", "private_key"],
-    keyParam: hexKeyParam,
-    params: (k, r) => [fromHex(k), r.privateKey],
-    fromRaw: (r) => ({ publicKey: bytes(r[0]), privateKey: bytes(r[1]) }),
-    keyOfRaw: (r) => toHex(r[0] as Uint8Array),
-  },
-  encryption_keypairs: {
-    cols: ["public_key", "private_key"],
-    keyParam: hexKeyParam,
-    params: (k, r) => [fromHex(k), r.privateKey],
-    fromRaw: (r) => ({ publicKey: bytes(r[0]), privateKey: bytes(r[1]) }),
-    keyOfRaw: (r) => toHex(r[0] as Uint8Array),
-  },
+  hpke_private_keys: PRIVATE_KEY_SPEC,
+  encryption_keypairs: PRIVATE_KEY_SPEC,
   conversations: {
     cols: ["id", "credential_id", "state"],
     keyParam: hexKeyParam,
@@ -190,15 +188,6 @@ const SPECS: Specs = {
     keyOfRaw: (r) => r[0] as string,
   },
 };
-
-function sameValue(a: unknown, b: unknown): boolean {
-  if (a instanceof Uint8Array && b instanceof Uint8Array) {
-    if (a.length !== b.length) return false;
-    for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-    return true;
-  }
-  return a === b;
-}
 
 interface TableStmts {
   get: Stmt;
@@ -294,7 +283,7 @@ export class SqliteKeystore implements Keystore {
       if (existing === undefined || existing.length !== params.length) throw alreadyExists(op.table);
       for (let i = 0; i < params.length; i++) {
         // Booleans are stored as 0/1 and `params` already holds them that way.
-        if (!sameValue(existing[i], params[i])) throw alreadyExists(op.table);
+        if (!rowsEqual(existing[i], params[i])) throw alreadyExists(op.table);
       }
       return;
     }

@@ -19,6 +19,7 @@ import { encodeParentNode } from "ts-mls/parentNode.js";
 import type { SecretTree } from "ts-mls/secretTree.js";
 import { isLeaf, left, right, rootFromNodeWidth, type NodeIndex } from "ts-mls/treemath.js";
 import { unappliedProposalsEncoder } from "ts-mls/unappliedProposals.js";
+import { encodeVarint } from "./tls.js";
 
 const nodeBytes = new WeakMap<LeafNode | ParentNode, Uint8Array>();
 
@@ -68,10 +69,7 @@ class Writer {
 
   varint(n: number): this {
     if (n < 0x40) return this.u8(n);
-    if (n < 0x4000) return this.bytes(Uint8Array.of(0x40 | (n >> 8), n & 0xff));
-    if (n < 0x40000000)
-      return this.bytes(Uint8Array.of(0x80 | (n >>> 24), (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff));
-    throw new RangeError("Length too large to encode (max is 2^30 - 1)");
+    return this.bytes(encodeVarint(n));
   }
 
   /** `opaque data<V>` */

@@ -90,7 +90,7 @@ import {
   initializeKeySchedule,
 } from "./keySchedule.js";
 import { suiteImpl } from "./suite.js";
-import { concatBytes, encodeVarBytes } from "./tls.js";
+import { bytesEqual, concatBytes, encodeVarBytes } from "./tls.js";
 
 /** The engine whose state we persist, and the versions whose state encoding we can read. */
 export const ENGINE_NAME = "ts-mls";
@@ -250,7 +250,7 @@ async function trusting(cs: CiphersuiteImpl, adds: readonly MlsKeyPackage[]): Pr
     sign: (key, message) => real.sign(key, message),
     keygen: () => real.keygen(),
     verify: (publicKey, message, sig) =>
-      known.some(([k, m, s]) => sameBytes(k, publicKey) && sameBytes(s, sig) && sameBytes(m, message))
+      known.some(([k, m, s]) => bytesEqual(k, publicKey) && bytesEqual(s, sig) && bytesEqual(m, message))
         ? Promise.resolve(true)
         : real.verify(publicKey, message, sig),
   };
@@ -601,7 +601,7 @@ export class MlsGroup {
       msg.wireformat === "mls_private_message"
         ? msg.privateMessage.groupId
         : msg.publicMessage.content.groupId;
-    if (!sameBytes(groupId, gc.groupId))
+    if (!bytesEqual(groupId, gc.groupId))
       fail(ErrorCode.InvalidMessage, "the message belongs to another group");
     const cs = await suiteImpl(this.ciphersuite);
     const sender = await this.#senderOf(msg, cs);
@@ -989,16 +989,10 @@ function ownLeafIndex(tree: RatchetTree, leaf: LeafNode): LeafIndex | undefined 
   for (let i = 0; i < tree.length; i += 2) {
     const n = tree[i];
     if (n?.nodeType !== "leaf") continue;
-    if (!sameBytes(n.leaf.hpkePublicKey, leaf.hpkePublicKey)) continue;
-    if (!sameBytes(n.leaf.signaturePublicKey, leaf.signaturePublicKey)) continue;
+    if (!bytesEqual(n.leaf.hpkePublicKey, leaf.hpkePublicKey)) continue;
+    if (!bytesEqual(n.leaf.signaturePublicKey, leaf.signaturePublicKey)) continue;
     mine ??= encodeLeafNode(leaf);
-    if (sameBytes(encodeLeafNode(n.leaf), mine)) return toLeafIndex(i / 2);
+    if (bytesEqual(encodeLeafNode(n.leaf), mine)) return toLeafIndex(i / 2);
   }
   return undefined;
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }

@@ -10,6 +10,7 @@ import type { EpochSecrets, KeySchedule } from "ts-mls/keySchedule.js";
 import type { SecretTree, SecretTreeNode } from "ts-mls/secretTree.js";
 import { encodeGroupContext } from "ts-mls/groupContext.js";
 import { isLeaf, left, nodeWidth, right, root, type NodeIndex } from "ts-mls/treemath.js";
+import { encodeVarint } from "./tls.js";
 
 const EMPTY = new Uint8Array(0);
 const labels = new Map<string, Uint8Array>();
@@ -28,14 +29,6 @@ function labelBytes(label: string): Uint8Array {
   return b;
 }
 
-/** RFC 9420 §2.1.2 variable-length integer prefix. */
-function varint(n: number): Uint8Array {
-  if (n < 0x40) return Uint8Array.of(n);
-  if (n < 0x4000) return Uint8Array.of(0x40 | (n >> 8), n & 0xff);
-  if (n < 0x40000000) return Uint8Array.of(0x80 | (n >>> 24), (n >> 16) & 0xff, (n >> 8) & 0xff, n & 0xff);
-  throw new RangeError("length too large");
-}
-
 /** ExpandWithLabel(Secret, Label, Context, Length) = KDF.Expand(Secret, KDFLabel, Length). */
 export function expandWithLabel(
   secret: Uint8Array,
@@ -45,7 +38,7 @@ export function expandWithLabel(
   kdf: Kdf,
 ): Promise<Uint8Array> {
   const l = labelBytes(label);
-  const c = varint(context.length);
+  const c = encodeVarint(context.length);
   const info = new Uint8Array(2 + l.length + c.length + context.length);
   info[0] = (length >> 8) & 0xff;
   info[1] = length & 0xff;

@@ -1,16 +1,9 @@
 /** Minimal TLS presentation-language helpers (RFC 9420 §2.1.2 variable-size vectors). */
 
-export function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
-  let n = 0;
-  for (const p of parts) n += p.length;
-  const out = new Uint8Array(n);
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
-}
+import { bytesEqual, concatByteArrays } from "./crypto/bytes.js";
+
+// One implementation of each, in crypto/bytes.ts; here under the names the MLS code uses.
+export { bytesEqual, concatByteArrays as concatBytes };
 
 /** RFC 9420 §2.1.2 variable-length integer header. */
 export function encodeVarint(n: number): Uint8Array {
@@ -21,11 +14,5 @@ export function encodeVarint(n: number): Uint8Array {
 }
 
 export function encodeVarBytes(b: Uint8Array): Uint8Array {
-  return concatBytes([encodeVarint(b.length), b]);
-}
-
-export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
+  return concatByteArrays([encodeVarint(b.length), b]);
 }

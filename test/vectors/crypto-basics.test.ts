@@ -3,21 +3,12 @@
  * DeriveSecret, DeriveTreeSecret, SignWithLabel/VerifyWithLabel and
  * EncryptWithLabel/DecryptWithLabel, for every suite, with every provider.
  */
-import { describe, expect, test } from "vitest";
+import { expect } from "vitest";
 import { refhash } from "ts-mls/crypto/hash.js";
 import { decryptWithLabel, encryptWithLabel } from "ts-mls/crypto/hpke.js";
 import { deriveSecret, deriveTreeSecret, expandWithLabel } from "ts-mls/crypto/kdf.js";
 import { signWithLabel, verifyWithLabel } from "ts-mls/crypto/signature.js";
-import {
-  PROVIDERS,
-  type SkippedVector,
-  reportMissing,
-  bytesToHex,
-  cases,
-  hex,
-  impl,
-  loadVectors,
-} from "./helpers.js";
+import { PROVIDERS, type SkippedVector, bytesToHex, hex, vectorTests } from "./helpers.js";
 
 interface CryptoBasics {
   cipher_suite: number;
@@ -40,66 +31,57 @@ interface CryptoBasics {
 /** None: every case passes with both providers. */
 export const SKIPPED_VECTORS: readonly SkippedVector[] = [];
 
-const vectors = loadVectors<CryptoBasics>("crypto-basics.json");
-reportMissing("crypto-basics.json", vectors);
+vectorTests<CryptoBasics>("crypto-basics.json", PROVIDERS, async (v, cs) => {
+  const r = v.ref_hash;
+  expect(bytesToHex(await refhash(r.label, hex(r.value), cs.hash))).toBe(r.out);
 
-describe.skipIf(vectors === undefined)("crypto-basics vectors", () => {
-  describe.each(PROVIDERS)("%s provider", (_name, provider) => {
-    test.each(cases(vectors))("%s", async (_label, v) => {
-      const cs = await impl(provider, v.cipher_suite);
+  const e = v.expand_with_label;
+  expect(bytesToHex(await expandWithLabel(hex(e.secret), e.label, hex(e.context), e.length, cs.kdf))).toBe(
+    e.out,
+  );
 
-      const r = v.ref_hash;
-      expect(bytesToHex(await refhash(r.label, hex(r.value), cs.hash))).toBe(r.out);
+  const d = v.derive_secret;
+  expect(bytesToHex(await deriveSecret(hex(d.secret), d.label, cs.kdf))).toBe(d.out);
 
-      const e = v.expand_with_label;
-      expect(
-        bytesToHex(await expandWithLabel(hex(e.secret), e.label, hex(e.context), e.length, cs.kdf)),
-      ).toBe(e.out);
+  const t = v.derive_tree_secret;
+  expect(bytesToHex(await deriveTreeSecret(hex(t.secret), t.label, t.generation, t.length, cs.kdf))).toBe(
+    t.out,
+  );
 
-      const d = v.derive_secret;
-      expect(bytesToHex(await deriveSecret(hex(d.secret), d.label, cs.kdf))).toBe(d.out);
+  const s = v.sign_with_label;
+  expect(await verifyWithLabel(hex(s.pub), s.label, hex(s.content), hex(s.signature), cs.signature)).toBe(
+    true,
+  );
+  const sig = await signWithLabel(hex(s.priv), s.label, hex(s.content), cs.signature);
+  expect(await verifyWithLabel(hex(s.pub), s.label, hex(s.content), sig, cs.signature)).toBe(true);
+  if (v.cipher_suite === 1 || v.cipher_suite === 3 || v.cipher_suite === 4 || v.cipher_suite === 6) {
+    // EdDSA is deterministic (RFC 8032): our signature must be byte-identical.
+    expect(bytesToHex(sig)).toBe(s.signature);
+  }
+  // A flipped bit must not verify.
+  const bad = hex(s.signature);
+  bad[bad.length - 5]! ^= 0x01;
+  expect(await verifyWithLabel(hex(s.pub), s.label, hex(s.content), bad, cs.signature)).toBe(false);
 
-      const t = v.derive_tree_secret;
-      expect(bytesToHex(await deriveTreeSecret(hex(t.secret), t.label, t.generation, t.length, cs.kdf))).toBe(
-        t.out,
-      );
-
-      const s = v.sign_with_label;
-      expect(await verifyWithLabel(hex(s.pub), s.label, hex(s.content), hex(s.signature), cs.signature)).toBe(
-        true,
-      );
-      const sig = await signWithLabel(hex(s.priv), s.label, hex(s.content), cs.signature);
-      expect(await verifyWithLabel(hex(s.pub), s.label, hex(s.content), sig, cs.signature)).toBe(true);
-      if (v.cipher_suite === 1 || v.cipher_suite === 3 || v.cipher_suite === 4 || v.cipher_suite === 6) {
-        // EdDSA is deterministic (RFC 8032): our signature must be byte-identical.
-        expect(bytesToHex(sig)).toBe(s.signature);
-      }
-      // A flipped bit must not verify.
-      const bad = hex(s.signature);
-      bad[bad.length - 5]! ^= 0x01;
-      expect(await verifyWithLabel(hex(s.pub), s.label, hex(s.content), bad, cs.signature)).toBe(false);
-
-      const h = v.encrypt_with_label;
-      const priv = await cs.hpke.importPrivateKey(hex(h.priv));
-      const pub = await cs.hpke.importPublicKey(hex(h.pub));
-      const pt = await decryptWithLabel(
-        priv,
-        h.label,
-        hex(h.context),
-        hex(h.kem_output),
-        hex(h.ciphertext),
-        cs.hpke,
-      );
-      expect(bytesToHex(pt)).toBe(h.plaintext);
-      const fresh = await encryptWithLabel(pub, h.label, hex(h.context), hex(h.plaintext), cs.hpke);
-      expect(
-        bytesToHex(await decryptWithLabel(priv, h.label, hex(h.context), fresh.enc, fresh.ct, cs.hpke)),
-      ).toBe(h.plaintext);
-      // The serialized keys round-trip (RFC 9180 Serialize/DeserializePrivateKey).
-      expect(bytesToHex(await cs.hpke.exportPublicKey(pub))).toBe(h.pub);
-      expect(bytesToHex(await cs.hpke.exportPrivateKey(priv))).toBe(
-        h.priv.padStart(2 * (await cs.hpke.exportPrivateKey(priv)).length, "0"),
-      );
-    });
-  });
+  const h = v.encrypt_with_label;
+  const priv = await cs.hpke.importPrivateKey(hex(h.priv));
+  const pub = await cs.hpke.importPublicKey(hex(h.pub));
+  const pt = await decryptWithLabel(
+    priv,
+    h.label,
+    hex(h.context),
+    hex(h.kem_output),
+    hex(h.ciphertext),
+    cs.hpke,
+  );
+  expect(bytesToHex(pt)).toBe(h.plaintext);
+  const fresh = await encryptWithLabel(pub, h.label, hex(h.context), hex(h.plaintext), cs.hpke);
+  expect(
+    bytesToHex(await decryptWithLabel(priv, h.label, hex(h.context), fresh.enc, fresh.ct, cs.hpke)),
+  ).toBe(h.plaintext);
+  // The serialized keys round-trip (RFC 9180 Serialize/DeserializePrivateKey).
+  expect(bytesToHex(await cs.hpke.exportPublicKey(pub))).toBe(h.pub);
+  expect(bytesToHex(await cs.hpke.exportPrivateKey(priv))).toBe(
+    h.priv.padStart(2 * (await cs.hpke.exportPrivateKey(priv)).length, "0"),
+  );
 });

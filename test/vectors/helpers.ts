@@ -5,7 +5,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { test } from "vitest";
+import { describe, test } from "vitest";
 import type { CiphersuiteImpl, CryptoProvider } from "ts-mls";
 import { getCiphersuiteFromId, type CiphersuiteId } from "ts-mls/crypto/ciphersuite.js";
 import { nodeCryptoProvider } from "../../src/mls/crypto/node.js";
@@ -33,10 +33,33 @@ export function loadVectors<T>(file: string): T[] | undefined {
   return JSON.parse(readFileSync(path, "utf8")) as T[];
 }
 
-/** Registers a visibly skipped test naming the missing file (call when loadVectors returned undefined). */
+/**
+ * Registers a visibly skipped test naming the missing file (call when loadVectors returned undefined).
+ * Why a skip and not a failure: ../shared/README.md, which provides the vectors, requires a test that
+ * cannot find them to say so in its output and skip. Every developer machine and CI run has them at
+ * ../shared/mls-test-vectors, so there these tests run; only a checkout elsewhere without
+ * $MLS_TEST_VECTORS reaches this line, and its output then names the missing file.
+ */
 export function reportMissing(file: string, vectors: unknown): void {
-  // shared/README.md requires exactly this when the vectors are absent: say so in the output and skip.
   if (vectors === undefined) test.skip(`${file} not found in ${VECTORS_DIR}: vector tests skipped`, () => {});
+}
+
+/**
+ * The usual layout of a vectors file's tests: `<name> vectors` › `<provider> provider` › one test
+ * per case, each given the case and its suite's CiphersuiteImpl from that provider.
+ */
+export function vectorTests<T extends { cipher_suite: number }>(
+  file: string,
+  providers: ReadonlyArray<readonly [string, CryptoProvider]>,
+  run: (v: T, cs: CiphersuiteImpl) => Promise<void>,
+): void {
+  const vectors = loadVectors<T>(file);
+  reportMissing(file, vectors);
+  describe.skipIf(vectors === undefined)(`${file.replace(/\.json$/, "")} vectors`, () => {
+    describe.each(providers)("%s provider", (_name, provider) => {
+      test.each(cases(vectors))("%s", async (_label, v) => run(v, await impl(provider, v.cipher_suite)));
+    });
+  });
 }
 
 /** A vector case left out because of a limitation outside our providers. */

@@ -6,6 +6,11 @@
 
 /** Concatenates byte arrays into a fresh Uint8Array. */
 export function concatBytes(...parts: readonly Uint8Array[]): Uint8Array {
+  return concatByteArrays(parts);
+}
+
+/** `concatBytes` for a list built elsewhere (no spread). */
+export function concatByteArrays(parts: readonly Uint8Array[]): Uint8Array {
   let len = 0;
   for (const p of parts) len += p.length;
   const out = new Uint8Array(len);
@@ -36,6 +41,14 @@ export function utf8(s: string): Uint8Array {
 /** Copies a view into a standalone Uint8Array (never a Buffer, never shared). */
 export function copyBytes(b: Uint8Array): Uint8Array {
   return new Uint8Array(b);
+}
+
+/** Byte-wise equality (not constant time: for public values; see `constantTimeEqual`). */
+export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 /** Constant-time equality for equal-length inputs; `false` on length mismatch. */

@@ -65,6 +65,7 @@ import {
   kemParams,
   kemSuiteId,
   labelPrefix,
+  ownHpkeKey,
 } from "./suites.js";
 
 // ---------------------------------------------------------------------------
@@ -477,19 +478,10 @@ class NodeHpkePublicKey {
   }
 }
 
-function asPrivate(k: PrivateKey, kem: KemParams): NodeHpkePrivateKey {
-  const x: unknown = k;
-  if (!(x instanceof NodeHpkePrivateKey) || x.kem !== kem)
-    throw new CryptoError("HPKE private key was not created by this provider/suite");
-  return x;
-}
-
-function asPublic(k: PublicKey, kem: KemParams): NodeHpkePublicKey {
-  const x: unknown = k;
-  if (!(x instanceof NodeHpkePublicKey) || x.kem !== kem)
-    throw new CryptoError("HPKE public key was not created by this provider/suite");
-  return x;
-}
+const asPrivate = (k: PrivateKey, kem: KemParams): NodeHpkePrivateKey =>
+  ownHpkeKey(k, NodeHpkePrivateKey, kem, "private");
+const asPublic = (k: PublicKey, kem: KemParams): NodeHpkePublicKey =>
+  ownHpkeKey(k, NodeHpkePublicKey, kem, "public");
 
 const castPrivate = (k: NodeHpkePrivateKey): PrivateKey => k as unknown as PrivateKey;
 const castPublic = (k: NodeHpkePublicKey): PublicKey => k as unknown as PublicKey;

@@ -4,6 +4,7 @@
  * @module
  */
 import type { AeadAlgorithm, HashAlgorithm, KdfAlgorithm, KemAlgorithm, SignatureAlgorithm } from "ts-mls";
+import { CryptoError } from "ts-mls/mlsError.js";
 import { concatBytes, i2osp, utf8 } from "./bytes.js";
 
 /** Hash output sizes (Nh). */
@@ -157,4 +158,19 @@ export function kemParams(alg: KemAlgorithm): KemParams {
 
 export function isSupportedSignature(alg: SignatureAlgorithm): alg is SupportedSignature {
   return alg !== "ML-DSA-87";
+}
+
+/**
+ * `k` as one of this provider's own HPKE key objects for `kem` (ts-mls hands keys back as opaque
+ * values); a key from another provider or suite is a `CryptoError`.
+ */
+export function ownHpkeKey<T extends { readonly kem: KemParams }>(
+  k: unknown,
+  cls: abstract new (...args: never[]) => T,
+  kem: KemParams,
+  kind: "private" | "public",
+): T {
+  if (!(k instanceof cls) || k.kem !== kem)
+    throw new CryptoError(`HPKE ${kind} key was not created by this provider/suite`);
+  return k;
 }

@@ -20,7 +20,16 @@ import {
   toBase64Url,
   wrapPkcs8,
 } from "./bytes.js";
-import { AEADS, KDFS, type KemParams, hpkeSuiteId, kemParams, kemSuiteId, labelPrefix } from "./suites.js";
+import {
+  AEADS,
+  KDFS,
+  type KemParams,
+  hpkeSuiteId,
+  kemParams,
+  kemSuiteId,
+  labelPrefix,
+  ownHpkeKey,
+} from "./suites.js";
 import {
   bs,
   cachedKey,
@@ -161,19 +170,10 @@ function makeDh(subtle: SubtleCrypto, params: KemParams, native: Native25519): W
   }
 }
 
-function asPrivate(k: PrivateKey, kem: KemParams): WebHpkePrivateKey {
-  const x: unknown = k;
-  if (!(x instanceof WebHpkePrivateKey) || x.kem !== kem)
-    throw new CryptoError("HPKE private key was not created by this provider/suite");
-  return x;
-}
-
-function asPublic(k: PublicKey, kem: KemParams): WebHpkePublicKey {
-  const x: unknown = k;
-  if (!(x instanceof WebHpkePublicKey) || x.kem !== kem)
-    throw new CryptoError("HPKE public key was not created by this provider/suite");
-  return x;
-}
+const asPrivate = (k: PrivateKey, kem: KemParams): WebHpkePrivateKey =>
+  ownHpkeKey(k, WebHpkePrivateKey, kem, "private");
+const asPublic = (k: PublicKey, kem: KemParams): WebHpkePublicKey =>
+  ownHpkeKey(k, WebHpkePublicKey, kem, "public");
 
 const castPrivate = (k: WebHpkePrivateKey): PrivateKey => k as unknown as PrivateKey;
 const castPublic = (k: WebHpkePublicKey): PublicKey => k as unknown as PublicKey;
