@@ -5,8 +5,9 @@
  */
 import pg from "pg";
 import {
-  decodeSignatureKeys,
+  clientFromRow,
   encodeSignatureKeys,
+  type DsClientRow,
   type AddKeypackagesOptions,
   type AddKeypackagesResult,
   type ClaimedDsKeypackage,
@@ -97,25 +98,10 @@ export interface PostgresDsStoreOptions {
   poolSize?: number;
 }
 
-interface ClientRow {
-  client_id: string;
-  user_id: string;
-  signature_keys: string;
-  created_at: string;
-}
 
 const buf = (u: Uint8Array): Buffer => Buffer.from(u.buffer, u.byteOffset, u.byteLength);
 const bytes = (b: Buffer): Uint8Array => new Uint8Array(b);
 const hex = (u: Uint8Array): string => buf(u).toString("hex");
-
-function clientOf(row: ClientRow): DsClient {
-  return {
-    clientId: row.client_id,
-    userId: row.user_id,
-    signatureKeys: decodeSignatureKeys(row.signature_keys),
-    createdAt: Number(row.created_at),
-  };
-}
 
 export class PostgresDsStore implements DeliveryServiceStore {
   readonly kind = "postgres" as const;
@@ -172,19 +158,19 @@ export class PostgresDsStore implements DeliveryServiceStore {
   }
 
   async getClient(clientId: string): Promise<DsClient | undefined> {
-    const r = await this.#pool.query<ClientRow>(
+    const r = await this.#pool.query<DsClientRow>(
       "SELECT client_id, user_id, signature_keys, created_at FROM ds_clients WHERE client_id = $1",
       [clientId],
     );
-    return r.rows[0] && clientOf(r.rows[0]);
+    return r.rows[0] && clientFromRow(r.rows[0]);
   }
 
   async clientByTokenHash(tokenHash: Uint8Array): Promise<DsClient | undefined> {
-    const r = await this.#pool.query<ClientRow>(
+    const r = await this.#pool.query<DsClientRow>(
       "SELECT client_id, user_id, signature_keys, created_at FROM ds_clients WHERE token_hash = $1",
       [buf(tokenHash)],
     );
-    return r.rows[0] && clientOf(r.rows[0]);
+    return r.rows[0] && clientFromRow(r.rows[0]);
   }
 
   async seenInitKeys(hashes: readonly Uint8Array[]): Promise<Uint8Array[]> {

@@ -5,8 +5,9 @@
  */
 import BetterSqlite3 from "better-sqlite3-multiple-ciphers";
 import {
-  decodeSignatureKeys,
+  clientFromRow,
   encodeSignatureKeys,
+  type DsClientRow,
   type AddKeypackagesOptions,
   type AddKeypackagesResult,
   type ClaimedDsKeypackage,
@@ -55,12 +56,6 @@ export interface SqliteDsStoreOptions {
   busyTimeoutMs?: number;
 }
 
-interface ClientRow {
-  client_id: string;
-  user_id: string;
-  signature_keys: string;
-  created_at: number;
-}
 
 interface PickRow {
   id: number;
@@ -75,15 +70,6 @@ class Rollback extends Error {
   constructor(readonly result: AddKeypackagesResult) {
     super("rollback");
   }
-}
-
-function clientOf(row: ClientRow): DsClient {
-  return {
-    clientId: row.client_id,
-    userId: row.user_id,
-    signatureKeys: decodeSignatureKeys(row.signature_keys),
-    createdAt: Number(row.created_at),
-  };
 }
 
 export class SqliteDsStore implements DeliveryServiceStore {
@@ -124,15 +110,15 @@ export class SqliteDsStore implements DeliveryServiceStore {
   async getClient(clientId: string): Promise<DsClient | undefined> {
     const row = this.#db
       .prepare("SELECT client_id, user_id, signature_keys, created_at FROM ds_clients WHERE client_id = ?")
-      .get(clientId) as ClientRow | undefined;
-    return row && clientOf(row);
+      .get(clientId) as DsClientRow | undefined;
+    return row && clientFromRow(row);
   }
 
   async clientByTokenHash(tokenHash: Uint8Array): Promise<DsClient | undefined> {
     const row = this.#db
       .prepare("SELECT client_id, user_id, signature_keys, created_at FROM ds_clients WHERE token_hash = ?")
-      .get(tokenHash) as ClientRow | undefined;
-    return row && clientOf(row);
+      .get(tokenHash) as DsClientRow | undefined;
+    return row && clientFromRow(row);
   }
 
   async seenInitKeys(hashes: readonly Uint8Array[]): Promise<Uint8Array[]> {

@@ -129,3 +129,20 @@ export function decodeSignatureKeys(text: string): Map<number, Uint8Array> {
     m.set(Number(suite), new Uint8Array(Buffer.from(key, "base64")));
   return m;
 }
+
+/** A `clients` row as both SQL stores select it (PostgreSQL returns BIGINT as text). */
+export interface DsClientRow {
+  client_id: string;
+  user_id: string;
+  signature_keys: string;
+  created_at: number | string;
+}
+
+export function clientFromRow(row: DsClientRow): DsClient {
+  return {
+    clientId: row.client_id,
+    userId: row.user_id,
+    signatureKeys: decodeSignatureKeys(row.signature_keys),
+    createdAt: Number(row.created_at),
+  };
+}

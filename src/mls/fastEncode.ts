@@ -24,7 +24,7 @@ import { encodeVarint } from "./tls.js";
 const nodeBytes = new WeakMap<LeafNode | ParentNode, Uint8Array>();
 
 /** ts-mls `encodeLeafNode`, once per leaf object. */
-export function leafNodeBytes(leaf: LeafNode): Uint8Array {
+function leafNodeBytes(leaf: LeafNode): Uint8Array {
   let b = nodeBytes.get(leaf);
   if (b === undefined) {
     b = encodeLeafNode(leaf);

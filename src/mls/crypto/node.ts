@@ -64,6 +64,7 @@ import {
   hpkeSuiteId,
   kemParams,
   kemSuiteId,
+  ecdsaScalar,
   labelPrefix,
   ownHpkeKey,
 } from "./suites.js";
@@ -383,13 +384,7 @@ function makeSignature(alg: SignatureAlgorithm): Signature {
       const digest = NODE_HASH[hash];
       return {
         async sign(signKey, message) {
-          let d: Uint8Array;
-          try {
-            d = leftPad(signKey, n);
-          } catch {
-            throw new CryptoError(`${alg}: bad signing key length`);
-          }
-          const ko = ecPrivate(curve, n, d);
+          const ko = ecPrivate(curve, n, ecdsaScalar(alg, signKey, n));
           return u8(nodeSign(digest, message, { key: ko, dsaEncoding: "der" }));
         },
         async verify(publicKey, message, signature) {

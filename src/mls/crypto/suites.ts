@@ -5,7 +5,7 @@
  */
 import type { AeadAlgorithm, HashAlgorithm, KdfAlgorithm, KemAlgorithm, SignatureAlgorithm } from "ts-mls";
 import { CryptoError } from "ts-mls/mlsError.js";
-import { concatBytes, i2osp, utf8 } from "./bytes.js";
+import { concatBytes, i2osp, leftPad, utf8 } from "./bytes.js";
 
 /** Hash output sizes (Nh). */
 export const HASH_SIZE: Readonly<Record<HashAlgorithm, number>> = {
@@ -173,4 +173,13 @@ export function ownHpkeKey<T extends { readonly kem: KemParams }>(
   if (!(k instanceof cls) || k.kem !== kem)
     throw new CryptoError(`HPKE ${kind} key was not created by this provider/suite`);
   return k;
+}
+
+/** An ECDSA signing key as the fixed-width scalar `n` bytes long, else `CryptoError`. */
+export function ecdsaScalar(alg: string, signKey: Uint8Array, n: number): Uint8Array {
+  try {
+    return leftPad(signKey, n);
+  } catch {
+    throw new CryptoError(`${alg}: bad signing key length`);
+  }
 }

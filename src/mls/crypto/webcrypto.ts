@@ -35,7 +35,7 @@ import {
   toBase64Url,
   wrapPkcs8,
 } from "./bytes.js";
-import { ECDSA, KDFS } from "./suites.js";
+import { ECDSA, KDFS, ecdsaScalar } from "./suites.js";
 import { bs, cachedKey, makeWebHmac, randomBytes, type Native25519, type WebHmac } from "./web-primitives.js";
 import { makeWebHpke } from "./webcrypto-hpke.js";
 
@@ -161,12 +161,7 @@ function webEcdsa(subtle: SubtleCrypto, alg: "P256" | "P384" | "P521"): Signatur
     );
   return {
     async sign(signKey, message) {
-      let d: Uint8Array;
-      try {
-        d = leftPad(signKey, n);
-      } catch {
-        throw new CryptoError(`${alg}: bad signing key length`);
-      }
+      const d = ecdsaScalar(alg, signKey, n);
       const raw = new Uint8Array(await subtle.sign(algo, await privateKey(d), bs(message)));
       return p1363ToDer(raw);
     },
