@@ -19,6 +19,7 @@ import { encodeParentNode } from "ts-mls/parentNode.js";
 import type { SecretTree } from "ts-mls/secretTree.js";
 import { isLeaf, left, right, rootFromNodeWidth, type NodeIndex } from "ts-mls/treemath.js";
 import { unappliedProposalsEncoder } from "ts-mls/unappliedProposals.js";
+import type { SyncDigestHash } from "./crypto/suites.js";
 import { encodeVarint } from "./tls.js";
 
 const nodeBytes = new WeakMap<LeafNode | ParentNode, Uint8Array>();
@@ -121,25 +122,88 @@ export function encodeTree(tree: RatchetTree): Uint8Array {
   return w.done();
 }
 
-/** ts-mls `treeHashRoot` (§7.8 TreeHashInput), with the cached node encodings. */
-export async function treeHashRoot(tree: RatchetTree, h: Hash): Promise<Uint8Array> {
+/**
+ * ts-mls `treeHashRoot` (§7.8 TreeHashInput), with the cached node encodings. With a
+ * synchronous digest (node:crypto), the hash of every subtree is kept per tree, and a subtree
+ * whose nodes are the very same objects as in `base` (the tree this one was made from) takes
+ * `base`'s hash: an Add changes one leaf and its direct path, so a commit hashes O(log n)
+ * nodes instead of all of them. Node indices are positions in a full tree (§7.1), so a
+ * subtree's TreeHashInput, leaf indices included, is the same in both trees.
+ */
+export async function treeHashRoot(tree: RatchetTree, h: Hash, base?: RatchetTree): Promise<Uint8Array> {
+  const digestSync = (h as Partial<SyncDigestHash>).digestSync;
+  if (typeof digestSync === "function") {
+    return treeHashRootSync(tree, h, (data) => digestSync.call(h, data), base);
+  }
   const hashOf = async (index: NodeIndex): Promise<Uint8Array> => {
     const n = tree[index];
-    if (isLeaf(index)) {
-      if (n?.nodeType === "parent") throw new Error("Somehow found parent node in leaf position");
-      const w = new Writer().u8(1).u32(index / 2);
-      if (n === undefined) w.u8(0);
-      else w.u8(1).bytes(leafNodeBytes(n.leaf));
-      return h.digest(w.done());
-    }
-    if (n?.nodeType === "leaf") throw new Error("Somehow found leaf node in parent position");
+    if (isLeaf(index)) return h.digest(leafHashInput(index, n));
     const [l, r] = await Promise.all([hashOf(left(index)), hashOf(right(index))]);
-    const w = new Writer().u8(2);
-    if (n === undefined) w.u8(0);
-    else w.u8(1).bytes(parentNodeBytes(n.parent));
-    return h.digest(w.data(l).data(r).done());
+    return h.digest(parentHashInput(n, l, r));
   };
   return hashOf(rootFromNodeWidth(tree.length));
+}
+
+/** Subtree hashes by node index, per tree (trees are immutable values, see above) and hash. */
+const subtreeHashes = new WeakMap<RatchetTree, { hash: Hash; hashes: Uint8Array[] }>();
+
+function treeHashRootSync(
+  tree: RatchetTree,
+  hash: Hash,
+  digest: (data: Uint8Array) => Uint8Array,
+  base: RatchetTree | undefined,
+): Uint8Array {
+  const entry = base === undefined ? undefined : subtreeHashes.get(base);
+  const known = entry?.hash === hash ? entry.hashes : undefined;
+  const hashes = new Array<Uint8Array>(tree.length);
+  /** Fills `hashes[index]`; true when the subtree is unchanged from `base` (hash reused). */
+  const visit = (index: NodeIndex): boolean => {
+    const n = tree[index];
+    let same: boolean;
+    if (isLeaf(index)) {
+      same = known?.[index] !== undefined && sameNode(n, base?.[index]);
+      hashes[index] = same ? (known?.[index] as Uint8Array) : digest(leafHashInput(index, n));
+      return same;
+    }
+    const l = left(index);
+    const r = right(index);
+    const sameLeft = visit(l);
+    const sameRight = visit(r);
+    same = sameLeft && sameRight && known?.[index] !== undefined && sameNode(n, base?.[index]);
+    hashes[index] = same
+      ? (known?.[index] as Uint8Array)
+      : digest(parentHashInput(n, hashes[l] as Uint8Array, hashes[r] as Uint8Array));
+    return same;
+  };
+  const rootIndex = rootFromNodeWidth(tree.length);
+  visit(rootIndex);
+  subtreeHashes.set(tree, { hash, hashes });
+  return hashes[rootIndex] as Uint8Array;
+}
+
+/** The same node: both blank, or the same LeafNode / ParentNode object. */
+function sameNode(a: RatchetTree[number], b: RatchetTree[number]): boolean {
+  if (a === undefined || b === undefined) return a === b;
+  if (a.nodeType === "leaf") return b.nodeType === "leaf" && a.leaf === b.leaf;
+  return b.nodeType === "parent" && a.parent === b.parent;
+}
+
+/** LeafNodeHashInput in TreeHashInput (§7.8). */
+function leafHashInput(index: NodeIndex, n: RatchetTree[number]): Uint8Array {
+  if (n?.nodeType === "parent") throw new Error("Somehow found parent node in leaf position");
+  const w = new Writer().u8(1).u32(index / 2);
+  if (n === undefined) w.u8(0);
+  else w.u8(1).bytes(leafNodeBytes(n.leaf));
+  return w.done();
+}
+
+/** ParentNodeHashInput in TreeHashInput (§7.8). */
+function parentHashInput(n: RatchetTree[number], l: Uint8Array, r: Uint8Array): Uint8Array {
+  if (n?.nodeType === "leaf") throw new Error("Somehow found leaf node in parent position");
+  const w = new Writer().u8(2);
+  if (n === undefined) w.u8(0);
+  else w.u8(1).bytes(parentNodeBytes(n.parent));
+  return w.data(l).data(r).done();
 }
 
 function writeGenerationSecret(w: Writer, g: SecretTree[number]["handshake"]): void {

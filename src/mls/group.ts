@@ -764,7 +764,7 @@ export async function addCommit(
   const content = encodeFramedContent(framedContent);
   const tbs = concatBytes([MLS10_PUBLIC_MESSAGE, content, groupContextBytes(state.groupContext)]);
   const signature = await signWithLabel(state.signaturePrivateKey, "FramedContentTBS", tbs, cs.signature);
-  const treeHash = await treeHashRoot(tree, cs.hash);
+  const treeHash = await treeHashRoot(tree, cs.hash, state.ratchetTree);
   // ts-mls nextEpochContext: interim = H(confirmed || tag<V>) of the current epoch, then
   // confirmed' = H(interim || ConfirmedTranscriptHashInput{wireformat, content, signature<V>})
   const interim = await cs.hash.digest(

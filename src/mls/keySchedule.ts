@@ -10,6 +10,7 @@ import type { EpochSecrets, KeySchedule } from "ts-mls/keySchedule.js";
 import type { SecretTree, SecretTreeNode } from "ts-mls/secretTree.js";
 import { encodeGroupContext } from "ts-mls/groupContext.js";
 import { isLeaf, left, nodeWidth, right, root, type NodeIndex } from "ts-mls/treemath.js";
+import type { SyncExpandKdf } from "./crypto/suites.js";
 import { encodeVarint } from "./tls.js";
 
 const EMPTY = new Uint8Array(0);
@@ -29,14 +30,8 @@ function labelBytes(label: string): Uint8Array {
   return b;
 }
 
-/** ExpandWithLabel(Secret, Label, Context, Length) = KDF.Expand(Secret, KDFLabel, Length). */
-export function expandWithLabel(
-  secret: Uint8Array,
-  label: string,
-  context: Uint8Array,
-  length: number,
-  kdf: Kdf,
-): Promise<Uint8Array> {
+/** RFC 9420 §8 KDFLabel { uint16 length; opaque label<V>; opaque context<V>; }, encoded. */
+function kdfLabel(label: string, context: Uint8Array, length: number): Uint8Array {
   const l = labelBytes(label);
   const c = encodeVarint(context.length);
   const info = new Uint8Array(2 + l.length + c.length + context.length);
@@ -45,7 +40,37 @@ export function expandWithLabel(
   info.set(l, 2);
   info.set(c, 2 + l.length);
   info.set(context, 2 + l.length + c.length);
-  return kdf.expand(secret, info, length);
+  return info;
+}
+
+const secretLabels = new Map<string, Uint8Array>();
+
+/** KDFLabel of DeriveSecret(_, label) for hash size `nh` (empty context), encoded once. */
+function secretLabel(label: string, nh: number): Uint8Array {
+  const key = `${nh}:${label}`;
+  let b = secretLabels.get(key);
+  if (b === undefined) {
+    b = kdfLabel(label, EMPTY, nh);
+    secretLabels.set(key, b);
+  }
+  return b;
+}
+
+/** ExpandWithLabel(Secret, Label, Context, Length) = KDF.Expand(Secret, KDFLabel, Length). */
+export function expandWithLabel(
+  secret: Uint8Array,
+  label: string,
+  context: Uint8Array,
+  length: number,
+  kdf: Kdf,
+): Promise<Uint8Array> {
+  return kdf.expand(secret, kdfLabel(label, context, length), length);
+}
+
+/** The provider's synchronous HKDF-Expand, when it has one (see `SyncExpandKdf`). */
+function syncExpand(kdf: Kdf): SyncExpandKdf["expandSync"] | undefined {
+  const k = kdf as Partial<SyncExpandKdf>;
+  return typeof k.expandSync === "function" ? k.expandSync.bind(kdf) : undefined;
 }
 
 /** DeriveSecret(Secret, Label) = ExpandWithLabel(Secret, Label, "", KDF.Nh). */
@@ -53,8 +78,21 @@ export function deriveSecret(secret: Uint8Array, label: string, kdf: Kdf): Promi
   return expandWithLabel(secret, label, EMPTY, kdf.size, kdf);
 }
 
+/** The secrets derived from epoch_secret, in ts-mls's `KeySchedule` order (§8, table 4). */
+const EPOCH_LABELS = [
+  "init",
+  "sender data",
+  "exporter",
+  "external",
+  "confirm",
+  "membership",
+  "resumption",
+  "authentication",
+] as const;
+
 /** ts-mls `initializeKeySchedule`: the secrets derived from epoch_secret (§8, table 4). */
 export async function initializeKeySchedule(epochSecret: Uint8Array, kdf: Kdf): Promise<KeySchedule> {
+  const expand = syncExpand(kdf);
   const [
     initSecret,
     senderDataSecret,
@@ -64,18 +102,10 @@ export async function initializeKeySchedule(epochSecret: Uint8Array, kdf: Kdf): 
     membershipKey,
     resumptionPsk,
     epochAuthenticator,
-  ] = await Promise.all(
-    [
-      "init",
-      "sender data",
-      "exporter",
-      "external",
-      "confirm",
-      "membership",
-      "resumption",
-      "authentication",
-    ].map((label) => deriveSecret(epochSecret, label, kdf)),
-  );
+  ] =
+    expand === undefined
+      ? await Promise.all(EPOCH_LABELS.map((label) => deriveSecret(epochSecret, label, kdf)))
+      : EPOCH_LABELS.map((label) => expand(epochSecret, secretLabel(label, kdf.size), kdf.size));
   return {
     initSecret: initSecret as Uint8Array,
     senderDataSecret: senderDataSecret as Uint8Array,
@@ -163,6 +193,8 @@ export async function createSecretTree(
   encryptionSecret: Uint8Array,
   kdf: Kdf,
 ): Promise<SecretTree> {
+  const expand = syncExpand(kdf);
+  if (expand !== undefined) return createSecretTreeSync(leafWidth, encryptionSecret, kdf.size, expand);
   const secrets = new Array<Uint8Array>(nodeWidth(leafWidth));
   const rootIndex = root(leafWidth);
   secrets[rootIndex] = encryptionSecret;
@@ -192,4 +224,44 @@ export async function createSecretTree(
       };
     }),
   );
+}
+
+/**
+ * `createSecretTree` with a synchronous Expand and each KDFLabel encoded once: the same
+ * values in the same shape. A group of n members costs about 6n HMACs here (ts-mls keeps
+ * both ratchets of every node), so the per-call overhead matters for large groups.
+ */
+function createSecretTreeSync(
+  leafWidth: number,
+  encryptionSecret: Uint8Array,
+  nh: number,
+  expand: SyncExpandKdf["expandSync"],
+): SecretTree {
+  const treeLeft = kdfLabel("tree", LEFT, nh);
+  const treeRight = kdfLabel("tree", RIGHT, nh);
+  const application = secretLabel("application", nh);
+  const handshake = secretLabel("handshake", nh);
+  const secrets = new Array<Uint8Array>(nodeWidth(leafWidth));
+  const rootIndex = root(leafWidth);
+  secrets[rootIndex] = encryptionSecret;
+  const derive = (node: NodeIndex): void => {
+    if (isLeaf(node)) return;
+    const parent = secrets[node] as Uint8Array;
+    const l = left(node);
+    const r = right(node);
+    secrets[l] = expand(parent, treeLeft, nh);
+    secrets[r] = expand(parent, treeRight, nh);
+    derive(l);
+    derive(r);
+  };
+  derive(rootIndex);
+  const tree: SecretTree = new Array<SecretTreeNode>(secrets.length);
+  for (let i = 0; i < secrets.length; i++) {
+    const secret = secrets[i] as Uint8Array;
+    tree[i] = {
+      handshake: { secret: expand(secret, handshake, nh), generation: 0, unusedGenerations: {} },
+      application: { secret: expand(secret, application, nh), generation: 0, unusedGenerations: {} },
+    };
+  }
+  return tree;
 }

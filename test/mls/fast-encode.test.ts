@@ -16,6 +16,8 @@ import {
   processMessage,
   type ClientState,
   type CiphersuiteImpl,
+  type Hash,
+  type RatchetTree,
 } from "ts-mls";
 import { encodeGroupStateWithoutTree } from "ts-mls/clientState.js";
 import { getCiphersuiteFromId, type CiphersuiteId } from "ts-mls/crypto/ciphersuite.js";
@@ -25,12 +27,21 @@ import { nodeCryptoProvider } from "../../src/mls/crypto/node.js";
 import { tsMlsKeyPackage } from "./fixtures/tsmls.js";
 import { encodeStateWithoutTree, encodeTree, treeHashRoot } from "../../src/mls/fastEncode.js";
 
+/** Trees checked so far: each is the `base` of every later tree hash (reuse must never mislead). */
+const earlierTrees: RatchetTree[] = [];
+
 async function check(state: ClientState, cs: CiphersuiteImpl): Promise<void> {
   expect(encodeStateWithoutTree(state)).toEqual(encodeGroupStateWithoutTree(state));
   expect(encodeTree(state.ratchetTree)).toEqual(encodeRatchetTree(state.ratchetTree));
-  expect(await treeHashRoot(state.ratchetTree, cs.hash)).toEqual(
-    await tsTreeHashRoot(state.ratchetTree, cs.hash),
-  );
+  const expected = await tsTreeHashRoot(state.ratchetTree, cs.hash);
+  // node:crypto's synchronous digest, without and with a base tree's subtree hashes…
+  expect("digestSync" in cs.hash).toBe(true);
+  expect(await treeHashRoot(state.ratchetTree, cs.hash)).toEqual(expected);
+  for (const base of earlierTrees) expect(await treeHashRoot(state.ratchetTree, cs.hash, base)).toEqual(expected);
+  // …and the asynchronous path of a provider without one (WebCrypto)
+  const asyncHash: Hash = { digest: cs.hash.digest, mac: cs.hash.mac, verifyMac: cs.hash.verifyMac };
+  expect(await treeHashRoot(state.ratchetTree, asyncHash)).toEqual(expected);
+  earlierTrees.push(state.ratchetTree);
 }
 
 describe("fast encoders agree with ts-mls", () => {
@@ -100,6 +111,25 @@ describe("fast encoders agree with ts-mls", () => {
       await check(a, cs);
       await check(b, cs);
       expect(b.historicalReceiverData.size).toBeGreaterThan(1);
+
+      // An Add changes one leaf and its direct path: with the previous tree's subtree hashes,
+      // only those nodes are hashed again (a new leaf in a new right half: that half and the root)
+      let digests = 0;
+      const sync = cs.hash as Hash & { digestSync(d: Uint8Array): Uint8Array };
+      const counting = { ...sync, digestSync: (d: Uint8Array) => (digests++, sync.digestSync(d)) };
+      const before = a.ratchetTree;
+      await treeHashRoot(before, counting);
+      expect(digests).toBe(before.length);
+      const eve = await kp("e");
+      r = await createCommit(
+        { state: a, cipherSuite: cs, pskIndex: emptyPskIndex },
+        { extraProposals: [add(eve)], ratchetTreeExtension: true },
+      );
+      const after = r.newState.ratchetTree;
+      digests = 0;
+      expect(await treeHashRoot(after, counting, before)).toEqual(await tsTreeHashRoot(after, cs.hash));
+      expect(digests).toBeGreaterThan(0);
+      expect(digests).toBeLessThan(after.length / 2);
     });
   }
 });

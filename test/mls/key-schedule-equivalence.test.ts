@@ -4,7 +4,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import type { GroupContext } from "ts-mls";
+import type { GroupContext, Kdf } from "ts-mls";
 import { getCiphersuiteFromId, type CiphersuiteId } from "ts-mls/crypto/ciphersuite.js";
 import { expandWithLabel as tsExpandWithLabel } from "ts-mls/crypto/kdf.js";
 import * as ts from "ts-mls/keySchedule.js";
@@ -21,9 +21,18 @@ import {
 const rnd = (n: number): Uint8Array => new Uint8Array(randomBytes(n));
 
 describe("key schedule equivalence with ts-mls", () => {
-  for (const id of [1, 5, 7] as CiphersuiteId[]) {
-    it(`suite ${id}`, async () => {
-      const cs = await nodeCryptoProvider.getCiphersuiteImpl(getCiphersuiteFromId(id));
+  // node:crypto's Kdf has a synchronous Expand (the fast path); without it, the async path
+  for (const [id, path] of ([1, 5, 7] as CiphersuiteId[]).flatMap((id) =>
+    (["sync", "async"] as const).map((p) => [id, p] as const),
+  )) {
+    it(`suite ${id}, ${path} Expand`, async () => {
+      const impl = await nodeCryptoProvider.getCiphersuiteImpl(getCiphersuiteFromId(id));
+      expect("expandSync" in impl.kdf).toBe(true);
+      const kdf: Kdf =
+        path === "sync"
+          ? impl.kdf
+          : { extract: impl.kdf.extract, expand: impl.kdf.expand, size: impl.kdf.size };
+      const cs = { ...impl, kdf };
       const n = cs.kdf.size;
       const gc: GroupContext = {
         version: "mls10",

@@ -40,11 +40,9 @@ import type {
   Ciphersuite,
   CiphersuiteImpl,
   CryptoProvider,
-  Hash,
   HashAlgorithm,
   Hpke,
   HpkeAlgorithm,
-  Kdf,
   PrivateKey,
   PublicKey,
   Rng,
@@ -61,6 +59,8 @@ import {
   HASH_SIZE,
   KDFS,
   type KemParams,
+  type SyncDigestHash,
+  type SyncExpandKdf,
   hpkeSuiteId,
   kemParams,
   kemSuiteId,
@@ -142,10 +142,13 @@ function hkdfExpand(
 }
 const ONE = Uint8Array.of(1);
 
-function makeHash(alg: HashAlgorithm): Hash {
+function makeHash(alg: HashAlgorithm): SyncDigestHash {
   const name = NODE_HASH[alg];
   return {
     async digest(data) {
+      return u8(createHash(name).update(data).digest());
+    },
+    digestSync(data) {
       return u8(createHash(name).update(data).digest());
     },
     async mac(key, data) {
@@ -158,7 +161,7 @@ function makeHash(alg: HashAlgorithm): Hash {
   };
 }
 
-function makeKdf(alg: HashAlgorithm): Kdf {
+function makeKdf(alg: HashAlgorithm): SyncExpandKdf {
   const name = NODE_HASH[alg];
   const size = HASH_SIZE[alg];
   return {
@@ -166,6 +169,9 @@ function makeKdf(alg: HashAlgorithm): Kdf {
       return u8(hmac(name, salt, ikm));
     },
     async expand(prk, info, len) {
+      return hkdfExpand(name, size, prk, [info], len);
+    },
+    expandSync(prk, info, len) {
       return hkdfExpand(name, size, prk, [info], len);
     },
     size,

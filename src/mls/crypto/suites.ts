@@ -3,9 +3,31 @@
  * shared by the node:crypto and WebCrypto providers. No platform imports.
  * @module
  */
-import type { AeadAlgorithm, HashAlgorithm, KdfAlgorithm, KemAlgorithm, SignatureAlgorithm } from "ts-mls";
+import type {
+  AeadAlgorithm,
+  Hash,
+  HashAlgorithm,
+  Kdf,
+  KdfAlgorithm,
+  KemAlgorithm,
+  SignatureAlgorithm,
+} from "ts-mls";
 import { CryptoError } from "ts-mls/mlsError.js";
 import { concatBytes, i2osp, leftPad, utf8 } from "./bytes.js";
+
+/**
+ * A `Kdf` whose HKDF-Expand also runs synchronously, as node:crypto's HMAC does. The key
+ * schedule uses it for the secret tree (RFC 9420 §9), where a promise per HMAC would cost
+ * about as much as the HMAC itself. WebCrypto's HMAC is asynchronous: that provider has none.
+ */
+export interface SyncExpandKdf extends Kdf {
+  expandSync(prk: Uint8Array, info: Uint8Array, length: number): Uint8Array;
+}
+
+/** A `Hash` whose digest also runs synchronously (node:crypto): used for tree hashes (§7.8). */
+export interface SyncDigestHash extends Hash {
+  digestSync(data: Uint8Array): Uint8Array;
+}
 
 /** Hash output sizes (Nh). */
 export const HASH_SIZE: Readonly<Record<HashAlgorithm, number>> = {
