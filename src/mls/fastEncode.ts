@@ -20,27 +20,19 @@ import type { SecretTree } from "ts-mls/secretTree.js";
 import { isLeaf, left, right, rootFromNodeWidth, type NodeIndex } from "ts-mls/treemath.js";
 import { unappliedProposalsEncoder } from "ts-mls/unappliedProposals.js";
 import type { SyncDigestHash } from "./crypto/suites.js";
+import { memo } from "./memo.js";
 import { encodeVarint } from "./tls.js";
 
 const nodeBytes = new WeakMap<LeafNode | ParentNode, Uint8Array>();
 
 /** ts-mls `encodeLeafNode`, once per leaf object. */
 function leafNodeBytes(leaf: LeafNode): Uint8Array {
-  let b = nodeBytes.get(leaf);
-  if (b === undefined) {
-    b = encodeLeafNode(leaf);
-    nodeBytes.set(leaf, b);
-  }
-  return b;
+  return memo(nodeBytes, leaf, encodeLeafNode);
 }
 
+/** ts-mls `encodeParentNode`, once per parent node object. */
 function parentNodeBytes(parent: ParentNode): Uint8Array {
-  let b = nodeBytes.get(parent);
-  if (b === undefined) {
-    b = encodeParentNode(parent);
-    nodeBytes.set(parent, b);
-  }
-  return b;
+  return memo(nodeBytes, parent, encodeParentNode);
 }
 
 /** Collects byte strings and writes them out once. */
@@ -226,12 +218,7 @@ const contexts = new WeakMap<GroupContext, Uint8Array>();
 
 /** ts-mls `encodeGroupContext`, once per context object. */
 export function groupContextBytes(gc: GroupContext): Uint8Array {
-  let b = contexts.get(gc);
-  if (b === undefined) {
-    b = encodeGroupContext(gc);
-    contexts.set(gc, b);
-  }
-  return b;
+  return memo(contexts, gc, encodeGroupContext);
 }
 
 const EMPTY = new Uint8Array(0);

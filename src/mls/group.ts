@@ -89,6 +89,7 @@ import {
   initializeEpoch,
   initializeKeySchedule,
 } from "./keySchedule.js";
+import { memo } from "./memo.js";
 import { suiteImpl } from "./suite.js";
 import { bytesEqual, concatBytes, encodeVarBytes } from "./tls.js";
 
@@ -207,12 +208,7 @@ function membersOf(tree: ClientState["ratchetTree"]): MemberLeaf[] {
 const treeBytes = new WeakMap<RatchetTree, Uint8Array>();
 
 function encodedTree(tree: RatchetTree): Uint8Array {
-  let b = treeBytes.get(tree);
-  if (b === undefined) {
-    b = encodeTree(tree);
-    treeBytes.set(tree, b);
-  }
-  return b;
+  return memo(treeBytes, tree, encodeTree);
 }
 
 type Triple = SignatureTriple;

@@ -8,9 +8,10 @@
 import type { GroupContext, Kdf } from "ts-mls";
 import type { EpochSecrets, KeySchedule } from "ts-mls/keySchedule.js";
 import type { SecretTree, SecretTreeNode } from "ts-mls/secretTree.js";
-import { encodeGroupContext } from "ts-mls/groupContext.js";
 import { isLeaf, left, nodeWidth, right, root, type NodeIndex } from "ts-mls/treemath.js";
 import type { SyncExpandKdf } from "./crypto/suites.js";
+import { groupContextBytes } from "./fastEncode.js";
+import { memo } from "./memo.js";
 import { encodeVarint } from "./tls.js";
 
 const EMPTY = new Uint8Array(0);
@@ -18,16 +19,14 @@ const labels = new Map<string, Uint8Array>();
 
 /** `opaque label<V> = "MLS 1.0 " + label`, encoded (RFC 9420 §8 KDFLabel). */
 function labelBytes(label: string): Uint8Array {
-  let b = labels.get(label);
-  if (b === undefined) {
+  return memo(labels, label, () => {
     const text = new TextEncoder().encode(`MLS 1.0 ${label}`);
     if (text.length >= 64) throw new RangeError("label too long");
-    b = new Uint8Array(1 + text.length);
+    const b = new Uint8Array(1 + text.length);
     b[0] = text.length;
     b.set(text, 1);
-    labels.set(label, b);
-  }
-  return b;
+    return b;
+  });
 }
 
 /** RFC 9420 §8 KDFLabel { uint16 length; opaque label<V>; opaque context<V>; }, encoded. */
@@ -47,13 +46,7 @@ const secretLabels = new Map<string, Uint8Array>();
 
 /** KDFLabel of DeriveSecret(_, label) for hash size `nh` (empty context), encoded once. */
 function secretLabel(label: string, nh: number): Uint8Array {
-  const key = `${nh}:${label}`;
-  let b = secretLabels.get(key);
-  if (b === undefined) {
-    b = kdfLabel(label, EMPTY, nh);
-    secretLabels.set(key, b);
-  }
-  return b;
+  return memo(secretLabels, `${nh}:${label}`, () => kdfLabel(label, EMPTY, nh));
 }
 
 /** ExpandWithLabel(Secret, Label, Context, Length) = KDF.Expand(Secret, KDFLabel, Length). */
@@ -140,7 +133,7 @@ async function fromExtracted(
   const epochSecret = await expandWithLabel(
     extracted,
     "epoch",
-    encodeGroupContext(groupContext),
+    groupContextBytes(groupContext),
     kdf.size,
     kdf,
   );
@@ -164,7 +157,7 @@ export async function initializeEpoch(
   pskSecret: Uint8Array,
   kdf: Kdf,
 ): Promise<EpochSecrets> {
-  const context = encodeGroupContext(groupContext);
+  const context = groupContextBytes(groupContext);
   const joinerSecret = await expandWithLabel(
     await kdf.extract(initSecret, commitSecret),
     "joiner",

@@ -13,25 +13,13 @@ import { decodeMlsMessage, encodeMlsMessage } from "ts-mls/message.js";
 import { bytesToHex, hexToBytes } from "../../src/mls/crypto/bytes.js";
 import { isNodeRuntime, selectCryptoProvider } from "../../src/mls/crypto/select.js";
 import { createWebCryptoProvider, webCryptoProvider } from "../../src/mls/crypto/webcrypto.js";
-import { CHECKS_PER_CASE, type Check, type VectorFile, runVectorFile } from "./vector-checks.js";
-
-interface CryptoBasics {
-  cipher_suite: number;
-  ref_hash: { label: string; value: string; out: string };
-  expand_with_label: { secret: string; label: string; context: string; length: number; out: string };
-  derive_secret: { secret: string; label: string; out: string };
-  derive_tree_secret: { secret: string; label: string; generation: number; length: number; out: string };
-  sign_with_label: { priv: string; pub: string; content: string; label: string; signature: string };
-  encrypt_with_label: {
-    priv: string;
-    pub: string;
-    label: string;
-    context: string;
-    plaintext: string;
-    kem_output: string;
-    ciphertext: string;
-  };
-}
+import {
+  CHECKS_PER_CASE,
+  type Check,
+  type CryptoBasics,
+  type VectorFile,
+  runVectorFile,
+} from "./vector-checks.js";
 
 export type { Check } from "./vector-checks.js";
 

@@ -26,6 +26,25 @@ import { bytesToBase64 } from "ts-mls/util/byteArray.js";
 import { decryptGroupInfo, decryptGroupSecrets } from "ts-mls/welcome.js";
 import { bytesToHex, constantTimeEqual, hexToBytes } from "../../src/mls/crypto/bytes.js";
 
+/** One crypto-basics.json case (RFC 9420 §5.1–5.2, §8). */
+export interface CryptoBasics {
+  cipher_suite: number;
+  ref_hash: { label: string; value: string; out: string };
+  expand_with_label: { secret: string; label: string; context: string; length: number; out: string };
+  derive_secret: { secret: string; label: string; out: string };
+  derive_tree_secret: { secret: string; label: string; generation: number; length: number; out: string };
+  sign_with_label: { priv: string; pub: string; content: string; label: string; signature: string };
+  encrypt_with_label: {
+    priv: string;
+    pub: string;
+    label: string;
+    context: string;
+    plaintext: string;
+    kem_output: string;
+    ciphertext: string;
+  };
+}
+
 /** One named check: passed, or the reason it did not. */
 export interface Check {
   readonly suite: number;
@@ -209,14 +228,14 @@ async function keySchedule(v: KeyScheduleVector, cs: CiphersuiteImpl, r: CaseRec
 
 // ----------------------------------------------------------------- secret-tree
 
-interface Generation {
+export interface Generation {
   generation: number;
   handshake_key: string;
   handshake_nonce: string;
   application_key: string;
   application_nonce: string;
 }
-interface SecretTreeVector {
+export interface SecretTreeVector {
   cipher_suite: number;
   encryption_secret: string;
   sender_data: { sender_data_secret: string; ciphertext: string; key: string; nonce: string };
@@ -264,7 +283,7 @@ async function secretTree(v: SecretTreeVector, cs: CiphersuiteImpl, r: CaseRecor
 
 // --------------------------------------------------------------------- welcome
 
-interface WelcomeVector {
+export interface WelcomeVector {
   cipher_suite: number;
   init_priv: string;
   key_package: string;

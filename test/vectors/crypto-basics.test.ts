@@ -8,25 +8,8 @@ import { refhash } from "ts-mls/crypto/hash.js";
 import { decryptWithLabel, encryptWithLabel } from "ts-mls/crypto/hpke.js";
 import { deriveSecret, deriveTreeSecret, expandWithLabel } from "ts-mls/crypto/kdf.js";
 import { signWithLabel, verifyWithLabel } from "ts-mls/crypto/signature.js";
+import type { CryptoBasics } from "../browser/vector-checks.js";
 import { PROVIDERS, type SkippedVector, bytesToHex, hex, vectorTests } from "./helpers.js";
-
-interface CryptoBasics {
-  cipher_suite: number;
-  ref_hash: { label: string; value: string; out: string };
-  expand_with_label: { secret: string; label: string; context: string; length: number; out: string };
-  derive_secret: { secret: string; label: string; out: string };
-  derive_tree_secret: { secret: string; label: string; generation: number; length: number; out: string };
-  sign_with_label: { priv: string; pub: string; content: string; label: string; signature: string };
-  encrypt_with_label: {
-    priv: string;
-    pub: string;
-    label: string;
-    context: string;
-    plaintext: string;
-    kem_output: string;
-    ciphertext: string;
-  };
-}
 
 /** None: every case passes with both providers. */
 export const SKIPPED_VECTORS: readonly SkippedVector[] = [];

@@ -7,21 +7,8 @@ import { defaultKeyRetentionConfig } from "ts-mls/keyRetentionConfig.js";
 import { createSecretTree, deriveKey, deriveNonce, ratchetUntil } from "ts-mls/secretTree.js";
 import { expandSenderDataKey, expandSenderDataNonce } from "ts-mls/sender.js";
 import { leafToNodeIndex, toLeafIndex } from "ts-mls/treemath.js";
+import type { SecretTreeVector } from "../browser/vector-checks.js";
 import { PROVIDERS, type SkippedVector, bytesToHex, hex, vectorTests } from "./helpers.js";
-
-interface Generation {
-  generation: number;
-  handshake_key: string;
-  handshake_nonce: string;
-  application_key: string;
-  application_nonce: string;
-}
-interface SecretTreeVector {
-  cipher_suite: number;
-  encryption_secret: string;
-  sender_data: { sender_data_secret: string; ciphertext: string; key: string; nonce: string };
-  leaves: Generation[][];
-}
 
 /** None: every case passes with both providers. */
 export const SKIPPED_VECTORS: readonly SkippedVector[] = [];

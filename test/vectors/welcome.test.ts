@@ -9,15 +9,8 @@ import { makeKeyPackageRef, verifyKeyPackage } from "ts-mls/keyPackage.js";
 import { decodeMlsMessage, encodeMlsMessage } from "ts-mls/message.js";
 import { decryptGroupInfo, decryptGroupSecrets } from "ts-mls/welcome.js";
 import { constantTimeEqual } from "../../src/mls/crypto/bytes.js";
+import type { WelcomeVector } from "../browser/vector-checks.js";
 import { PROVIDERS, type SkippedVector, bytesToHex, hex, vectorTests } from "./helpers.js";
-
-interface WelcomeVector {
-  cipher_suite: number;
-  init_priv: string;
-  key_package: string;
-  signer_pub: string;
-  welcome: string;
-}
 
 /** None: every case passes with both providers. */
 export const SKIPPED_VECTORS: readonly SkippedVector[] = [];
