@@ -31,6 +31,16 @@ export const ErrorCode = {
   UnsupportedConversationState: "UnsupportedConversationState",
   DeliveryServiceError: "DeliveryServiceError",
   CannotRemoveSelf: "CannotRemoveSelf",
+  /** Bytes that break the TLS presentation language of RFC 9420 §2.1 (truncated, trailing, non-minimal…). */
+  MalformedEncoding: "MalformedEncoding",
+  /** A commit or proposal that breaks a rule of RFC 9420 §12 (validation, tree, transcript, signature). */
+  InvalidCommit: "InvalidCommit",
+  /** An external commit cannot be made or was refused (RFC 9420 §12.4.3.2). */
+  InvalidGroupInfo: "InvalidGroupInfo",
+  /** The authentication service (RFC 9420 §5.3.1) refused a member's credential. */
+  CredentialRejected: "CredentialRejected",
+  /** Internal invariant of the MLS engine broken: a bug, never caused by input. */
+  InternalError: "InternalError",
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -41,7 +51,12 @@ export class MlsKeypackagesError extends Error {
   /** Structured, non-secret details (e.g. the failed rule of a key package check). */
   readonly details: Readonly<Record<string, unknown>>;
 
-  constructor(code: ErrorCode, message: string, details: Record<string, unknown> = {}, options?: ErrorOptions) {
+  constructor(
+    code: ErrorCode,
+    message: string,
+    details: Record<string, unknown> = {},
+    options?: ErrorOptions,
+  ) {
     super(message, options);
     this.name = "MlsKeypackagesError";
     this.code = code;
@@ -51,6 +66,25 @@ export class MlsKeypackagesError extends Error {
   /** True when `err` is one of ours with the given code. */
   static is(err: unknown, code?: ErrorCode): err is MlsKeypackagesError {
     return err instanceof MlsKeypackagesError && (code === undefined || err.code === code);
+  }
+}
+
+/**
+ * An error caused by a rule that was broken: `rule` names it (an RFC 9420 section and the
+ * check, e.g. "§12.4.3.1 path_secret", or a policy name). Stable for callers to switch on.
+ */
+export class MlsRuleError extends MlsKeypackagesError {
+  readonly rule: string;
+  constructor(
+    code: ErrorCode,
+    rule: string,
+    message: string,
+    details: Record<string, unknown> = {},
+    options?: ErrorOptions,
+  ) {
+    super(code, `${message} (${rule})`, { ...details, rule }, options);
+    this.name = "MlsRuleError";
+    this.rule = rule;
   }
 }
 
