@@ -18,6 +18,11 @@ export const ErrorCode = {
   KeystoreError: "KeystoreError",
   InvalidDatabaseKey: "InvalidDatabaseKey",
   WrongDatabaseKey: "WrongDatabaseKey",
+  /**
+   * The database file is damaged or not a keystore at all (truncated, corrupt pages, a plain
+   * SQLite or other file): the key may well be right. Repair or restore it; do not wipe it.
+   */
+  CorruptDatabase: "CorruptDatabase",
   SchemaTooNew: "SchemaTooNew",
   ConversationNotFound: "ConversationNotFound",
   ConversationAlreadyExists: "ConversationAlreadyExists",
@@ -104,7 +109,11 @@ export type KeypackageRule =
   | "version_not_in_capabilities"
   | "lifetime_not_yet_valid"
   | "lifetime_expired"
-  | "lifetime_too_long";
+  | "lifetime_too_long"
+  /** §2.1.2: a variable-length integer not in its shortest form (the DS and the owner must agree on the ref). */
+  | "non_minimal_encoding"
+  /** §5.3.1: the authentication service refused the leaf's credential (e.g. an empty Basic identity). */
+  | "credential_rejected";
 
 export class InvalidKeypackageError extends MlsKeypackagesError {
   readonly rule: KeypackageRule;
@@ -112,6 +121,19 @@ export class InvalidKeypackageError extends MlsKeypackagesError {
     super(ErrorCode.InvalidKeypackage, `invalid key package (${rule}): ${message}`, { rule }, options);
     this.name = "InvalidKeypackageError";
     this.rule = rule;
+  }
+}
+
+/**
+ * A cryptographic primitive refused its input: bad key encoding or length, a failed AEAD tag, a
+ * DH result of zero, an unsupported algorithm. Raised by the crypto providers (src/mls/crypto);
+ * the engine rewraps it as the error of the object it was processing (InvalidWelcome,
+ * InvalidMessage, …), so it never reaches the API itself. Never carries key material.
+ */
+export class CryptoError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "CryptoError";
   }
 }
 

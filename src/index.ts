@@ -2,7 +2,13 @@
  * mls-keypackages — the MLS (RFC 9420) key package lifecycle, CoreCrypto-compatible.
  * Browser-safe entry: Node-only parts live behind their own subpath exports.
  */
-export { ErrorCode, MlsKeypackagesError, InvalidKeypackageError, MessageRejectedError } from "./errors.js";
+export {
+  ErrorCode,
+  MlsKeypackagesError,
+  MlsRuleError,
+  InvalidKeypackageError,
+  MessageRejectedError,
+} from "./errors.js";
 export type { KeypackageRule } from "./errors.js";
 export {
   Ciphersuite,
@@ -25,7 +31,7 @@ export {
   KEYPACKAGE_MAX_SPAN,
 } from "./keypackage/lifetime.js";
 export type { Lifetime } from "./keypackage/lifetime.js";
-export { LAST_RESORT_EXTENSION_TYPE } from "./mls/keypackage.js";
+export { LAST_RESORT_EXTENSION_TYPE } from "./mls/keypackage/build.js";
 export { Database, registerPersistentKeystore } from "./keystore/database.js";
 export type { KeystoreOpener, RekeyableKeystore } from "./keystore/database.js";
 export { DatabaseKey } from "./keystore/databaseKey.js";
@@ -35,10 +41,18 @@ export { TransactionContext } from "./transaction/context.js";
 export type { CredentialFilters, GenerateKeypackageOptions } from "./transaction/context.js";
 export { CoreCrypto } from "./session.js";
 export type { CoreCryptoOptions } from "./session.js";
+export { defaultAuthenticationService } from "./mls/credential/authentication.js";
+export type {
+  AuthenticationContext,
+  AuthenticationInput,
+  AuthenticationResult,
+  AuthenticationService,
+} from "./mls/credential/authentication.js";
+export type { Credential as MlsCredential } from "./mls/credential/types.js";
 export { useCryptoProvider } from "./mls/suite.js";
 export { getCryptoProvider, webCryptoProvider, createWebCryptoProvider } from "./mls/crypto/index.js";
 export type { WebCryptoProviderOptions } from "./mls/crypto/index.js";
-export type { CryptoProvider } from "ts-mls";
+export type { CryptoProvider } from "./mls/crypto/types.js";
 export type { CommitBundle, MlsTransport, MlsTransportResponse } from "./conversation/transport.js";
 export type { ConversationId, DecryptedMessage, GroupKeypackageRule } from "./conversation/conversation.js";
 export { CONVERSATION_STATE_FORMAT } from "./conversation/stateFormat.js";

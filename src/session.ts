@@ -1,10 +1,21 @@
 import type { Database } from "./keystore/database.js";
 import { TransactionContext } from "./transaction/context.js";
 import type { MlsTransport } from "./conversation/transport.js";
+import { defaultAuthenticationService, type AuthenticationService } from "./mls/credential/authentication.js";
 
 export interface CoreCryptoOptions {
-  /** The clock used wherever time matters (lifetimes, validity). Default: `new Date()`. */
+  /**
+   * The clock used wherever time matters: our key packages' lifetimes, and the lifetimes of the
+   * leaves we receive (RFC 9420 §7.3) in Welcomes and commits. Default: `new Date()`.
+   */
   clock?: () => Date;
+  /**
+   * The authentication service (RFC 9420 §5.3.1), asked about every credential this session
+   * accepts: key packages it adds, every leaf of a tree it joins, and the added, updated and
+   * committer leaves of the commits and proposals it receives. Default:
+   * `defaultAuthenticationService` (refuses an empty Basic identity or X.509 chain).
+   */
+  authenticationService?: AuthenticationService;
 }
 
 /**
@@ -13,14 +24,23 @@ export interface CoreCryptoOptions {
 export class CoreCrypto {
   readonly database: Database;
   readonly #clock: () => Date;
+  readonly #authenticationService: AuthenticationService;
   #transport: MlsTransport | undefined;
 
   private constructor(database: Database, options: CoreCryptoOptions) {
     this.database = database;
     this.#clock = options.clock ?? (() => new Date());
+    this.#authenticationService = options.authenticationService ?? defaultAuthenticationService;
   }
 
   static async open(database: Database, options: CoreCryptoOptions = {}): Promise<CoreCrypto> {
+    if (options.clock !== undefined && typeof options.clock !== "function") {
+      throw new TypeError("clock must be a function returning a Date");
+    }
+    const as = options.authenticationService;
+    if (as !== undefined && (as === null || typeof as !== "object" || typeof as.validate !== "function")) {
+      throw new TypeError("an authentication service must have a validate(input) method");
+    }
     return new CoreCrypto(database, options);
   }
 
@@ -51,7 +71,13 @@ export class CoreCrypto {
    */
   async newTransaction(): Promise<TransactionContext> {
     const release = await this.database.lock.acquire();
-    return new TransactionContext(this.database, this.#clock, release, () => this.#transport);
+    return new TransactionContext(
+      this.database,
+      this.#clock,
+      release,
+      () => this.#transport,
+      this.#authenticationService,
+    );
   }
 
   /**

@@ -2,6 +2,7 @@
 import { readFileSync } from "node:fs";
 import { Command, InvalidArgumentError, Option } from "commander";
 import { SUPPORTED_CIPHERSUITES, type Ciphersuite } from "../mls/ciphersuite.js";
+import { parseCorsOrigins } from "../ds/cors.js";
 import { isPostgresUrl, openStore } from "../ds/open.js";
 import { createDeliveryService, type DeliveryServiceLimits } from "../ds/server.js";
 
@@ -21,6 +22,14 @@ function suiteList(value: string): Ciphersuite[] {
   return suites as Ciphersuite[];
 }
 
+function corsOriginList(value: string): string[] {
+  try {
+    return parseCorsOrigins(value);
+  } catch (e) {
+    throw new InvalidArgumentError((e as Error).message);
+  }
+}
+
 interface ServeOptions {
   db: string;
   port: number;
@@ -28,13 +37,21 @@ interface ServeOptions {
   dev?: boolean;
   pgSchema?: string;
   pgPoolSize?: number;
+  pgPartitions?: number;
   enrollmentSecretFile?: string;
   maxLifetimeMs?: number;
   ciphersuites?: Ciphersuite[];
   uploadsPerMinute?: number;
   claimsPerMinute?: number;
   registrationsPerMinute?: number;
+  claimsPerTargetUser?: number;
+  idempotencyWindowMs?: number;
   trustProxy?: boolean;
+  uploadPackagesPerMinute?: number;
+  uploadBytesPerMinute?: number;
+  authFailuresPerMinute?: number;
+  verifyWorkers?: number;
+  corsOrigin?: string[];
   logLevel: string;
 }
 
@@ -50,11 +67,17 @@ async function serve(o: ServeOptions): Promise<void> {
   const store = await openStore(o.db, {
     ...(o.pgSchema !== undefined ? { pgSchema: o.pgSchema } : {}),
     ...(o.pgPoolSize !== undefined ? { pgPoolSize: o.pgPoolSize } : {}),
+    ...(o.pgPartitions !== undefined ? { pgPartitions: o.pgPartitions } : {}),
   });
   const limits: Partial<DeliveryServiceLimits> = { rateWindowMs: 60_000 };
   if (o.uploadsPerMinute !== undefined) limits.uploadsPerWindow = o.uploadsPerMinute;
   if (o.claimsPerMinute !== undefined) limits.claimsPerWindow = o.claimsPerMinute;
   if (o.registrationsPerMinute !== undefined) limits.registrationsPerWindow = o.registrationsPerMinute;
+  if (o.uploadPackagesPerMinute !== undefined) limits.uploadPackagesPerWindow = o.uploadPackagesPerMinute;
+  if (o.uploadBytesPerMinute !== undefined) limits.uploadBytesPerWindow = o.uploadBytesPerMinute;
+  if (o.authFailuresPerMinute !== undefined) limits.authFailuresPerWindow = o.authFailuresPerMinute;
+  if (o.claimsPerTargetUser !== undefined) limits.claimsPerTargetUser = o.claimsPerTargetUser;
+  if (o.idempotencyWindowMs !== undefined) limits.idempotencyWindowMs = o.idempotencyWindowMs;
   const app = await createDeliveryService({
     store,
     dev: o.dev === true,
@@ -63,6 +86,8 @@ async function serve(o: ServeOptions): Promise<void> {
     ...(o.ciphersuites !== undefined ? { ciphersuites: o.ciphersuites } : {}),
     limits,
     trustProxy: o.trustProxy === true,
+    ...(o.verifyWorkers !== undefined ? { verifyWorkers: o.verifyWorkers } : {}),
+    ...(o.corsOrigin !== undefined ? { corsOrigins: o.corsOrigin } : {}),
     logger:
       o.logLevel === "silent"
         ? false
@@ -109,6 +134,12 @@ export function buildProgram(): Command {
     .addOption(
       new Option("--pg-pool-size <n>", "PostgreSQL connections per process").argParser(nonNegativeInt),
     )
+    .addOption(
+      new Option(
+        "--pg-partitions <n>",
+        "hash-partition a new ds_keypackages table by user id into n partitions",
+      ).argParser(nonNegativeInt),
+    )
     .option(
       "--enrollment-secret-file <path>",
       "read the enrollment secret from a file (else MLSKP_ENROLLMENT_SECRET)",
@@ -126,9 +157,53 @@ export function buildProgram(): Command {
       ),
     )
     .addOption(
+      new Option(
+        "--claims-per-target-user <n>",
+        "claims by one client of one target user per hour, across processes (default 30)",
+      ).argParser(nonNegativeInt),
+    )
+    .addOption(
+      new Option(
+        "--idempotency-window-ms <ms>",
+        "how long a claim's answer is kept for a retry with its Idempotency-Key (default 600000)",
+      ).argParser(nonNegativeInt),
+    )
+    .addOption(
       new Option("--registrations-per-minute <n>", "registrations per IP address per minute").argParser(
         nonNegativeInt,
       ),
+    )
+    .addOption(
+      new Option(
+        "--upload-packages-per-minute <n>",
+        "key packages uploaded per client per minute (default 10000)",
+      ).argParser(nonNegativeInt),
+    )
+    .addOption(
+      new Option(
+        "--upload-bytes-per-minute <n>",
+        "upload body bytes per client per minute (default 16 MiB)",
+      ).argParser(nonNegativeInt),
+    )
+    .addOption(
+      new Option(
+        "--auth-failures-per-minute <n>",
+        "failed authentications per IP address per minute (default 60)",
+      ).argParser(nonNegativeInt),
+    )
+    .addOption(
+      new Option(
+        "--verify-workers <n>",
+        "signature verification threads (default: cores − 1, at most 8; 0: none)",
+      ).argParser(nonNegativeInt),
+    )
+    .addOption(
+      new Option(
+        "--cors-origin <origin,...>",
+        "origins whose pages may call the API (CORS; * for any); default off",
+      )
+        .env("MLSKP_CORS_ORIGIN")
+        .argParser(corsOriginList),
     )
     .addOption(
       new Option("--log-level <level>", "request log level")

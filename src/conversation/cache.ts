@@ -1,9 +1,12 @@
 /**
  * A small per-database cache of decoded group states. Decoding a stored state costs
- * milliseconds for large groups (ts-mls decodes the whole ratchet tree); most operations
- * touch the conversation that was just written. An entry is used only when the stored bytes
- * are exactly the bytes it was decoded from (or encoded to), so a rolled-back transaction or
- * another writer can only cause a miss, never a stale state. Groups are immutable values.
+ * milliseconds for large groups (the whole ratchet tree is decoded); most operations touch the
+ * conversation that was just written. An entry is used only when the stored bytes are exactly
+ * the bytes it was decoded from (or encoded to), so a rolled-back transaction or another writer
+ * can only cause a miss, never a stale state. Groups are immutable values, but consuming a
+ * message key retires the secret tree it came from (RFC 9420 §9.2 deletion): an entry whose
+ * group is no longer usable (`isUsable()`, e.g. the version an aborted transaction started from
+ * after a message was decrypted) is a miss, and the stored bytes are decoded again.
  */
 import type { MlsGroup } from "../mls/group.js";
 import { bytesEqual } from "../mls/tls.js";
@@ -38,6 +41,12 @@ export function cachedGroup(owner: object, key: string, bytes: Uint8Array): MlsG
   const e = m.get(key);
   const hit = e?.find((v) => bytesEqual(v.bytes, bytes));
   if (e === undefined || hit === undefined) return undefined;
+  if (!hit.group.isUsable()) {
+    const rest = e.filter((v) => v !== hit);
+    if (rest.length === 0) m.delete(key);
+    else m.set(key, rest);
+    return undefined;
+  }
   m.delete(key);
   m.set(key, [hit, ...e.filter((v) => v !== hit)]); // conversation most recently used last, version first
   return hit.group;

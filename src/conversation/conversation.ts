@@ -11,10 +11,18 @@ import { toHex } from "../keystore/staging.js";
 import { Keypackage } from "../keypackage/keypackage.js";
 import { KEYPACKAGE_DEFAULT_LIFETIME, lifetimeSeconds } from "../keypackage/lifetime.js";
 import { assertCiphersuite, type Ciphersuite } from "../mls/ciphersuite.js";
-import { decodeKeypackage } from "../mls/keypackage.js";
 import { bytesEqual } from "../mls/tls.js";
-import { MlsGroup, type CommitOutput, type MemberLeaf } from "../mls/group.js";
+import { parseKeyPackage } from "../mls/keypackage/parse.js";
+import type { KeyPackage } from "../mls/keypackage/types.js";
+import {
+  MlsGroup,
+  authenticateKeyPackage,
+  type CommitOutput,
+  type MemberLeaf,
+  type ReceivePolicy,
+} from "../mls/group.js";
 import { deleteKeypackageRows, loadCredential, type TxScope } from "../transaction/context.js";
+import type { AuthenticationService } from "../mls/credential/authentication.js";
 import { cachedGroup, forgetGroup, rememberGroup } from "./cache.js";
 import { decodeConversationState, encodeConversationState, parseConversationState } from "./stateFormat.js";
 import { sendCommitBundle, requireTransport } from "./transport.js";
@@ -28,7 +36,7 @@ export interface DecryptedMessage {
   kind: "application" | "commit" | "proposal";
   /** Application data, for `kind: "application"`. */
   message?: Uint8Array;
-  /** Client id of the sending member (Basic credentials), when the sender is a member. */
+  /** Client id of the sending member (as `getClientIds` lists it), when the sender is a member. */
   senderClientId?: ClientId;
   /** True when the message was a commit that moved the conversation to a new epoch. */
   hasEpochChanged: boolean;
@@ -55,6 +63,9 @@ function groupRuleError(rule: GroupKeypackageRule, index: number, message: strin
     },
   );
 }
+
+/** Defers `Keypackage.verify`'s §5.3.1 step to `authenticateKeyPackage` (the session's service). */
+const DEFERRED_TO_SESSION_SERVICE: AuthenticationService = { validate: () => ({ ok: true }) };
 
 const CORECRYPTO_REQUIRED_CREDENTIALS = [1, 2]; // Basic, X509: CoreCrypto's required_capabilities
 
@@ -93,10 +104,33 @@ async function load(scope: TxScope, id: ConversationId): Promise<Loaded> {
   const key = toHex(row.id);
   let group = cachedGroup(scope.database, key, row.state);
   if (group === undefined) {
-    group = decodeConversationState(row.state);
+    group = await decodeConversationState(row.state);
     rememberGroup(scope.database, key, row.state, group);
   }
   return { row, group };
+}
+
+/** One of our stored key packages, parsed strictly (undefined when the row is corrupt). */
+function storedKeyPackage(bytes: Uint8Array): KeyPackage | undefined {
+  try {
+    return parseKeyPackage(bytes);
+  } catch {
+    return undefined;
+  }
+}
+
+/** What received leaves are checked against (RFC 9420 §7.3, §5.3.1): the session's clock and authentication service. */
+function receivePolicy(scope: TxScope): ReceivePolicy {
+  return { now: scope.now(), authenticationService: scope.authenticationService };
+}
+
+/**
+ * The bytes a member is listed by: its Basic identity; a member without one (an X.509 credential,
+ * or an empty identity in a state stored before identities were checked) by its signature public
+ * key, unique in the tree (RFC 9420 §7.3) — so that every member is listed, always.
+ */
+function listedId(m: MemberLeaf): Uint8Array {
+  return m.identity !== undefined && m.identity.length > 0 ? m.identity : m.signatureKey;
 }
 
 function save(scope: TxScope, row: Pick<ConversationRow, "id" | "credentialId">, group: MlsGroup): void {
@@ -122,12 +156,10 @@ export async function conversationCiphersuite(scope: TxScope, id: ConversationId
   return parseConversationState((await loadRow(scope, id)).state).header.ciphersuite;
 }
 
-/** Client ids of every member with a Basic credential, in leaf order (us included). */
+/** Client ids of every member, in leaf order (us included); see `listedId`. */
 export async function getClientIds(scope: TxScope, id: ConversationId): Promise<ClientId[]> {
   const { group } = await load(scope, id);
-  return group
-    .members()
-    .flatMap((m) => (m.identity !== undefined && m.identity.length > 0 ? [new ClientId(m.identity)] : []));
+  return group.members().map((m) => new ClientId(listedId(m)));
 }
 
 // ── lifecycle ───────────────────────────────────────────────────────────────
@@ -185,7 +217,8 @@ async function sendAndMerge(scope: TxScope, row: ConversationRow, out: CommitOut
  * Validate key packages for this group (RFC 9420 §10.1, §12.1.1): each verifies at the session
  * time, has the group's suite, supports its required capabilities, and no two leaves of the
  * resulting tree share a signature key or an encryption key (§7.3). ts-mls 1.6.4 does not
- * check encryption key uniqueness, nor signature keys among several adds, so we do.
+ * check encryption key uniqueness, nor signature keys among several adds, so we do. Then the
+ * session's authentication service is asked about each credential (§5.3.1, `CredentialRejected`).
  */
 async function checkKeypackagesForGroup(
   scope: TxScope,
@@ -201,7 +234,9 @@ async function checkKeypackagesForGroup(
   for (const [i, kp] of keypackages.entries()) {
     if (!(kp instanceof Keypackage))
       throw new InvalidKeypackageError("decode", `key package #${i} is not a Keypackage`);
-    await kp.verify({ now });
+    // §10.1 at the session time; the credential goes to the session's service below (once, and
+    // refused as `CredentialRejected` naming the package)
+    await kp.verify({ now, authenticationService: DEFERRED_TO_SESSION_SERVICE });
     if (kp.ciphersuite() !== group.ciphersuite) {
       throw groupRuleError(
         "group_ciphersuite",
@@ -236,6 +271,8 @@ async function checkKeypackagesForGroup(
     }
     encryptionKeys.add(enc);
   }
+  const policy = receivePolicy(scope);
+  for (const [i, kp] of keypackages.entries()) await authenticateKeyPackage(policy, kp.parsed, i);
 }
 
 /**
@@ -253,8 +290,13 @@ export async function addClientsToConversation(
   const { row, group } = await load(scope, id);
   if (keypackages.length === 0) return;
   await checkKeypackagesForGroup(scope, group, keypackages);
-  // each package passed kp.verify() just above: the engine need not verify its signatures again
-  const out = await group.commit({ adds: keypackages.map((kp) => kp.decoded), addsVerified: true });
+  // each package passed kp.verify() just above (§10.1 at the session time, credential
+  // authenticated): the engine need not verify it again
+  const out = await group.commit({
+    adds: keypackages.map((kp) => ({ keyPackage: kp.parsed, bytes: kp.serialize() })),
+    addsVerified: true,
+    policy: receivePolicy(scope),
+  });
   await sendAndMerge(scope, row, out);
 }
 
@@ -273,9 +315,7 @@ export async function removeClientsFromConversation(
     if (!(clientId instanceof ClientId)) {
       throw new MlsKeypackagesError(ErrorCode.InvalidClientId, "expected ClientId values");
     }
-    const matches = members.filter(
-      (m) => m.identity !== undefined && bytesEqual(m.identity, clientId.bytes()),
-    );
+    const matches = members.filter((m) => bytesEqual(listedId(m), clientId.bytes()));
     if (matches.length === 0) {
       throw new MlsKeypackagesError(
         ErrorCode.ClientNotFound,
@@ -293,7 +333,7 @@ export async function removeClientsFromConversation(
     }
   }
   if (leaves.size === 0) return;
-  const out = await group.commit({ removeLeaves: [...leaves] });
+  const out = await group.commit({ removeLeaves: [...leaves], policy: receivePolicy(scope) });
   await sendAndMerge(scope, row, out);
 }
 
@@ -301,7 +341,7 @@ export async function removeClientsFromConversation(
 export async function updateKeyingMaterial(scope: TxScope, id: ConversationId): Promise<void> {
   requireTransport(scope.transport());
   const { row, group } = await load(scope, id);
-  const out = await group.commit({});
+  const out = await group.commit({ selfUpdate: true, policy: receivePolicy(scope) });
   await sendAndMerge(scope, row, out);
 }
 
@@ -313,7 +353,7 @@ export async function commitPendingProposals(scope: TxScope, id: ConversationId)
   requireTransport(scope.transport());
   const { row, group } = await load(scope, id);
   if (group.pendingProposals() === 0) return;
-  const out = await group.commit({});
+  const out = await group.commit({ policy: receivePolicy(scope) });
   await sendAndMerge(scope, row, out);
 }
 
@@ -353,21 +393,25 @@ export async function processWelcomeMessage(scope: TxScope, welcome: Uint8Array)
     scope.store.get("encryption_keypairs", kpRow.encryptionKey),
     scope.store.get("credentials", kpRow.credentialId),
   ]);
-  const decoded = decodeKeypackage(kpRow.keypackage);
-  if (hpke === undefined || enc === undefined || cred === undefined || !decoded.ok) {
+  const decoded = storedKeyPackage(kpRow.keypackage);
+  if (hpke === undefined || enc === undefined || cred === undefined || decoded === undefined) {
     throw new MlsKeypackagesError(
       ErrorCode.KeystoreError,
       "the key package this Welcome is for has missing or corrupt rows",
     );
   }
-  const group = await MlsGroup.join(parsed, {
-    keypackage: decoded.keypackage,
-    // The row was found under this ref, which we computed (RFC 9420 §5.2) when generating it.
-    keypackageRef: kpRef,
-    initPrivateKey: hpke.privateKey,
-    encryptionPrivateKey: enc.privateKey,
-    signaturePrivateKey: cred.signaturePrivateKey,
-  });
+  const group = await MlsGroup.join(
+    parsed,
+    {
+      keypackage: decoded,
+      // The row was found under this ref, which we computed (RFC 9420 §5.2) when generating it.
+      keypackageRef: kpRef,
+      initPrivateKey: hpke.privateKey,
+      encryptionPrivateKey: enc.privateKey,
+      signaturePrivateKey: cred.signaturePrivateKey,
+    },
+    receivePolicy(scope),
+  );
   const id = group.groupId();
   if ((await scope.store.get("conversations", toHex(id))) !== undefined) {
     throw new MlsKeypackagesError(
@@ -410,7 +454,7 @@ export async function decryptMessage(
     throw new MlsKeypackagesError(ErrorCode.InvalidMessage, "the message must be a Uint8Array");
   }
   const { row, group } = await load(scope, id);
-  const out = await group.process(message);
+  const out = await group.process(message, receivePolicy(scope));
   save(scope, row, out.group);
   const result: DecryptedMessage = {
     kind: out.kind,
@@ -425,5 +469,5 @@ export async function decryptMessage(
 }
 
 function senderClientId(leaf: MemberLeaf | undefined): ClientId | undefined {
-  return leaf?.identity !== undefined && leaf.identity.length > 0 ? new ClientId(leaf.identity) : undefined;
+  return leaf === undefined ? undefined : new ClientId(listedId(leaf));
 }

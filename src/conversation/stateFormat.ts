@@ -3,16 +3,18 @@
  *
  *   struct {
  *     opaque magic[4] = "MKCS";
- *     uint16 format_version = 1;
- *     opaque engine<V>;          // "ts-mls"
- *     opaque engine_version<V>;  // e.g. "1.6.4"
+ *     uint16 format_version = 2;
+ *     opaque engine<V>;          // "mls-keypackages" (our engine, src/mls/group/)
+ *     opaque engine_version<V>;  // "1": the GroupState encoding version (src/mls/group/stateEncoding.ts)
  *     uint16 cipher_suite;
  *     uint64 epoch;
- *     opaque engine_state<V>;    // MlsGroup.encode(): ratchet_tree<V> + ts-mls state without tree (secret)
+ *     opaque engine_state<V>;    // MlsGroup.encode(): the GroupState encoding (secret)
  *   } ConversationState;         // <V>: RFC 9420 §2.1.2 variable-length vectors
  *
  * The header (suite, epoch) is readable without decoding the engine state. Anything we do
- * not know how to read is refused with `UnsupportedConversationState`, never misread.
+ * not know how to read is refused with `UnsupportedConversationState`, never misread — in
+ * particular a state of format 1, written by the previous engine (ts-mls 1.6.4, whose private
+ * encoding no release of this library shipped), is named as such.
  */
 import { ErrorCode, MlsKeypackagesError } from "../errors.js";
 import { readVarint } from "../credential/credentialRef.js";
@@ -21,7 +23,9 @@ import { ENGINE_NAME, ENGINE_VERSION, READABLE_ENGINE_VERSIONS, MlsGroup } from 
 import { concatBytes, encodeVarBytes } from "../mls/tls.js";
 
 const MAGIC = Uint8Array.from([0x4d, 0x4b, 0x43, 0x53]); // "MKCS"
-export const CONVERSATION_STATE_FORMAT = 1;
+export const CONVERSATION_STATE_FORMAT = 2;
+/** Format 1: the ts-mls 1.6.4 engine state (no longer readable). */
+const TS_MLS_FORMAT = 1;
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder("utf-8", { fatal: true });
@@ -34,10 +38,11 @@ export interface StateHeader {
   epoch: bigint;
 }
 
-function unsupported(why: string): never {
+function unsupported(why: string, details: Record<string, unknown> = {}): never {
   throw new MlsKeypackagesError(
     ErrorCode.UnsupportedConversationState,
     `unsupported conversation state: ${why}`,
+    details,
   );
 }
 
@@ -58,6 +63,26 @@ export function encodeConversationState(group: MlsGroup): Uint8Array {
   ]);
 }
 
+/** Reads `engine<V>` and `engine_version<V>` from `offset`; undefined when malformed. */
+function engineOf(
+  bytes: Uint8Array,
+  offset: number,
+): { engine: string; version: string; offset: number } | undefined {
+  const texts: string[] = [];
+  for (let i = 0; i < 2; i++) {
+    const v = readVarint(bytes, offset);
+    if (v === undefined || offset + v[1] + v[0] > bytes.length) return undefined;
+    offset += v[1];
+    try {
+      texts.push(decoder.decode(bytes.subarray(offset, offset + v[0])));
+    } catch {
+      return undefined;
+    }
+    offset += v[0];
+  }
+  return { engine: texts[0] as string, version: texts[1] as string, offset };
+}
+
 /** Parse the header and locate the engine state; refuses unknown formats and engines. */
 export function parseConversationState(bytes: Uint8Array): { header: StateHeader; engineState: Uint8Array } {
   if (!(bytes instanceof Uint8Array) || bytes.length < 6) unsupported("too short");
@@ -65,26 +90,21 @@ export function parseConversationState(bytes: Uint8Array): { header: StateHeader
     if (bytes[i] !== MAGIC[i]) unsupported("not in this library's format (bad magic)");
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const formatVersion = dv.getUint16(4);
-  if (formatVersion !== CONVERSATION_STATE_FORMAT) unsupported(`format version ${formatVersion}`);
-  let offset = 6;
-  const readVar = (): Uint8Array => {
-    const v = readVarint(bytes, offset);
-    if (v === undefined) unsupported("truncated");
-    offset += v[1];
-    if (offset + v[0] > bytes.length) unsupported("truncated");
-    const out = bytes.subarray(offset, offset + v[0]);
-    offset += v[0];
-    return out;
-  };
-  const text = (b: Uint8Array): string => {
-    try {
-      return decoder.decode(b);
-    } catch {
-      return unsupported("engine name is not UTF-8");
-    }
-  };
-  const engine = text(readVar());
-  const engineVersion = text(readVar());
+  if (formatVersion === TS_MLS_FORMAT) {
+    const e = engineOf(bytes, 6);
+    const what = e === undefined ? "the previous engine" : `${e.engine} ${e.version}`;
+    unsupported(
+      `written by ${what} (conversation state format 1), which this version no longer reads; ` +
+        "no release stored it: wipe the conversation and join it again",
+      { formatVersion, ...(e === undefined ? {} : { engine: e.engine, engineVersion: e.version }) },
+    );
+  }
+  if (formatVersion !== CONVERSATION_STATE_FORMAT)
+    unsupported(`format version ${formatVersion}`, { formatVersion });
+  const e = engineOf(bytes, 6);
+  if (e === undefined) unsupported("truncated or malformed engine name");
+  const { engine, version: engineVersion } = e;
+  let offset = e.offset;
   if (engine !== ENGINE_NAME) unsupported(`engine ${JSON.stringify(engine)}`);
   if (!READABLE_ENGINE_VERSIONS.includes(engineVersion)) {
     unsupported(
@@ -96,14 +116,19 @@ export function parseConversationState(bytes: Uint8Array): { header: StateHeader
   const epoch = dv.getBigUint64(offset + 2);
   offset += 10;
   if (!isCiphersuite(suite)) unsupported(`cipher suite ${suite}`);
-  const engineState = readVar();
+  const v = readVarint(bytes, offset);
+  if (v === undefined) unsupported("truncated");
+  offset += v[1];
+  if (offset + v[0] > bytes.length) unsupported("truncated");
+  const engineState = bytes.subarray(offset, offset + v[0]);
+  offset += v[0];
   if (offset !== bytes.length) unsupported("trailing bytes");
   return { header: { formatVersion, engine, engineVersion, ciphersuite: suite, epoch }, engineState };
 }
 
-export function decodeConversationState(bytes: Uint8Array): MlsGroup {
+export async function decodeConversationState(bytes: Uint8Array): Promise<MlsGroup> {
   const { header, engineState } = parseConversationState(bytes);
-  const group = MlsGroup.decode(header.ciphersuite, engineState);
+  const group = await MlsGroup.decode(header.ciphersuite, engineState);
   if (group.epoch() !== header.epoch) unsupported("header epoch differs from the engine state");
   return group;
 }

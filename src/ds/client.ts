@@ -67,6 +67,16 @@ export interface DeliveryServiceClientOptions {
   fetch?: typeof fetch;
   /** Per-request timeout, ms (default 30 000). */
   timeoutMs?: number;
+  /**
+   * Retries of a claim whose answer was lost (network error, timeout, 5xx), under the same
+   * `Idempotency-Key`, so the retry returns the packages the first attempt took (default 2).
+   */
+  claimRetries?: number;
+}
+
+export interface ClaimOptions {
+  /** The claim's `Idempotency-Key` (default: a fresh random one per call; retries reuse it). */
+  idempotencyKey?: string;
 }
 
 export interface RegisterOptions {
@@ -120,10 +130,17 @@ function refHex(ref: RefInput): string {
 
 const bytesOf = (kp: KeypackageInput): Uint8Array => (kp instanceof Uint8Array ? kp : kp.serialize());
 
+/** 128 random bits in hex (getRandomValues: also in pages that are not a secure context). */
+function randomKey(): string {
+  const b = globalThis.crypto.getRandomValues(new Uint8Array(16));
+  return [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
+}
+
 export class DeliveryServiceClient {
   readonly #base: string;
   readonly #fetch: typeof fetch;
   readonly #timeoutMs: number;
+  readonly #claimRetries: number;
   #clientId: string | undefined;
   #token: string | undefined;
 
@@ -131,6 +148,7 @@ export class DeliveryServiceClient {
     this.#base = String(options.baseUrl).replace(/\/+$/, "");
     this.#fetch = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
     this.#timeoutMs = options.timeoutMs ?? 30_000;
+    this.#claimRetries = Math.max(0, Math.floor(options.claimRetries ?? 2));
     this.#clientId = options.clientId?.toString();
     this.#token = options.token;
   }
@@ -199,12 +217,25 @@ export class DeliveryServiceClient {
     return r.deleted;
   }
 
-  /** One package of `ciphersuite` for every other client of `userId`. */
-  async claim(userId: string, ciphersuite: number): Promise<ClaimResult> {
-    const r = await this.#request<ClaimResponse>(
-      "POST",
-      `/v1/users/${encodeURIComponent(userId)}/key-packages/claim?ciphersuite=${ciphersuite}`,
-    );
+  /**
+   * One package of `ciphersuite` for every other client of `userId`. Sent with an
+   * `Idempotency-Key`; a lost answer (network error, timeout, 5xx) is retried with the same key,
+   * so the server answers the packages it already took instead of taking new ones.
+   */
+  async claim(userId: string, ciphersuite: number, options: ClaimOptions = {}): Promise<ClaimResult> {
+    const key = options.idempotencyKey ?? randomKey();
+    const path = `/v1/users/${encodeURIComponent(userId)}/key-packages/claim?ciphersuite=${ciphersuite}`;
+    let r: ClaimResponse;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        r = await this.#request<ClaimResponse>("POST", path, undefined, { "idempotency-key": key });
+        break;
+      } catch (err) {
+        const lost = err instanceof DeliveryServiceError && (err.error === "network" || err.status >= 500);
+        if (!lost || attempt >= this.#claimRetries) throw err;
+        await new Promise((resolve) => setTimeout(resolve, 100 * 2 ** attempt));
+      }
+    }
     return {
       keyPackages: r.keyPackages.map((k) => ({ ...k, keyPackage: fromBase64(k.keyPackage) })),
       exhausted: r.exhausted,

@@ -5,6 +5,10 @@
 export { createDeliveryService, DEFAULT_LIMITS, HttpError } from "./server.js";
 export type { DeliveryServiceLimits, DeliveryServiceOptions } from "./server.js";
 export { openStore, isPostgresUrl } from "./open.js";
+export { InProcessVerifier, WorkerVerifier, defaultVerifyWorkers } from "./verifyPool.js";
+export type { PackageVerifier, VerifyFailure } from "./verifyPool.js";
+export { parseCorsOrigins } from "./cors.js";
+export { CLIENT_ID_PATTERN, MAX_CLIENT_ID_LENGTH } from "./schemas.js";
 export type { OpenStoreOptions } from "./open.js";
 export { SqliteDsStore } from "./sqliteStore.js";
 export type { SqliteDsStoreOptions } from "./sqliteStore.js";
@@ -15,7 +19,11 @@ export type {
   AddKeypackagesResult,
   ClaimedDsKeypackage,
   DeliveryServiceStore,
+  DsClaimOptions,
   DsClaimResult,
+  DsClientKey,
+  DsPurgeOptions,
+  DsPurgeResult,
   DsClient,
   DsPoolSize,
   NewDsClient,
@@ -24,6 +32,7 @@ export type {
 export { DeliveryServiceClient, DeliveryServiceError } from "./client.js";
 export type {
   ClaimedKeypackage,
+  ClaimOptions,
   ClaimResult,
   DeliveryServiceClientOptions,
   KeypackageInput,

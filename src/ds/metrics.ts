@@ -55,15 +55,31 @@ export class DsMetrics {
     registers: [this.registry],
   });
 
-  constructor(poolSizes: () => Promise<DsPoolSize[]>) {
+  /**
+   * `poolSizes` reads the store's counters (no table scan). Scrapes share one in-flight read and
+   * reuse an answer younger than `poolSizesMaxAgeMs` (default 1000), so scraping at any rate
+   * costs the database at most one small read per second per process.
+   */
+  constructor(poolSizes: () => Promise<DsPoolSize[]>, options: { poolSizesMaxAgeMs?: number } = {}) {
+    const maxAge = options.poolSizesMaxAgeMs ?? 1000;
+    let last: { at: number; sizes: Promise<DsPoolSize[]> } | undefined;
+    const cached = (): Promise<DsPoolSize[]> => {
+      const now = Date.now();
+      if (last === undefined || now - last.at >= maxAge) {
+        const sizes = poolSizes();
+        last = { at: now, sizes };
+        sizes.catch(() => (last = undefined)); // a failed read is not reused
+      }
+      return last.sizes;
+    };
     new Gauge({
       name: "mlskp_ds_keypackages",
-      help: "Valid key packages stored, by cipher suite and kind",
+      help: "Key packages stored (expired ones until purged), by cipher suite and kind",
       labelNames: ["ciphersuite", "kind"] as const,
       registers: [this.registry],
       async collect() {
         this.reset();
-        for (const p of await poolSizes()) {
+        for (const p of await cached()) {
           this.set(
             { ciphersuite: String(p.ciphersuite), kind: p.lastResort ? "last_resort" : "regular" },
             p.count,

@@ -5,6 +5,8 @@ export interface OpenStoreOptions {
   pgSchema?: string;
   /** PostgreSQL only: pool size. */
   pgPoolSize?: number;
+  /** PostgreSQL only: hash-partition a new `ds_keypackages` by user id into this many partitions. */
+  pgPartitions?: number;
 }
 
 /** True for `postgres://` and `postgresql://` URLs. */
@@ -23,6 +25,7 @@ export async function openStore(spec: string, options: OpenStoreOptions = {}): P
     store = new PostgresDsStore(spec, {
       ...(options.pgSchema !== undefined ? { schema: options.pgSchema } : {}),
       ...(options.pgPoolSize !== undefined ? { poolSize: options.pgPoolSize } : {}),
+      ...(options.pgPartitions !== undefined ? { partitions: options.pgPartitions } : {}),
     });
   } else {
     const { SqliteDsStore } = await import("./sqliteStore.js");

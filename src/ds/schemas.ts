@@ -1,6 +1,41 @@
-/** JSON schemas of the routes: request validation, response serialization and the OpenAPI document. */
+/**
+ * JSON schemas of the routes: request validation, response serialization and the OpenAPI
+ * document. Requests are strict: unknown properties are refused (never stripped), and the
+ * client id grammar below is the one the router's `maxParamLength` is sized from.
+ */
 
-const UUID = "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$";
+const UUID_BODY = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}";
+const UUID = `^${UUID_BODY}$`;
+
+/** Longest DNS name (RFC 1035 §2.3.4), the domain part of a client id. */
+export const MAX_DOMAIN_LENGTH = 253;
+/** Longest device id: 64 bits in lowercase hex. */
+export const MAX_DEVICE_ID_LENGTH = 16;
+/** Longest client id the DS accepts: `<uuid 36>:<device ≤ 16>@<domain ≤ 253>` = 307 characters. */
+export const MAX_CLIENT_ID_LENGTH = 36 + 1 + MAX_DEVICE_ID_LENGTH + 1 + MAX_DOMAIN_LENGTH;
+
+const LABEL = "[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?";
+/**
+ * The client id grammar of the DS (Wire's form, stricter than `ClientId.parse`):
+ * `<user-uuid>:<device-id>@<domain>`, the uuid in lowercase, the device id 1–16 lowercase hex
+ * digits, the domain a lowercase DNS name (labels of `a-z 0-9 -`, 1–63 characters, not starting
+ * or ending with `-`, joined by `.`, at most 253 characters). No whitespace, control
+ * characters, NUL, uppercase or non-ASCII anywhere.
+ */
+export const CLIENT_ID_PATTERN = `^${UUID_BODY}:[0-9a-f]{1,${MAX_DEVICE_ID_LENGTH}}@(?=[a-z0-9.-]{1,${MAX_DOMAIN_LENGTH}}$)${LABEL}(?:\\.${LABEL})*$`;
+export const CLIENT_ID_RE = new RegExp(CLIENT_ID_PATTERN);
+
+/** Lowercase hex of a KeyPackageRef: the hash length of a suite (SHA-256, SHA-384 or SHA-512). */
+export const REF_PATTERN = "^(?:[0-9a-f]{64}|[0-9a-f]{96}|[0-9a-f]{128})$";
+
+const clientIdString = {
+  type: "string",
+  minLength: 1,
+  maxLength: MAX_CLIENT_ID_LENGTH,
+  pattern: CLIENT_ID_PATTERN,
+  description:
+    "`<user-uuid>:<device-id-hex>@<domain>`: lowercase uuid, 1–16 lowercase hex digits, a lowercase DNS name; at most 307 characters",
+} as const;
 
 export const errorSchema = {
   type: "object",
@@ -26,19 +61,16 @@ const bearer = [{ bearer: [] }];
 const clientIdParams = {
   type: "object",
   required: ["clientId"],
+  additionalProperties: false,
   properties: {
-    clientId: {
-      type: "string",
-      minLength: 1,
-      maxLength: 512,
-      description: "`<user-uuid>:<device-id-hex>@<domain>`, URL-encoded",
-    },
+    clientId: { ...clientIdString, description: `${clientIdString.description}, URL-encoded` },
   },
 } as const;
 
 const suiteQuery = {
   type: "object",
   required: ["ciphersuite"],
+  additionalProperties: false,
   properties: {
     ciphersuite: {
       type: "string",
@@ -56,6 +88,7 @@ const uploadBody = {
     keyPackages: {
       type: "array",
       minItems: 1,
+      maxItems: 1000,
       description: "Base64 (standard, padded) TLS-encoded KeyPackages; at most 1000 per request",
       items: { type: "string" },
     },
@@ -82,13 +115,14 @@ export const registerSchema = {
     additionalProperties: false,
     properties: {
       userId: { type: "string", pattern: UUID },
-      clientId: { type: "string", minLength: 1, maxLength: 512 },
+      clientId: clientIdString,
       signatureKeys: {
         type: "object",
         minProperties: 1,
+        maxProperties: 16,
         description: "Cipher suite code point → base64 signature public key",
         propertyNames: { pattern: "^[1-9][0-9]{0,4}$" },
-        additionalProperties: { type: "string" },
+        additionalProperties: { type: "string", maxLength: 256 },
       },
     },
   },
@@ -149,8 +183,9 @@ export const deleteSchema = {
       refs: {
         type: "array",
         maxItems: 1000,
-        items: { type: "string", pattern: "^[0-9a-f]{2,128}$" },
-        description: "Hex refs",
+        items: { type: "string", pattern: REF_PATTERN },
+        description:
+          "Lowercase hex refs, each the hash length of an accepted suite (64, 96 or 128 characters)",
       },
     },
   },
@@ -164,7 +199,12 @@ export const claimSchema = {
   tags: ["key-packages"],
   summary: "Claim one key package of every client of a user (except the caller)",
   security: bearer,
-  params: { type: "object", required: ["userId"], properties: { userId: { type: "string", pattern: UUID } } },
+  params: {
+    type: "object",
+    required: ["userId"],
+    additionalProperties: false,
+    properties: { userId: { type: "string", pattern: UUID } },
+  },
   querystring: suiteQuery,
   response: {
     200: {
@@ -195,9 +235,13 @@ export const claimSchema = {
   },
 } as const;
 
+/** Routes without parameters refuse any query string parameter. */
+const noQuery = { type: "object", additionalProperties: false, properties: {} } as const;
+
 export const healthSchema = {
   tags: ["operations"],
   summary: "Liveness and database reachability",
+  querystring: noQuery,
   response: {
     200: { type: "object", properties: { status: { type: "string" }, store: { type: "string" } } },
     503: errorSchema,
@@ -207,5 +251,6 @@ export const healthSchema = {
 export const metricsSchema = {
   tags: ["operations"],
   summary: "Prometheus metrics (text exposition format)",
+  querystring: noQuery,
   produces: ["text/plain"],
 } as const;

@@ -17,11 +17,14 @@ import { KEYPACKAGE_MAX_SPAN } from "../keypackage/lifetime.js";
 import {
   SUPPORTED_CIPHERSUITES,
   SignatureScheme,
+  hashOf,
   signatureSchemeOf,
   type Ciphersuite,
 } from "../mls/ciphersuite.js";
+import { CorsPolicy } from "./cors.js";
 import { DsMetrics } from "./metrics.js";
 import {
+  MAX_CLIENT_ID_LENGTH,
   claimSchema,
   countSchema,
   deleteSchema,
@@ -33,6 +36,8 @@ import {
 } from "./schemas.js";
 import type { DeliveryServiceStore, DsClient } from "./store.js";
 import { decodeBase64, sha256, validateUpload } from "./validation.js";
+import { WorkerVerifier, InProcessVerifier, sharedVerifier, type PackageVerifier } from "./verifyPool.js";
+import { WindowCounter } from "./windowCounter.js";
 import {
   ENROLLMENT_SECRET_HEADER,
   MAX_KEYPACKAGES_PER_UPLOAD,
@@ -68,6 +73,23 @@ export interface DeliveryServiceLimits {
   readsPerWindow: number;
   /** Registrations per IP address per window (default 60). */
   registrationsPerWindow: number;
+  /** Key packages uploaded (POST and PUT, accepted or not) per client per window (default 10 000). */
+  uploadPackagesPerWindow: number;
+  /** Upload request body bytes per client per window (default 16 MiB), counted before the body is read. */
+  uploadBytesPerWindow: number;
+  /** Failed authentications (missing, unknown or foreign token, wrong enrollment secret) per address per window (default 60). */
+  authFailuresPerWindow: number;
+  /** Packages waiting for signature verification, all uploads together, before uploads get 503 (default 20 000). */
+  maxQueuedVerifications: number;
+  /**
+   * Claims by one claimer of one target user per `claimTargetWindowMs` (default 30), counted in
+   * the store, so across processes: a client cannot drain a user's pool.
+   */
+  claimsPerTargetUser: number;
+  /** Window of `claimsPerTargetUser`, ms (default 1 h). */
+  claimTargetWindowMs: number;
+  /** How long a claim's answer is kept for a retry with the same `Idempotency-Key`, ms (default 10 min). */
+  idempotencyWindowMs: number;
 }
 
 export const DEFAULT_LIMITS: Readonly<DeliveryServiceLimits> = Object.freeze({
@@ -80,6 +102,13 @@ export const DEFAULT_LIMITS: Readonly<DeliveryServiceLimits> = Object.freeze({
   claimsPerWindow: 600,
   readsPerWindow: 600,
   registrationsPerWindow: 60,
+  uploadPackagesPerWindow: 10_000,
+  uploadBytesPerWindow: 16 * 1024 * 1024,
+  authFailuresPerWindow: 60,
+  maxQueuedVerifications: 20_000,
+  claimsPerTargetUser: 30,
+  claimTargetWindowMs: 3_600_000,
+  idempotencyWindowMs: 600_000,
 });
 
 export interface DeliveryServiceOptions {
@@ -103,6 +132,18 @@ export interface DeliveryServiceOptions {
   trustProxy?: boolean;
   /** Close the store when the server closes (default true). */
   closeStore?: boolean;
+  /**
+   * Origins (`https://app.example.com`, or `*`) whose pages may call the API (CORS). Default
+   * none: no CORS headers, and preflight requests answer 404.
+   */
+  corsOrigins?: readonly string[];
+  /**
+   * Worker threads verifying signatures: default a process-wide pool of one per core but one
+   * (at most 8); 0 verifies on the event loop (yielding between packages).
+   */
+  verifyWorkers?: number;
+  /** Where signatures are verified, instead of `verifyWorkers` (embedding, tests). Not closed by the server. */
+  verifier?: PackageVerifier;
 }
 
 /** An HTTP error answered as `{ error, message, rejected? }`. */
@@ -139,6 +180,7 @@ function checkOptions(options: DeliveryServiceOptions): {
   limits: DeliveryServiceLimits;
   suites: readonly number[];
   maxLifetimeMs: number;
+  cors: CorsPolicy | undefined;
 } {
   const limits = { ...DEFAULT_LIMITS, ...options.limits };
   for (const [k, v] of Object.entries(limits)) {
@@ -158,7 +200,21 @@ function checkOptions(options: DeliveryServiceOptions): {
   if (!options.dev && (options.enrollmentSecret === undefined || options.enrollmentSecret.length < 16)) {
     throw new TypeError("an enrollment secret of at least 16 characters is required unless dev is set");
   }
-  return { limits, suites, maxLifetimeMs };
+  const w = options.verifyWorkers;
+  if (w !== undefined && (!Number.isInteger(w) || w < 0 || w > 64)) {
+    throw new TypeError("verifyWorkers must be an integer in [0, 64]");
+  }
+  const cors =
+    options.corsOrigins !== undefined && options.corsOrigins.length > 0
+      ? new CorsPolicy(options.corsOrigins)
+      : undefined;
+  return { limits, suites, maxLifetimeMs, cors };
+}
+
+/** Ref lengths in hex characters of the accepted suites (the length of their hash). */
+function refHexLengths(suites: readonly number[]): Set<number> {
+  const bytes = { "SHA-256": 32, "SHA-384": 48, "SHA-512": 64 } as const;
+  return new Set(suites.map((s) => 2 * bytes[hashOf(s as Ciphersuite)]));
 }
 
 /**
@@ -166,7 +222,8 @@ function checkOptions(options: DeliveryServiceOptions): {
  * maintenance timer and (by default) closes the store.
  */
 export async function createDeliveryService(options: DeliveryServiceOptions): Promise<FastifyInstance> {
-  const { limits, suites, maxLifetimeMs } = checkOptions(options);
+  const { limits, suites, maxLifetimeMs, cors } = checkOptions(options);
+  const refLengths = refHexLengths(suites);
   const { store } = options;
   const clock = options.clock ?? (() => new Date());
   const dev = options.dev === true;
@@ -186,15 +243,103 @@ export async function createDeliveryService(options: DeliveryServiceOptions): Pr
     logger,
     bodyLimit: limits.bodyLimitBytes,
     trustProxy: options.trustProxy === true,
-    // No type coercion: a number is not a base64 string (query strings are parsed by hand).
-    ajv: { customOptions: { coerceTypes: false } },
+    // The router's limit is the client id grammar's: a longer id is invalid anyway (414, ours).
+    routerOptions: { maxParamLength: MAX_CLIENT_ID_LENGTH },
+    // Strict: no type coercion (a number is not a base64 string; query strings are parsed by
+    // hand), and unknown properties are refused, never silently stripped.
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: false } },
+    // Requests arriving while closing get our 503 (onRequest below), not Fastify's body.
+    return503OnClosing: false,
+    // Errors the router answers before any route: our body, not Fastify's.
+    frameworkErrors: (err, request, reply) => {
+      cors?.decorate(request, reply);
+      const code = (err as { code?: string }).code;
+      if (code === "FST_ERR_MAX_PARAM_LENGTH") {
+        return sendError(
+          reply,
+          new HttpError(414, "uri_too_long", `a path parameter exceeds ${MAX_CLIENT_ID_LENGTH} characters`),
+        );
+      }
+      if (code === "FST_ERR_BAD_URL")
+        return sendError(reply, new HttpError(400, "bad_request", "malformed URL"));
+      request.log.error({ err }, "router failed");
+      return sendError(reply, new HttpError(500, "internal", "internal error"));
+    },
+    // Malformed HTTP (before Fastify sees a request): our body too.
+    clientErrorHandler: (err: NodeJS.ErrnoException, socket) => {
+      if (err.code === "ECONNRESET" || socket.destroyed) return;
+      const [status, reason, error, message] =
+        err.code === "ERR_HTTP_REQUEST_TIMEOUT"
+          ? [408, "Request Timeout", "request_timeout", "the request took too long"]
+          : err.code === "HPE_HEADER_OVERFLOW"
+            ? [
+                431,
+                "Request Header Fields Too Large",
+                "headers_too_large",
+                "the request headers are too large",
+              ]
+            : [400, "Bad Request", "bad_request", "malformed HTTP request"];
+      const body = JSON.stringify({ error, message } satisfies DsErrorBody);
+      if (socket.writable) {
+        socket.write(
+          `HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+        );
+      }
+      socket.destroy(err);
+    },
   }) as unknown as FastifyInstance;
+
+  // JSON only: a text/plain body is 415 like any other type.
+  app.removeContentTypeParser("text/plain");
 
   app.setErrorHandler((err: unknown, request, reply) => {
     if (err instanceof HttpError) return sendError(reply, err);
-    const e = err as { statusCode?: number; code?: string; validation?: unknown; message?: string };
-    if (e.validation !== undefined)
+    const e = err as {
+      statusCode?: number;
+      code?: string;
+      validation?: { instancePath?: string; keyword?: string }[];
+      validationContext?: string;
+      message?: string;
+    };
+    if (e.validation !== undefined) {
+      const first = e.validation[0];
+      if (first?.instancePath === "/clientId") {
+        const where = e.validationContext === "params" ? "the path's client id" : "clientId";
+        return sendError(
+          reply,
+          new HttpError(
+            400,
+            "invalid_client_id",
+            `${where} is not <user-uuid>:<device-id-hex>@<domain> (lowercase, at most ${MAX_CLIENT_ID_LENGTH} characters)`,
+          ),
+        );
+      }
+      if (
+        e.validationContext === "body" &&
+        first?.instancePath === "/keyPackages" &&
+        first.keyword === "maxItems"
+      ) {
+        return sendError(
+          reply,
+          new HttpError(
+            400,
+            "too_many_key_packages",
+            `at most ${limits.maxKeypackagesPerUpload} key packages per request`,
+          ),
+        );
+      }
+      if (e.validationContext === "body" && /^\/refs\/\d+$/.test(first?.instancePath ?? "")) {
+        return sendError(
+          reply,
+          new HttpError(
+            400,
+            "bad_request",
+            `body${first?.instancePath}: a ref is 64, 96 or 128 lowercase hex characters`,
+          ),
+        );
+      }
       return sendError(reply, new HttpError(400, "bad_request", e.message ?? "invalid request"));
+    }
     if (e.code === "FST_ERR_CTP_BODY_TOO_LARGE") {
       return sendError(
         reply,
@@ -211,6 +356,37 @@ export async function createDeliveryService(options: DeliveryServiceOptions): Pr
   app.setNotFoundHandler((_request, reply) =>
     sendError(reply, new HttpError(404, "not_found", "no such route")),
   );
+
+  // First hook of every request: refuse while closing; CORS headers on every answer.
+  let closing = false;
+  app.addHook("preClose", async () => {
+    closing = true;
+  });
+  app.addHook("onRequest", async (request, reply) => {
+    cors?.decorate(request, reply);
+    if (closing) {
+      reply.header("connection", "close");
+      throw new HttpError(503, "shutting_down", "the server is shutting down");
+    }
+  });
+  // Routes without a body schema take no body.
+  app.addHook("preValidation", async (request) => {
+    if (request.is404) return;
+    const schema = request.routeOptions.schema as { body?: unknown } | undefined;
+    if (schema?.body === undefined && request.body !== undefined && request.body !== null) {
+      throw new HttpError(400, "bad_request", "this route takes no request body");
+    }
+  });
+  if (cors !== undefined) {
+    // Preflight: answered for every path (an unknown one then 404s on the actual request).
+    app.options("*", { schema: { hide: true } }, async (request, reply) => {
+      if (!cors.allows(request.headers.origin)) {
+        throw new HttpError(403, "cors_origin_not_allowed", "this origin may not call the API");
+      }
+      cors.preflight(reply);
+      return reply.code(204).send();
+    });
+  }
 
   await app.register(swagger, {
     openapi: {
@@ -237,25 +413,53 @@ export async function createDeliveryService(options: DeliveryServiceOptions): Pr
 
   // ── authentication ───────────────────────────────────────────────────────
 
-  async function authenticate(request: FastifyRequest): Promise<void> {
+  /**
+   * Failed authentications per address: past `authFailuresPerWindow`, the address gets 429
+   * for anything that would need a token lookup or a secret comparison (a token already in
+   * the cache still works, so one bad client behind a NAT does not lock out the others).
+   */
+  const authFailures = new WindowCounter(limits.rateWindowMs);
+  const authFailed = (request: FastifyRequest, reason: string, err: HttpError): never => {
+    metrics.authFailures.inc({ reason });
+    authFailures.add(request.ip);
+    throw err;
+  };
+  const checkAuthBudget = (request: FastifyRequest, reply: FastifyReply | undefined): void => {
+    if (authFailures.used(request.ip) < limits.authFailuresPerWindow) return;
+    const after = Math.max(1, Math.ceil(authFailures.retryAfterMs(request.ip) / 1000));
+    reply?.header("retry-after", String(after));
+    metrics.authFailures.inc({ reason: "rate_limited" });
+    throw new HttpError(
+      429,
+      "rate_limited",
+      `too many failed authentications from this address, retry in ${after} s`,
+    );
+  };
+
+  async function authenticate(request: FastifyRequest, reply?: FastifyReply): Promise<void> {
     const header = request.headers.authorization;
     if (header === undefined || !/^bearer /i.test(header)) {
-      metrics.authFailures.inc({ reason: "missing_token" });
-      throw new HttpError(401, "missing_token", "an Authorization: Bearer token is required");
+      checkAuthBudget(request, reply);
+      authFailed(
+        request,
+        "missing_token",
+        new HttpError(401, "missing_token", "an Authorization: Bearer token is required"),
+      );
+      return;
     }
     const token = header.slice(7).trim();
     if (!TOKEN_RE.test(token)) {
-      metrics.authFailures.inc({ reason: "invalid_token" });
-      throw new HttpError(401, "invalid_token", "unknown token");
+      checkAuthBudget(request, reply);
+      authFailed(request, "invalid_token", new HttpError(401, "invalid_token", "unknown token"));
     }
     const key = hex(sha256(new TextEncoder().encode(token)));
     const now = Date.now();
     let client = tokenCache.get(key);
     if (client === undefined || client.until < now) {
+      checkAuthBudget(request, reply);
       const found = await store.clientByTokenHash(Buffer.from(key, "hex"));
       if (found === undefined) {
-        metrics.authFailures.inc({ reason: "invalid_token" });
-        throw new HttpError(401, "invalid_token", "unknown token");
+        return authFailed(request, "invalid_token", new HttpError(401, "invalid_token", "unknown token"));
       }
       if (tokenCache.size >= TOKEN_CACHE_MAX) tokenCache.clear();
       client = { client: found, until: now + TOKEN_CACHE_TTL_MS };
@@ -265,12 +469,15 @@ export async function createDeliveryService(options: DeliveryServiceOptions): Pr
   }
 
   /** Authenticated, and the path's client must be the caller. */
-  async function authenticateOwner(request: FastifyRequest): Promise<void> {
-    await authenticate(request);
+  async function authenticateOwner(request: FastifyRequest, reply?: FastifyReply): Promise<void> {
+    await authenticate(request, reply);
     const { clientId } = request.params as { clientId: string };
     if (authed.get(request)?.clientId !== clientId) {
-      metrics.authFailures.inc({ reason: "forbidden" });
-      throw new HttpError(403, "forbidden", "the token does not belong to this client");
+      authFailed(
+        request,
+        "forbidden",
+        new HttpError(403, "forbidden", "the token does not belong to this client"),
+      );
     }
   }
 
@@ -333,17 +540,21 @@ export async function createDeliveryService(options: DeliveryServiceOptions): Pr
     },
     async (request, reply) => {
       if (!dev) {
+        checkAuthBudget(request, reply);
         const given = request.headers[ENROLLMENT_SECRET_HEADER];
         const ok =
           secretHash !== undefined &&
           typeof given === "string" &&
           timingSafeEqual(sha256(new TextEncoder().encode(given)), secretHash);
         if (!ok) {
-          metrics.authFailures.inc({ reason: "enrollment_secret" });
-          throw new HttpError(
-            401,
-            "invalid_enrollment_secret",
-            `a valid ${ENROLLMENT_SECRET_HEADER} header is required`,
+          authFailed(
+            request,
+            "enrollment_secret",
+            new HttpError(
+              401,
+              "invalid_enrollment_secret",
+              `a valid ${ENROLLMENT_SECRET_HEADER} header is required`,
+            ),
           );
         }
       }
@@ -389,8 +600,37 @@ export async function createDeliveryService(options: DeliveryServiceOptions): Pr
 
   // ── key packages ─────────────────────────────────────────────────────────
 
+  const ownVerifier =
+    options.verifier === undefined && options.verifyWorkers !== undefined && options.verifyWorkers > 0
+      ? new WorkerVerifier(options.verifyWorkers)
+      : undefined;
+  const verifier: PackageVerifier =
+    options.verifier ??
+    (options.verifyWorkers === 0 ? new InProcessVerifier() : (ownVerifier ?? sharedVerifier()));
+  app.addHook("onReady", async () => verifier.warm());
+  const uploadBytes = new WindowCounter(limits.rateWindowMs);
+  const uploadPackages = new WindowCounter(limits.rateWindowMs);
+
+  const rateLimited = (reply: FastifyReply, counter: WindowCounter, key: string, what: string): HttpError => {
+    const after = Math.max(1, Math.ceil(counter.retryAfterMs(key) / 1000));
+    reply.header("retry-after", String(after));
+    return new HttpError(429, "rate_limited", `${what} per client exceeded, retry in ${after} s`);
+  };
+
+  /** Upload bytes are counted before the body is read (`content-length`, else the body limit). */
+  async function chargeUploadBytes(request: FastifyRequest, reply: FastifyReply): Promise<void> {
+    const key = caller(request).clientId;
+    const length = Number(request.headers["content-length"]);
+    const bytes = Number.isSafeInteger(length) && length >= 0 ? length : limits.bodyLimitBytes;
+    if (!uploadBytes.take(key, Math.min(bytes, limits.bodyLimitBytes), limits.uploadBytesPerWindow)) {
+      metrics.uploads.inc({ result: "rejected" });
+      throw rateLimited(reply, uploadBytes, key, `${limits.uploadBytesPerWindow} upload bytes per window`);
+    }
+  }
+
   async function upload(
     request: FastifyRequest<{ Body: UploadRequest }>,
+    reply: FastifyReply,
     replace: boolean,
   ): Promise<UploadResponse> {
     const client = caller(request);
@@ -403,6 +643,25 @@ export async function createDeliveryService(options: DeliveryServiceOptions): Pr
         `at most ${limits.maxKeypackagesPerUpload} key packages per request`,
       );
     }
+    // Bounded work: the package budget of the client, then room on the verification workers.
+    if (!uploadPackages.take(client.clientId, texts.length, limits.uploadPackagesPerWindow)) {
+      metrics.uploads.inc({ result: "rejected" });
+      throw rateLimited(
+        reply,
+        uploadPackages,
+        client.clientId,
+        `${limits.uploadPackagesPerWindow} uploaded key packages per window`,
+      );
+    }
+    if (verifier.pending > 0 && verifier.pending + texts.length > limits.maxQueuedVerifications) {
+      metrics.uploads.inc({ result: "rejected" });
+      reply.header("retry-after", "1");
+      throw new HttpError(
+        503,
+        "overloaded",
+        "too many key packages are waiting for verification, retry shortly",
+      );
+    }
     const rejectWith = (rejected: DsRejection[]): never => {
       metrics.uploads.inc({ result: "rejected" });
       for (const r of rejected) metrics.rejectedKeypackages.inc({ rule: r.rule });
@@ -413,12 +672,17 @@ export async function createDeliveryService(options: DeliveryServiceOptions): Pr
         rejected,
       );
     };
-    const v = await validateUpload(texts, client, {
-      now: clock(),
-      maxLifetimeMs,
-      ciphersuites: suites,
-      maxKeypackageBytes: limits.maxKeypackageBytes,
-    });
+    const v = await validateUpload(
+      texts,
+      client,
+      {
+        now: clock(),
+        maxLifetimeMs,
+        ciphersuites: suites,
+        maxKeypackageBytes: limits.maxKeypackageBytes,
+      },
+      { seenInitKeys: (hashes) => store.seenInitKeys(hashes), verifier },
+    );
     if (!v.ok) return rejectWith(v.rejected);
     const { packages } = v;
     const reusedRejections = (hashes: Uint8Array[]): DsRejection[] => {
@@ -435,8 +699,7 @@ export async function createDeliveryService(options: DeliveryServiceOptions): Pr
           : [],
       );
     };
-    const seen = await store.seenInitKeys(packages.map((p) => p.initKeyHash));
-    if (seen.length > 0) return rejectWith(reusedRejections(seen));
+    // (replays were refused by validateUpload; the store re-checks atomically)
     const r = await store.addKeypackages(client, packages, {
       maxStoredPerClient: limits.maxStoredPerClient,
       ...(replace ? { replaceSuites: [...new Set(packages.map((p) => p.ciphersuite))] } : {}),
@@ -457,14 +720,24 @@ export async function createDeliveryService(options: DeliveryServiceOptions): Pr
 
   app.post<{ Body: UploadRequest; Params: { clientId: string } }>(
     "/v1/clients/:clientId/key-packages",
-    { schema: uploadSchema, onRequest: authenticateOwner, config: perClient(limits.uploadsPerWindow) },
-    async (request, reply) => reply.code(201).send(await upload(request, false)),
+    {
+      schema: uploadSchema,
+      onRequest: authenticateOwner,
+      preParsing: chargeUploadBytes,
+      config: perClient(limits.uploadsPerWindow),
+    },
+    async (request, reply) => reply.code(201).send(await upload(request, reply, false)),
   );
 
   app.put<{ Body: UploadRequest; Params: { clientId: string } }>(
     "/v1/clients/:clientId/key-packages",
-    { schema: replaceSchema, onRequest: authenticateOwner, config: perClient(limits.uploadsPerWindow) },
-    async (request) => upload(request, true),
+    {
+      schema: replaceSchema,
+      onRequest: authenticateOwner,
+      preParsing: chargeUploadBytes,
+      config: perClient(limits.uploadsPerWindow),
+    },
+    async (request, reply) => upload(request, reply, true),
   );
 
   app.get<{ Params: { clientId: string }; Querystring: { ciphersuite: string } }>(
@@ -472,7 +745,7 @@ export async function createDeliveryService(options: DeliveryServiceOptions): Pr
     { schema: countSchema, onRequest: authenticateOwner, config: perClient(limits.readsPerWindow) },
     async (request): Promise<CountResponse> => {
       const suite = checkSuite(request.query.ciphersuite);
-      const n = await store.countKeypackages(caller(request).clientId, suite, seconds(clock()));
+      const n = await store.countKeypackages(caller(request), suite, seconds(clock()));
       return { ciphersuite: suite, count: n.regular, lastResort: n.lastResort };
     },
   );
@@ -481,26 +754,60 @@ export async function createDeliveryService(options: DeliveryServiceOptions): Pr
     "/v1/clients/:clientId/key-packages",
     { schema: deleteSchema, onRequest: authenticateOwner, config: perClient(limits.readsPerWindow) },
     async (request): Promise<DeleteResponse> => {
+      const bad = request.body.refs.find((r) => !refLengths.has(r.length));
+      if (bad !== undefined) {
+        throw new HttpError(
+          400,
+          "bad_request",
+          `a ref of the accepted suites is ${[...refLengths].sort().join(" or ")} lowercase hex characters`,
+        );
+      }
       const refs = request.body.refs.map((r) => new Uint8Array(Buffer.from(r, "hex")));
-      return { deleted: await store.deleteKeypackages(caller(request).clientId, refs) };
+      return { deleted: await store.deleteKeypackages(caller(request), refs) };
     },
   );
 
   app.post<{ Params: { userId: string }; Querystring: { ciphersuite: string } }>(
     "/v1/users/:userId/key-packages/claim",
     { schema: claimSchema, onRequest: authenticate, config: perClient(limits.claimsPerWindow) },
-    async (request): Promise<ClaimResponse> => {
+    async (request, reply): Promise<ClaimResponse> => {
       const claimer = caller(request);
       const suite = checkSuite(request.query.ciphersuite);
+      const key = idempotencyKey(request.headers["idempotency-key"]);
       const end = metrics.claimSeconds.startTimer();
-      const r = await store.claim(request.params.userId, suite, claimer.clientId, seconds(clock()));
+      const r = await store.claim(request.params.userId, suite, claimer.clientId, seconds(clock()), {
+        limit: {
+          max: limits.claimsPerTargetUser,
+          windowSeconds: Math.ceil(limits.claimTargetWindowMs / 1000),
+        },
+        ...(key !== undefined
+          ? { idempotency: { key, windowSeconds: Math.ceil(limits.idempotencyWindowMs / 1000) } }
+          : {}),
+      });
       end();
       if (r === undefined) throw new HttpError(404, "unknown_user", "no client of this user is registered");
-      metrics.claims.inc();
-      metrics.purged.inc(r.purged);
-      metrics.exhausted.inc(r.exhausted.length);
-      for (const k of r.keyPackages)
-        metrics.claimedKeypackages.inc({ kind: k.lastResort ? "last_resort" : "regular" });
+      if (r.keyMismatch === true)
+        throw new HttpError(
+          422,
+          "idempotency_key_reused",
+          "this Idempotency-Key was used for another user or suite",
+        );
+      if (r.limited !== undefined) {
+        void reply.header("retry-after", String(Math.max(1, r.limited.retryAfter)));
+        throw new HttpError(
+          429,
+          "rate_limited",
+          `at most ${limits.claimsPerTargetUser} claims of one user's key packages per client per ${Math.ceil(limits.claimTargetWindowMs / 1000)} s; retry in ${r.limited.retryAfter} s`,
+        );
+      }
+      if (r.replayed === true) void reply.header("idempotent-replayed", "true");
+      else {
+        metrics.claims.inc();
+        metrics.purged.inc(r.purged);
+        metrics.exhausted.inc(r.exhausted.length);
+        for (const k of r.keyPackages)
+          metrics.claimedKeypackages.inc({ kind: k.lastResort ? "last_resort" : "regular" });
+      }
       return {
         keyPackages: r.keyPackages.map((k) => ({
           clientId: k.clientId,
@@ -517,21 +824,38 @@ export async function createDeliveryService(options: DeliveryServiceOptions): Pr
 
   const interval = options.maintenanceIntervalMs ?? 10 * 60_000;
   let timer: NodeJS.Timeout | undefined;
+  let purging = false; // a batched purge may outlast the interval: never run two at once
   if (interval > 0) {
     timer = setInterval(() => {
-      store.purgeExpired(seconds(clock())).then(
-        (r) => metrics.purged.inc(r.keypackages),
-        (err: unknown) => app.log.error({ err }, "purge failed"),
-      );
+      if (purging) return;
+      purging = true;
+      store
+        .purgeExpired(seconds(clock()))
+        .then(
+          (r) => metrics.purged.inc(r.keypackages),
+          (err: unknown) => app.log.error({ err }, "purge failed"),
+        )
+        .finally(() => (purging = false));
     }, interval);
     timer.unref();
   }
   app.addHook("onClose", async () => {
     if (timer !== undefined) clearInterval(timer);
+    await ownVerifier?.close();
     if (options.closeStore !== false) await store.close();
   });
 
   return app;
+}
+
+/** `Idempotency-Key` (an sf-string or a bare token): 1–255 visible ASCII characters, else 400. */
+function idempotencyKey(header: string | string[] | undefined): string | undefined {
+  if (header === undefined) return undefined;
+  const raw = Array.isArray(header) ? undefined : header.trim();
+  const key = raw !== undefined && /^".*"$/.test(raw) ? raw.slice(1, -1) : raw;
+  if (key === undefined || !/^[\x21-\x7e]{1,255}$/.test(key))
+    throw new HttpError(400, "bad_request", "Idempotency-Key must be 1 to 255 visible ASCII characters");
+  return key;
 }
 
 function sendError(reply: FastifyReply, err: HttpError): FastifyReply {

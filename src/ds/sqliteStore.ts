@@ -1,27 +1,43 @@
 /**
  * SQLite Delivery Service store (Node.js): a file in WAL mode, or `:memory:`.
  * Every write is one `BEGIN IMMEDIATE` transaction, so a claim is atomic even when
- * several processes share the file.
+ * several processes share the file, and writes of one client are serialized.
  */
 import BetterSqlite3 from "better-sqlite3-multiple-ciphers";
 import {
+  DEFAULT_PURGE_BATCH,
+  DEFAULT_PURGE_PAUSE_MS,
+  DS_SCHEMA_VERSION,
+  checkOneLastResortPerSuite,
   clientFromRow,
+  decodeClaimAnswer,
+  encodeClaimAnswer,
   encodeSignatureKeys,
+  sleep,
   type DsClientRow,
   type AddKeypackagesOptions,
   type AddKeypackagesResult,
   type ClaimedDsKeypackage,
   type DeliveryServiceStore,
+  type DsClaimOptions,
   type DsClaimResult,
   type DsClient,
+  type DsClientKey,
   type DsPoolSize,
+  type DsPurgeOptions,
+  type DsPurgeResult,
   type NewDsClient,
   type NewDsKeypackage,
 } from "./store.js";
 
 type Db = BetterSqlite3.Database;
 
+/** Schema version 2, idempotent (`IF NOT EXISTS`): also completes a migrated version-1 database. */
 const SCHEMA = `
+CREATE TABLE IF NOT EXISTS ds_meta (
+  key TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS ds_clients (
   client_id TEXT PRIMARY KEY,
   user_id TEXT NOT NULL,
@@ -41,7 +57,10 @@ CREATE TABLE IF NOT EXISTS ds_keypackages (
   not_after INTEGER NOT NULL,
   key_package BLOB NOT NULL
 );
-CREATE INDEX IF NOT EXISTS ds_keypackages_pick ON ds_keypackages(client_id, ciphersuite, last_resort, not_after);
+CREATE INDEX IF NOT EXISTS ds_keypackages_pick
+  ON ds_keypackages(user_id, client_id, ciphersuite, last_resort, not_after);
+CREATE UNIQUE INDEX IF NOT EXISTS ds_keypackages_one_last_resort
+  ON ds_keypackages(user_id, client_id, ciphersuite) WHERE last_resort = 1;
 CREATE INDEX IF NOT EXISTS ds_keypackages_user_expiry ON ds_keypackages(user_id, not_after);
 CREATE INDEX IF NOT EXISTS ds_keypackages_expiry ON ds_keypackages(not_after);
 CREATE TABLE IF NOT EXISTS ds_seen_init_keys (
@@ -49,13 +68,57 @@ CREATE TABLE IF NOT EXISTS ds_seen_init_keys (
   not_after INTEGER NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS ds_seen_init_keys_expiry ON ds_seen_init_keys(not_after);
+CREATE TABLE IF NOT EXISTS ds_pool_counts (
+  ciphersuite INTEGER NOT NULL,
+  last_resort INTEGER NOT NULL,
+  n INTEGER NOT NULL,
+  PRIMARY KEY (ciphersuite, last_resort)
+) WITHOUT ROWID;
+CREATE TRIGGER IF NOT EXISTS ds_keypackages_count_insert AFTER INSERT ON ds_keypackages BEGIN
+  INSERT INTO ds_pool_counts (ciphersuite, last_resort, n) VALUES (NEW.ciphersuite, NEW.last_resort, 1)
+  ON CONFLICT (ciphersuite, last_resort) DO UPDATE SET n = n + 1;
+END;
+CREATE TRIGGER IF NOT EXISTS ds_keypackages_count_delete AFTER DELETE ON ds_keypackages BEGIN
+  UPDATE ds_pool_counts SET n = n - 1 WHERE ciphersuite = OLD.ciphersuite AND last_resort = OLD.last_resort;
+END;
+CREATE TABLE IF NOT EXISTS ds_claim_keys (
+  claimer_id TEXT NOT NULL,
+  idem_key TEXT NOT NULL,
+  user_id TEXT NOT NULL,
+  ciphersuite INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL,
+  response TEXT NOT NULL,
+  PRIMARY KEY (claimer_id, idem_key)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS ds_claim_keys_expiry ON ds_claim_keys(expires_at);
+CREATE TABLE IF NOT EXISTS ds_claim_counts (
+  user_id TEXT NOT NULL,
+  claimer_id TEXT NOT NULL,
+  window_end INTEGER NOT NULL,
+  n INTEGER NOT NULL,
+  PRIMARY KEY (user_id, claimer_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS ds_claim_counts_expiry ON ds_claim_counts(window_end);
+`;
+
+/** Version 1 (before issue #12) → 2: at most one last-resort package per client and suite, user-first pick index, counters. */
+const MIGRATE_1_TO_2_BEFORE = `
+DELETE FROM ds_keypackages WHERE last_resort = 1 AND EXISTS (
+  SELECT 1 FROM ds_keypackages n WHERE n.last_resort = 1 AND n.client_id = ds_keypackages.client_id
+    AND n.ciphersuite = ds_keypackages.ciphersuite AND n.id > ds_keypackages.id);
+DROP INDEX IF EXISTS ds_keypackages_pick;
+`;
+
+const RECOUNT = `
+DELETE FROM ds_pool_counts;
+INSERT INTO ds_pool_counts (ciphersuite, last_resort, n)
+  SELECT ciphersuite, last_resort, count(*) FROM ds_keypackages GROUP BY ciphersuite, last_resort;
 `;
 
 export interface SqliteDsStoreOptions {
   /** Milliseconds to wait for another connection's write lock (default 5000). */
   busyTimeoutMs?: number;
 }
-
 
 interface PickRow {
   id: number;
@@ -75,6 +138,7 @@ class Rollback extends Error {
 export class SqliteDsStore implements DeliveryServiceStore {
   readonly kind = "sqlite" as const;
   readonly #db: Db;
+  #closed = false;
 
   /** `path`: a file path or `:memory:`. */
   constructor(path: string, options: SqliteDsStoreOptions = {}) {
@@ -87,10 +151,33 @@ export class SqliteDsStore implements DeliveryServiceStore {
   }
 
   async init(): Promise<void> {
-    this.#db.exec(SCHEMA);
+    const db = this.#db;
+    db.transaction(() => {
+      const has = (name: string): boolean =>
+        db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(name) !== undefined;
+      let version = 0;
+      if (has("ds_meta")) {
+        const row = db.prepare("SELECT value FROM ds_meta WHERE key = 'schema_version'").get() as
+          { value: string } | undefined;
+        if (row !== undefined) version = Number(row.value);
+      }
+      if (version === 0 && has("ds_keypackages")) version = 1;
+      if (version > DS_SCHEMA_VERSION)
+        throw new Error(
+          `the DS database has schema version ${version}; this build knows ${DS_SCHEMA_VERSION}`,
+        );
+      if (version === DS_SCHEMA_VERSION) return;
+      if (version === 1) db.exec(MIGRATE_1_TO_2_BEFORE);
+      db.exec(SCHEMA);
+      if (version === 1) db.exec(RECOUNT);
+      db.prepare(
+        "INSERT INTO ds_meta (key, value) VALUES ('schema_version', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+      ).run(String(DS_SCHEMA_VERSION));
+    }).immediate();
   }
 
   async close(): Promise<void> {
+    this.#closed = true;
     if (this.#db.open) this.#db.close();
   }
 
@@ -131,6 +218,7 @@ export class SqliteDsStore implements DeliveryServiceStore {
     packages: readonly NewDsKeypackage[],
     options: AddKeypackagesOptions = {},
   ): Promise<AddKeypackagesResult> {
+    checkOneLastResortPerSuite(packages);
     const db = this.#db;
     const seen = db.prepare(
       "INSERT INTO ds_seen_init_keys (hash, not_after) VALUES (?, ?) ON CONFLICT DO NOTHING",
@@ -139,27 +227,30 @@ export class SqliteDsStore implements DeliveryServiceStore {
       `INSERT INTO ds_keypackages (ref, client_id, user_id, ciphersuite, last_resort, not_before, not_after, key_package)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
     );
-    const delSuite = db.prepare("DELETE FROM ds_keypackages WHERE client_id = ? AND ciphersuite = ?");
-    const delLastResort = db.prepare(
-      "DELETE FROM ds_keypackages WHERE client_id = ? AND ciphersuite = ? AND last_resort = 1",
+    const delSuite = db.prepare(
+      "DELETE FROM ds_keypackages WHERE user_id = ? AND client_id = ? AND ciphersuite = ?",
     );
+    const delLastResort = db.prepare(
+      "DELETE FROM ds_keypackages WHERE user_id = ? AND client_id = ? AND ciphersuite = ? AND last_resort = 1",
+    );
+    const { clientId, userId } = client;
     const run = db.transaction((): AddKeypackagesResult => {
       let removed = 0;
       for (const suite of new Set(options.replaceSuites ?? []))
-        removed += delSuite.run(client.clientId, suite).changes;
+        removed += delSuite.run(userId, clientId, suite).changes;
       const reused = packages
         .filter((p) => seen.run(p.initKeyHash, p.notAfter).changes === 0)
         .map((p) => p.initKeyHash);
       if (reused.length > 0)
         throw new Rollback({ ok: false, reason: "init_key_reused", initKeyHashes: reused });
       for (const suite of new Set(packages.filter((p) => p.lastResort).map((p) => p.ciphersuite))) {
-        removed += delLastResort.run(client.clientId, suite).changes;
+        removed += delLastResort.run(userId, clientId, suite).changes;
       }
       for (const p of packages) {
         insert.run(
           p.ref,
-          client.clientId,
-          client.userId,
+          clientId,
+          userId,
           p.ciphersuite,
           p.lastResort ? 1 : 0,
           p.notBefore,
@@ -169,10 +260,8 @@ export class SqliteDsStore implements DeliveryServiceStore {
       }
       if (options.maxStoredPerClient !== undefined) {
         const { n } = db
-          .prepare("SELECT count(*) AS n FROM ds_keypackages WHERE client_id = ?")
-          .get(client.clientId) as {
-          n: number;
-        };
+          .prepare("SELECT count(*) AS n FROM ds_keypackages WHERE user_id = ? AND client_id = ?")
+          .get(userId, clientId) as { n: number };
         if (n > options.maxStoredPerClient)
           throw new Rollback({ ok: false, reason: "pool_full", stored: n - packages.length });
       }
@@ -186,27 +275,43 @@ export class SqliteDsStore implements DeliveryServiceStore {
     }
   }
 
+  /** A bare client id: its key, looked up (undefined when unknown). */
+  #key(client: DsClientKey | string): DsClientKey | undefined {
+    if (typeof client !== "string") return client;
+    const row = this.#db
+      .prepare("SELECT client_id, user_id FROM ds_clients WHERE client_id = ?")
+      .get(client) as { client_id: string; user_id: string } | undefined;
+    return row && { clientId: row.client_id, userId: row.user_id };
+  }
+
   async countKeypackages(
-    clientId: string,
+    client: DsClientKey | string,
     ciphersuite: number,
     now: number,
   ): Promise<{ regular: number; lastResort: number }> {
+    const key = this.#key(client);
+    if (key === undefined) return { regular: 0, lastResort: 0 };
     const rows = this.#db
       .prepare(
         `SELECT last_resort AS lr, count(*) AS n FROM ds_keypackages
-         WHERE client_id = ? AND ciphersuite = ? AND not_before <= ? AND not_after > ? GROUP BY last_resort`,
+         WHERE user_id = ? AND client_id = ? AND ciphersuite = ? AND not_before <= ? AND not_after > ?
+         GROUP BY last_resort`,
       )
-      .all(clientId, ciphersuite, now, now) as { lr: number; n: number }[];
+      .all(key.userId, key.clientId, ciphersuite, now, now) as { lr: number; n: number }[];
     return {
       regular: rows.find((r) => r.lr === 0)?.n ?? 0,
       lastResort: rows.find((r) => r.lr === 1)?.n ?? 0,
     };
   }
 
-  async deleteKeypackages(clientId: string, refs: readonly Uint8Array[]): Promise<number> {
-    const del = this.#db.prepare("DELETE FROM ds_keypackages WHERE client_id = ? AND ref = ?");
+  async deleteKeypackages(client: DsClientKey | string, refs: readonly Uint8Array[]): Promise<number> {
+    const key = this.#key(client);
+    if (key === undefined) return 0;
+    const del = this.#db.prepare(
+      "DELETE FROM ds_keypackages WHERE user_id = ? AND client_id = ? AND ref = ?",
+    );
     return this.#db
-      .transaction(() => refs.reduce((n, ref) => n + del.run(clientId, ref).changes, 0))
+      .transaction(() => refs.reduce((n, ref) => n + del.run(key.userId, key.clientId, ref).changes, 0))
       .immediate();
   }
 
@@ -215,30 +320,61 @@ export class SqliteDsStore implements DeliveryServiceStore {
     ciphersuite: number,
     excludeClientId: string,
     now: number,
+    options: DsClaimOptions = {},
   ): Promise<DsClaimResult | undefined> {
     const db = this.#db;
     const purge = db.prepare("DELETE FROM ds_keypackages WHERE user_id = ? AND not_after <= ?");
     const clients = db.prepare("SELECT client_id FROM ds_clients WHERE user_id = ? ORDER BY client_id");
     const pick = db.prepare(
       `SELECT id, ref, key_package FROM ds_keypackages
-       WHERE client_id = ? AND ciphersuite = ? AND last_resort = ? AND not_before <= ? AND not_after > ?
+       WHERE user_id = ? AND client_id = ? AND ciphersuite = ? AND last_resort = 0 AND not_before <= ? AND not_after > ?
        ORDER BY not_after, id LIMIT 1`,
     );
     const pickLastResort = db.prepare(
       `SELECT id, ref, key_package FROM ds_keypackages
-       WHERE client_id = ? AND ciphersuite = ? AND last_resort = 1 AND not_before <= ? AND not_after > ?
+       WHERE user_id = ? AND client_id = ? AND ciphersuite = ? AND last_resort = 1 AND not_before <= ? AND not_after > ?
        ORDER BY id DESC LIMIT 1`,
     );
     const del = db.prepare("DELETE FROM ds_keypackages WHERE id = ?");
+    const { idempotency, limit } = options;
     const run = db.transaction((): DsClaimResult | undefined => {
+      if (idempotency !== undefined) {
+        const row = db
+          .prepare(
+            "SELECT user_id, ciphersuite, expires_at, response FROM ds_claim_keys WHERE claimer_id = ? AND idem_key = ?",
+          )
+          .get(excludeClientId, idempotency.key) as
+          { user_id: string; ciphersuite: number; expires_at: number; response: string } | undefined;
+        if (row !== undefined && row.expires_at > now) {
+          if (row.user_id !== userId || row.ciphersuite !== ciphersuite)
+            return { keyPackages: [], exhausted: [], purged: 0, keyMismatch: true };
+          return { ...decodeClaimAnswer(row.response), purged: 0, replayed: true };
+        }
+      }
       const ids = (clients.all(userId) as { client_id: string }[]).map((r) => r.client_id);
       if (ids.length === 0) return undefined;
+      if (limit !== undefined) {
+        const q = db
+          .prepare(
+            `INSERT INTO ds_claim_counts (user_id, claimer_id, window_end, n) VALUES (?, ?, ?, 1)
+             ON CONFLICT (user_id, claimer_id) DO UPDATE SET
+               n = CASE WHEN window_end <= ? THEN 1 ELSE n + 1 END,
+               window_end = CASE WHEN window_end <= ? THEN excluded.window_end ELSE window_end END
+             RETURNING n, window_end`,
+          )
+          .get(userId, excludeClientId, now + limit.windowSeconds, now, now) as {
+          n: number;
+          window_end: number;
+        };
+        if (q.n > limit.max)
+          return { keyPackages: [], exhausted: [], purged: 0, limited: { retryAfter: q.window_end - now } };
+      }
       const purged = purge.run(userId, now).changes;
       const keyPackages: ClaimedDsKeypackage[] = [];
       const exhausted: string[] = [];
       for (const clientId of ids) {
         if (clientId === excludeClientId) continue;
-        const regular = pick.get(clientId, ciphersuite, 0, now, now) as PickRow | undefined;
+        const regular = pick.get(userId, clientId, ciphersuite, now, now) as PickRow | undefined;
         if (regular !== undefined) {
           del.run(regular.id);
           keyPackages.push({
@@ -249,7 +385,7 @@ export class SqliteDsStore implements DeliveryServiceStore {
           });
           continue;
         }
-        const lr = pickLastResort.get(clientId, ciphersuite, now, now) as PickRow | undefined;
+        const lr = pickLastResort.get(userId, clientId, ciphersuite, now, now) as PickRow | undefined;
         if (lr !== undefined) {
           keyPackages.push({
             clientId,
@@ -261,27 +397,64 @@ export class SqliteDsStore implements DeliveryServiceStore {
           exhausted.push(clientId);
         }
       }
+      if (idempotency !== undefined) {
+        db.prepare(
+          `INSERT INTO ds_claim_keys (claimer_id, idem_key, user_id, ciphersuite, expires_at, response)
+           VALUES (?, ?, ?, ?, ?, ?)
+           ON CONFLICT (claimer_id, idem_key) DO UPDATE SET user_id = excluded.user_id,
+             ciphersuite = excluded.ciphersuite, expires_at = excluded.expires_at, response = excluded.response`,
+        ).run(
+          excludeClientId,
+          idempotency.key,
+          userId,
+          ciphersuite,
+          now + idempotency.windowSeconds,
+          encodeClaimAnswer({ keyPackages, exhausted }),
+        );
+      }
       return { keyPackages, exhausted, purged };
     });
     return run.immediate();
   }
 
-  async poolSizes(now: number): Promise<DsPoolSize[]> {
+  async poolSizes(_now?: number): Promise<DsPoolSize[]> {
     const rows = this.#db
       .prepare(
-        `SELECT ciphersuite, last_resort AS lr, count(*) AS n FROM ds_keypackages
-         WHERE not_before <= ? AND not_after > ? GROUP BY ciphersuite, last_resort ORDER BY ciphersuite, last_resort`,
+        "SELECT ciphersuite, last_resort AS lr, n FROM ds_pool_counts WHERE n > 0 ORDER BY ciphersuite, last_resort",
       )
-      .all(now, now) as { ciphersuite: number; lr: number; n: number }[];
+      .all() as { ciphersuite: number; lr: number; n: number }[];
     return rows.map((r) => ({ ciphersuite: r.ciphersuite, lastResort: r.lr === 1, count: r.n }));
   }
 
-  async purgeExpired(now: number): Promise<{ keypackages: number; initKeys: number }> {
-    return this.#db
-      .transaction(() => ({
-        keypackages: this.#db.prepare("DELETE FROM ds_keypackages WHERE not_after <= ?").run(now).changes,
-        initKeys: this.#db.prepare("DELETE FROM ds_seen_init_keys WHERE not_after <= ?").run(now).changes,
-      }))
-      .immediate();
+  async purgeExpired(now: number, options: DsPurgeOptions = {}): Promise<DsPurgeResult> {
+    const batch = Math.max(1, Math.floor(options.batchSize ?? DEFAULT_PURGE_BATCH));
+    const pause = Math.max(0, options.pauseMs ?? DEFAULT_PURGE_PAUSE_MS);
+    const drain = async (sql: string): Promise<number> => {
+      let total = 0;
+      for (;;) {
+        if (this.#closed) return total;
+        const stmt = this.#db.prepare(sql);
+        const n = this.#db.transaction(() => stmt.run(now, batch).changes).immediate();
+        total += n;
+        if (n < batch) return total;
+        await sleep(pause);
+      }
+    };
+    const keypackages = await drain(
+      "DELETE FROM ds_keypackages WHERE id IN (SELECT id FROM ds_keypackages WHERE not_after <= ? ORDER BY not_after LIMIT ?)",
+    );
+    const initKeys = await drain(
+      "DELETE FROM ds_seen_init_keys WHERE hash IN (SELECT hash FROM ds_seen_init_keys WHERE not_after <= ? LIMIT ?)",
+    );
+    const claimRecords =
+      (await drain(
+        `DELETE FROM ds_claim_keys WHERE (claimer_id, idem_key) IN
+           (SELECT claimer_id, idem_key FROM ds_claim_keys WHERE expires_at <= ? LIMIT ?)`,
+      )) +
+      (await drain(
+        `DELETE FROM ds_claim_counts WHERE (user_id, claimer_id) IN
+           (SELECT user_id, claimer_id FROM ds_claim_counts WHERE window_end <= ? LIMIT ?)`,
+      ));
+    return { keypackages, initKeys, claimRecords };
   }
 }

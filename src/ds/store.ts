@@ -53,22 +53,70 @@ export interface ClaimedDsKeypackage {
   lastResort: boolean;
 }
 
-export interface DsClaimResult {
-  keyPackages: ClaimedDsKeypackage[];
-  exhausted: string[];
-  /** Expired packages of the user deleted on the way. */
-  purged: number;
-}
-
 export interface DsPoolSize {
   ciphersuite: number;
   lastResort: boolean;
   count: number;
 }
 
+/** What identifies a client's rows: every key package lookup carries the user id (partition key). */
+export type DsClientKey = Pick<DsClient, "clientId" | "userId">;
+
+export interface DsClaimOptions {
+  /**
+   * At most `max` claims by this claimer of this target user per fixed window of `windowSeconds`,
+   * counted in the database (so across processes). Every attempt counts, refused ones too (a
+   * replay under an idempotency key does not). Over the limit the claim takes nothing and the
+   * result carries `limited`.
+   */
+  limit?: { max: number; windowSeconds: number };
+  /**
+   * Idempotency: the first claim with this key (per claimer) stores its answer in the same
+   * transaction that takes the packages; a retry with the key within `windowSeconds` gets that
+   * answer again (`replayed`) instead of new packages. A key reused for another user or suite
+   * gives `keyMismatch`.
+   */
+  idempotency?: { key: string; windowSeconds: number };
+}
+
+export interface DsClaimResult {
+  keyPackages: ClaimedDsKeypackage[];
+  exhausted: string[];
+  /** Expired packages of the user deleted on the way. */
+  purged: number;
+  /** The stored answer of an earlier claim with the same idempotency key. */
+  replayed?: true;
+  /** The idempotency key was first used for another user or cipher suite (nothing taken). */
+  keyMismatch?: true;
+  /** Over the per-target limit (nothing taken): seconds until the window ends. */
+  limited?: { retryAfter: number };
+}
+
+export interface DsPurgeOptions {
+  /** Rows deleted per statement (default 1000). */
+  batchSize?: number;
+  /** Pause between batches, ms (default 100), so the purge never holds the database long. */
+  pauseMs?: number;
+}
+
+export interface DsPurgeResult {
+  keypackages: number;
+  initKeys: number;
+  /** Expired idempotency records and claim-limit windows. */
+  claimRecords: number;
+}
+
+export const DEFAULT_PURGE_BATCH = 1000;
+export const DEFAULT_PURGE_PAUSE_MS = 100;
+/** The schema version both stores create, and migrate older databases to. */
+export const DS_SCHEMA_VERSION = 2;
+
 export interface DeliveryServiceStore {
   readonly kind: "sqlite" | "postgres";
-  /** Create the schema if needed. Safe to call from several processes at once. */
+  /**
+   * Create the schema if needed, or migrate an older one (see `DS_SCHEMA_VERSION`).
+   * Safe to call from several processes at once.
+   */
   init(): Promise<void>;
   close(): Promise<void>;
   /** Throws when the database cannot be reached. */
@@ -83,24 +131,27 @@ export interface DeliveryServiceStore {
   seenInitKeys(hashes: readonly Uint8Array[]): Promise<Uint8Array[]>;
   /**
    * Store packages for a client, all or nothing, recording their init keys as seen.
-   * A new last-resort package supersedes the client's previous one of that suite.
+   * A new last-resort package supersedes the client's previous one of that suite (at most one
+   * last-resort package per client and suite, enforced by a unique index). Uploads, replaces
+   * and deletes of one client are serialized, also across processes.
    */
   addKeypackages(
     client: DsClient,
     packages: readonly NewDsKeypackage[],
     options?: AddKeypackagesOptions,
   ): Promise<AddKeypackagesResult>;
+  /** A bare client id works too, at the cost of a lookup of its user id. */
   countKeypackages(
-    clientId: string,
+    client: DsClientKey | string,
     ciphersuite: number,
     now: number,
   ): Promise<{ regular: number; lastResort: number }>;
   /** Delete a client's packages by ref; returns how many existed. */
-  deleteKeypackages(clientId: string, refs: readonly Uint8Array[]): Promise<number>;
+  deleteKeypackages(client: DsClientKey | string, refs: readonly Uint8Array[]): Promise<number>;
   /**
-   * One package of `ciphersuite` for every client of `userId` except `excludeClientId`.
-   * A regular package is deleted in the same atomic step it is chosen in (never handed out
-   * twice, also across processes); a client without one gets its last-resort package (kept).
+   * One package of `ciphersuite` for every client of `userId` except `excludeClientId` (the
+   * claimer). A regular package is deleted in the same atomic step it is chosen in (never handed
+   * out twice, also across processes); a client without one gets its last-resort package (kept).
    * Undefined when the user has no registered client.
    */
   claim(
@@ -108,12 +159,57 @@ export interface DeliveryServiceStore {
     ciphersuite: number,
     excludeClientId: string,
     now: number,
+    options?: DsClaimOptions,
   ): Promise<DsClaimResult | undefined>;
-  /** Valid packages by suite and kind (for metrics). */
-  poolSizes(now: number): Promise<DsPoolSize[]>;
-  /** Delete expired packages, and replay-table entries whose package would be expired anyway. */
-  purgeExpired(now: number): Promise<{ keypackages: number; initKeys: number }>;
+  /**
+   * Packages stored, by suite and kind, from counters the writes maintain (no table scan):
+   * expired packages count until purged, not-yet-valid ones count too.
+   */
+  poolSizes(now?: number): Promise<DsPoolSize[]>;
+  /**
+   * Delete expired packages, replay-table entries whose package would be expired anyway, and
+   * expired idempotency records and claim-limit windows, in bounded batches with pauses.
+   */
+  purgeExpired(now: number, options?: DsPurgeOptions): Promise<DsPurgeResult>;
 }
+
+/** The answer stored under an idempotency key (JSON; binary fields base64). */
+export function encodeClaimAnswer(r: Pick<DsClaimResult, "keyPackages" | "exhausted">): string {
+  return JSON.stringify({
+    keyPackages: r.keyPackages.map((k) => ({
+      clientId: k.clientId,
+      ref: Buffer.from(k.ref).toString("base64"),
+      keyPackage: Buffer.from(k.keyPackage).toString("base64"),
+      lastResort: k.lastResort,
+    })),
+    exhausted: r.exhausted,
+  });
+}
+
+export function decodeClaimAnswer(text: string): Pick<DsClaimResult, "keyPackages" | "exhausted"> {
+  const o = JSON.parse(text) as {
+    keyPackages: { clientId: string; ref: string; keyPackage: string; lastResort: boolean }[];
+    exhausted: string[];
+  };
+  return {
+    keyPackages: o.keyPackages.map((k) => ({
+      clientId: k.clientId,
+      ref: new Uint8Array(Buffer.from(k.ref, "base64")),
+      keyPackage: new Uint8Array(Buffer.from(k.keyPackage, "base64")),
+      lastResort: k.lastResort,
+    })),
+    exhausted: o.exhausted,
+  };
+}
+
+/** Refuse two last-resort packages of one suite in one call (the server rejects them earlier). */
+export function checkOneLastResortPerSuite(packages: readonly NewDsKeypackage[]): void {
+  const suites = packages.filter((p) => p.lastResort).map((p) => p.ciphersuite);
+  if (new Set(suites).size !== suites.length)
+    throw new TypeError("at most one last-resort package per cipher suite in one call");
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Serialize signature keys for a JSON/TEXT column. */
 export function encodeSignatureKeys(keys: ReadonlyMap<number, Uint8Array>): string {

@@ -1,14 +1,18 @@
 /**
- * Upload validation (Node.js): RFC 9420 §10.1 through `Keypackage.verify()`, plus the
- * Delivery Service policy (accepted suites, lifetime span, uploader identity, registered
- * signature key, init key replay). Cheap checks run before signature verification.
+ * Upload validation (Node.js): the Delivery Service policy (accepted suites, lifetime,
+ * uploader identity, registered signature key, init key replay) plus RFC 9420 §10.1 through
+ * `Keypackage.verify()`. Work is bounded: the cheap checks and the de-duplication (within the
+ * request and against the replay table) run first, in slices that yield to the event loop, and
+ * only the packages that pass them reach signature verification, which runs on a
+ * `PackageVerifier` (worker threads by default, see verifyPool.ts).
  */
 import { createHash } from "node:crypto";
-import { InvalidKeypackageError } from "../errors.js";
+import { InvalidKeypackageError, MlsKeypackagesError } from "../errors.js";
 import { CredentialType } from "../credential/credentialType.js";
 import { Keypackage } from "../keypackage/keypackage.js";
 import { bytesEqual } from "../mls/tls.js";
 import type { DsClient, NewDsKeypackage } from "./store.js";
+import { InProcessVerifier, type PackageVerifier } from "./verifyPool.js";
 import type { DsRejection, DsRule } from "./wire.js";
 
 export interface ValidationPolicy {
@@ -19,6 +23,13 @@ export interface ValidationPolicy {
   ciphersuites: readonly number[];
   /** Largest accepted encoded package, bytes. */
   maxKeypackageBytes: number;
+}
+
+export interface ValidationOptions {
+  /** Which of these init key hashes the store has seen before (checked before any signature). */
+  seenInitKeys?: (hashes: Uint8Array[]) => Promise<Uint8Array[]>;
+  /** Where signatures are verified (default: this thread, yielding between packages). */
+  verifier?: PackageVerifier;
 }
 
 export type ValidationResult =
@@ -49,11 +60,10 @@ const reject = (rule: DsRule, message: string): never => {
   throw new Reject(rule, message);
 };
 
-async function validateOne(
-  text: unknown,
-  client: DsClient,
-  policy: ValidationPolicy,
-): Promise<NewDsKeypackage> {
+const encoder = new TextEncoder();
+
+/** The cheap checks of one package (no signature); the package to store when they pass. */
+function precheck(text: unknown, client: DsClient, policy: ValidationPolicy): NewDsKeypackage {
   const raw = decodeBase64(text);
   if (raw === undefined) return reject("base64", "not standard padded base64");
   if (raw.length > policy.maxKeypackageBytes) {
@@ -69,10 +79,18 @@ async function validateOne(
   const suite = kp.ciphersuite();
   if (!policy.ciphersuites.includes(suite))
     reject("ciphersuite", `cipher suite ${suite} is not accepted by this server`);
-  const cred = kp.credential();
+  let cred: ReturnType<Keypackage["credential"]>;
+  try {
+    cred = kp.credential();
+  } catch (err) {
+    if (err instanceof InvalidKeypackageError) return reject(err.rule, err.message);
+    // e.g. an empty Basic identity: no client id at all
+    if (err instanceof MlsKeypackagesError) return reject("credential_rejected", err.message);
+    throw err;
+  }
   if (cred.type !== CredentialType.Basic)
     return reject("credential_type", "only Basic credentials are accepted");
-  if (!bytesEqual(cred.identity, new TextEncoder().encode(client.clientId))) {
+  if (!bytesEqual(cred.identity, encoder.encode(client.clientId))) {
     reject("client_id_mismatch", "the credential identity is not the uploading client");
   }
   const registered = client.signatureKeys.get(suite);
@@ -82,64 +100,61 @@ async function validateOne(
     reject("signature_key_mismatch", `the signature key is not the one registered for cipher suite ${suite}`);
   }
   const lt = kp.lifetime();
-  const span = lt.notAfter.getTime() - lt.notBefore.getTime();
-  if (span > policy.maxLifetimeMs)
-    reject("lifetime_too_long", `lifetime span ${span} ms exceeds ${policy.maxLifetimeMs} ms`);
-  try {
-    await kp.verify({ now: policy.now });
-  } catch (err) {
-    if (err instanceof InvalidKeypackageError) return reject(err.rule, err.message);
-    throw err;
-  }
+  const nb = lt.notBefore.getTime();
+  const na = lt.notAfter.getTime();
+  if (na - nb > policy.maxLifetimeMs)
+    reject("lifetime_too_long", `lifetime span ${na - nb} ms exceeds ${policy.maxLifetimeMs} ms`);
+  const now = policy.now.getTime();
+  if (now < nb) reject("lifetime_not_yet_valid", `not valid before ${lt.notBefore.toISOString()}`);
+  if (now >= na) reject("lifetime_expired", `expired at ${lt.notAfter.toISOString()}`);
   return {
     ref: kp.ref().hashRef(),
     ciphersuite: suite,
     lastResort: kp.isLastResort(),
-    notBefore: Math.floor(lt.notBefore.getTime() / 1000),
-    notAfter: Math.floor(lt.notAfter.getTime() / 1000),
+    notBefore: Math.floor(nb / 1000),
+    notAfter: Math.floor(na / 1000),
     initKeyHash: sha256(kp.initKey()),
     keyPackage: raw,
   };
 }
 
-/** Run `fn` over `items` with at most `width` in flight. */
-async function mapPool<T, R>(
-  items: readonly T[],
-  width: number,
-  fn: (item: T, index: number) => Promise<R>,
-): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i] as T, i);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(width, items.length) }, worker));
-  return out;
-}
+/** Packages prechecked between two turns of the event loop. */
+const SLICE = 64;
+const yieldToLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 /**
- * Validate every package of an upload (all are checked, so the answer lists each
- * failure). Also rejects repeated init keys and several last-resort packages of one
- * suite within the request. Replay against the store is checked by the caller.
+ * Validate every package of an upload (every package is checked, so the answer lists each
+ * failure; the first rule each package breaks). Order: the cheap policy checks, repeated init
+ * keys and several last-resort packages of one suite within the request, init keys the store
+ * has seen (`seenInitKeys`), then RFC 9420 §10.1 with the signatures on `verifier`, only for
+ * the packages that passed everything else. Any unexpected failure on a package is the rule
+ * `validation_error`, never an exception.
  */
 export async function validateUpload(
   texts: readonly unknown[],
   client: DsClient,
   policy: ValidationPolicy,
+  options: ValidationOptions = {},
 ): Promise<ValidationResult> {
   const rejected: DsRejection[] = [];
-  const results = await mapPool(texts, 16, async (text, index) => {
+  const results: (NewDsKeypackage | undefined)[] = new Array(texts.length);
+  for (let i = 0; i < texts.length; i++) {
+    if (i > 0 && i % SLICE === 0) await yieldToLoop();
     try {
-      return await validateOne(text, client, policy);
+      results[i] = precheck(texts[i], client, policy);
     } catch (err) {
-      if (!(err instanceof Reject)) throw err;
-      rejected.push({ index, rule: err.rule, message: err.message });
-      return undefined;
+      if (err instanceof Reject) rejected.push({ index: i, rule: err.rule, message: err.message });
+      else {
+        const text = err instanceof Error ? err.message : String(err);
+        rejected.push({
+          index: i,
+          rule: "validation_error",
+          message: `the package could not be validated: ${text.slice(0, 200)}`,
+        });
+      }
     }
-  });
+  }
+  // De-duplication within the request.
   const initKeys = new Set<string>();
   const lastResortSuites = new Set<number>();
   results.forEach((p, index) => {
@@ -151,16 +166,53 @@ export async function validateUpload(
         rule: "init_key_reused",
         message: "the init key appears twice in this request",
       });
+      results[index] = undefined;
     } else if (p.lastResort && lastResortSuites.has(p.ciphersuite)) {
       rejected.push({
         index,
         rule: "multiple_last_resort",
         message: "at most one last-resort package per cipher suite",
       });
+      results[index] = undefined;
     }
     initKeys.add(k);
     if (p.lastResort) lastResortSuites.add(p.ciphersuite);
   });
+  // Replays against the store.
+  if (options.seenInitKeys !== undefined) {
+    const live = results.filter((p): p is NewDsKeypackage => p !== undefined);
+    const seen = live.length > 0 ? await options.seenInitKeys(live.map((p) => p.initKeyHash)) : [];
+    if (seen.length > 0) {
+      const want = new Set(seen.map((h) => Buffer.from(h).toString("hex")));
+      results.forEach((p, index) => {
+        if (p === undefined || !want.has(Buffer.from(p.initKeyHash).toString("hex"))) return;
+        rejected.push({
+          index,
+          rule: "init_key_reused",
+          message: "this init key was seen before by this server",
+        });
+        results[index] = undefined;
+      });
+    }
+  }
+  // Signatures and the rest of RFC 9420 §10.1, only for what passed everything else.
+  const toVerify: number[] = [];
+  results.forEach((p, index) => {
+    if (p !== undefined) toVerify.push(index);
+  });
+  if (toVerify.length > 0) {
+    const verifier = options.verifier ?? new InProcessVerifier();
+    const verdicts = await verifier.verify(
+      toVerify.map((i) => (results[i] as NewDsKeypackage).keyPackage),
+      policy.now.getTime(),
+    );
+    verdicts.forEach((v, k) => {
+      if (v === undefined) return;
+      const index = toVerify[k] as number;
+      rejected.push({ index, rule: v.rule as DsRule, message: v.message });
+      results[index] = undefined;
+    });
+  }
   if (rejected.length > 0) return { ok: false, rejected: rejected.sort((a, b) => a.index - b.index) };
   return { ok: true, packages: results as NewDsKeypackage[] };
 }

@@ -15,7 +15,9 @@ export type DsRule =
   | "signature_key_not_registered"
   | "signature_key_mismatch"
   | "init_key_reused"
-  | "multiple_last_resort";
+  | "multiple_last_resort"
+  /** The package could not be validated for an unexpected reason (never a server error). */
+  | "validation_error";
 
 /** One rejected key package of an upload: its index in the request and the rule it broke. */
 export interface DsRejection {

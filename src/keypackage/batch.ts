@@ -4,12 +4,18 @@
  * packages are generated one after another on the calling thread.
  */
 import type { Ciphersuite } from "../mls/ciphersuite.js";
-import { buildKeypackage, type BuildKeypackageInput, type BuiltKeypackage } from "../mls/keypackage.js";
+import {
+  buildKeyPackage,
+  buildKeyPackageSync,
+  type BuildKeyPackageInput,
+  type BuiltKeyPackage,
+} from "../mls/keypackage/build.js";
+import { suiteImpl } from "../mls/suite.js";
 
 /** Below this many packages, a batch stays on the calling thread (worker hand-off costs more). */
 export const PARALLEL_THRESHOLD = 64;
 
-export interface BatchInput extends Omit<BuildKeypackageInput, "ciphersuite"> {
+export interface BatchInput extends Omit<BuildKeyPackageInput, "ciphersuite"> {
   ciphersuite: Ciphersuite;
   count: number;
 }
@@ -17,7 +23,7 @@ export interface BatchInput extends Omit<BuildKeypackageInput, "ciphersuite"> {
 /** A pool that builds key packages off the calling thread (Node's worker_threads). */
 export interface KeypackageWorkerPool {
   readonly size: number;
-  build(input: BatchInput): Promise<BuiltKeypackage[]>;
+  build(input: BatchInput): Promise<BuiltKeyPackage[]>;
 }
 
 const isNode = typeof process !== "undefined" && process.versions?.node !== undefined;
@@ -29,7 +35,9 @@ async function workerPool(): Promise<KeypackageWorkerPool | undefined> {
     try {
       // Non-literal specifier: browser bundlers never follow it.
       const spec = "./batchPool.js";
-      const mod = (await import(/* @vite-ignore */ spec)) as { sharedWorkerPool(): KeypackageWorkerPool | undefined };
+      const mod = (await import(/* @vite-ignore */ spec)) as {
+        sharedWorkerPool(): KeypackageWorkerPool | undefined;
+      };
       return mod.sharedWorkerPool();
     } catch {
       return undefined;
@@ -38,13 +46,27 @@ async function workerPool(): Promise<KeypackageWorkerPool | undefined> {
   return poolPromise;
 }
 
+/** Build one key package with the active provider (synchronously on node:crypto). */
+export async function buildKeypackage(
+  input: BuildKeyPackageInput & { ciphersuite: Ciphersuite },
+): Promise<BuiltKeyPackage> {
+  return buildKeyPackage(await suiteImpl(input.ciphersuite), input);
+}
+
+/** Build `count` key packages on this thread, one after another. */
+export async function buildKeypackagesHere(input: BatchInput): Promise<BuiltKeyPackage[]> {
+  const cs = await suiteImpl(input.ciphersuite);
+  const out: BuiltKeyPackage[] = [];
+  for (let i = 0; i < input.count; i++)
+    out.push(buildKeyPackageSync(cs, input) ?? (await buildKeyPackage(cs, input)));
+  return out;
+}
+
 /** Build `count` key packages, in parallel when it pays off. */
-export async function buildKeypackages(input: BatchInput): Promise<BuiltKeypackage[]> {
+export async function buildKeypackages(input: BatchInput): Promise<BuiltKeyPackage[]> {
   if (input.count >= PARALLEL_THRESHOLD) {
     const pool = await workerPool();
     if (pool !== undefined && pool.size > 1) return pool.build(input);
   }
-  const out: BuiltKeypackage[] = [];
-  for (let i = 0; i < input.count; i++) out.push(await buildKeypackage(input));
-  return out;
+  return buildKeypackagesHere(input);
 }

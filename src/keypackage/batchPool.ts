@@ -5,7 +5,7 @@
  */
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
-import type { BuiltKeypackage } from "../mls/keypackage.js";
+import type { BuiltKeyPackage } from "../mls/keypackage/build.js";
 import type { BatchInput, KeypackageWorkerPool } from "./batch.js";
 
 /** Message to a worker. `signaturePrivateKey` is a transferred buffer the worker zeroes. */
@@ -20,7 +20,14 @@ export interface WorkerRequest {
 export interface WorkerReply {
   id: number;
   error?: string;
-  packages: { bytes: Uint8Array; ref: Uint8Array; initPublicKey: Uint8Array; encryptionPublicKey: Uint8Array; initLen: number; encLen: number }[];
+  packages: {
+    bytes: Uint8Array;
+    ref: Uint8Array;
+    initPublicKey: Uint8Array;
+    encryptionPublicKey: Uint8Array;
+    initLen: number;
+    encLen: number;
+  }[];
   secrets: ArrayBuffer;
 }
 
@@ -32,7 +39,9 @@ function spawn(): Worker {
   if (runningFromSource) {
     // From source (tests, tsx): register the TypeScript loader in the worker, then load the entry.
     const entry = JSON.stringify(new URL("./batchWorker.ts", here).href);
-    w = new Worker(`import("tsx/esm/api").then((t) => { t.register(); return import(${entry}); });`, { eval: true });
+    w = new Worker(`import("tsx/esm/api").then((t) => { t.register(); return import(${entry}); });`, {
+      eval: true,
+    });
   } else {
     w = new Worker(new URL("./batchWorker.js", here));
   }
@@ -88,7 +97,7 @@ class Pool implements KeypackageWorkerPool {
     return done;
   }
 
-  async build(input: BatchInput): Promise<BuiltKeypackage[]> {
+  async build(input: BatchInput): Promise<BuiltKeyPackage[]> {
     const { signaturePrivateKey, count, ...rest } = input;
     const shares = splitEvenly(count, this.size);
     const replies = await Promise.all(
@@ -98,7 +107,7 @@ class Pool implements KeypackageWorkerPool {
         return this.#send(i, { id: this.#nextId++, input: rest, count: n, signaturePrivateKey: key });
       }),
     );
-    const out: BuiltKeypackage[] = [];
+    const out: BuiltKeyPackage[] = [];
     for (const reply of replies) {
       const secrets = new Uint8Array(reply.secrets);
       let o = 0;

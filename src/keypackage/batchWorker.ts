@@ -1,6 +1,6 @@
 /** Worker entry for batch key package generation (see batchPool.ts). */
 import { parentPort } from "node:worker_threads";
-import { buildKeypackage } from "../mls/keypackage.js";
+import { buildKeypackagesHere } from "./batch.js";
 import type { WorkerReply, WorkerRequest } from "./batchPool.js";
 
 const port = parentPort;
@@ -9,8 +9,7 @@ if (port === null) throw new Error("batchWorker must run in a worker thread");
 port.on("message", async (req: WorkerRequest) => {
   const signaturePrivateKey = new Uint8Array(req.signaturePrivateKey);
   try {
-    const built = [];
-    for (let i = 0; i < req.count; i++) built.push(await buildKeypackage({ ...req.input, signaturePrivateKey }));
+    const built = await buildKeypackagesHere({ ...req.input, signaturePrivateKey, count: req.count });
     let total = 0;
     for (const b of built) total += b.initPrivateKey.length + b.encryptionPrivateKey.length;
     const secrets = new ArrayBuffer(total);
@@ -34,7 +33,12 @@ port.on("message", async (req: WorkerRequest) => {
     const reply: WorkerReply = { id: req.id, packages, secrets };
     port.postMessage(reply, [secrets]);
   } catch (err) {
-    const reply: WorkerReply = { id: req.id, error: err instanceof Error ? err.message : String(err), packages: [], secrets: new ArrayBuffer(0) };
+    const reply: WorkerReply = {
+      id: req.id,
+      error: err instanceof Error ? err.message : String(err),
+      packages: [],
+      secrets: new ArrayBuffer(0),
+    };
     port.postMessage(reply);
   } finally {
     signaturePrivateKey.fill(0);

@@ -1,29 +1,31 @@
-import { InvalidKeypackageError, type KeypackageRule } from "../errors.js";
+import { InvalidKeypackageError } from "../errors.js";
 import { ClientId } from "../credential/clientId.js";
 import { CredentialType } from "../credential/credentialType.js";
-import { isCiphersuite, SUPPORTED_CIPHERSUITES, type Ciphersuite } from "../mls/ciphersuite.js";
-import {
-  LAST_RESORT_EXTENSION_TYPE,
-  capabilityIds,
-  credentialTypeIdOf,
-  decodeKeypackage,
-  extensionIds,
-  keypackageRefOf,
-  suiteIdOf,
-  verifyKeypackageSignatures,
-  type MlsKeyPackage,
-} from "../mls/keypackage.js";
-import { bytesEqual } from "../mls/tls.js";
+import { hashOf, isCiphersuite, SUPPORTED_CIPHERSUITES, type Ciphersuite } from "../mls/ciphersuite.js";
+import type { AuthenticationService } from "../mls/credential/authentication.js";
+import { keyPackageRefSync } from "../mls/hash.js";
+import { decodeKeypackage as decodeTsMlsShape, type MlsKeyPackage } from "../mls/keypackage.js";
+import { parseKeyPackage } from "../mls/keypackage/parse.js";
+import { ExtensionTypes, type KeyPackage } from "../mls/keypackage/types.js";
+import { verifyKeyPackage, type VerifiedKeyPackage } from "../mls/keypackage/validate.js";
 import { KeypackageRef } from "./keypackageRef.js";
 import { KEYPACKAGE_MAX_SPAN, type Lifetime } from "./lifetime.js";
-
-/** RFC 9420 §17.3 "default" extension types, which need not appear in capabilities. */
-const DEFAULT_EXTENSIONS = new Set([1, 2, 3, 4, 5]);
 
 /** The credential inside a key package's leaf node. */
 export type KeypackageCredential =
   | { type: CredentialType.Basic; identity: Uint8Array; clientId: ClientId }
   | { type: CredentialType.X509; certificates: Uint8Array[] };
+
+/** Leaf capabilities as code points (versions by name, as CoreCrypto shows them). */
+export interface KeypackageCapabilities {
+  versions: string[];
+  ciphersuites: number[];
+  extensions: number[];
+  proposals: number[];
+  credentials: number[];
+}
+
+const VERSION_NAMES: Readonly<Record<number, string>> = { 1: "mls10" };
 
 /**
  * A KeyPackage (RFC 9420 §10): ours or anybody's. Immutable; `serialize()` returns
@@ -31,56 +33,49 @@ export type KeypackageCredential =
  */
 export class Keypackage {
   readonly #bytes: Uint8Array;
-  /** Decoded lazily for packages we generated (most callers only serialize them). */
-  #kpDecoded: MlsKeyPackage | undefined;
+  /** Parsed lazily for packages we generated (most callers only serialize them). */
+  #parsed: KeyPackage | undefined;
+  #verified: VerifiedKeyPackage | undefined;
+  #tsMlsShape: MlsKeyPackage | undefined;
   readonly #ciphersuite: number;
   readonly #clock: () => Date;
   #ref: KeypackageRef | undefined;
 
-  private constructor(bytes: Uint8Array, kp: MlsKeyPackage | KeypackageRef, clock: () => Date) {
+  private constructor(bytes: Uint8Array, kp: KeyPackage | KeypackageRef, clock: () => Date) {
     this.#bytes = bytes;
     this.#clock = clock;
     if (kp instanceof KeypackageRef) {
       this.#ref = kp;
       this.#ciphersuite = kp.ciphersuite();
     } else {
-      this.#kpDecoded = kp;
-      this.#ciphersuite = suiteIdOf(kp);
+      this.#parsed = kp;
+      this.#ciphersuite = kp.ciphersuite;
     }
   }
 
-  #kp(): MlsKeyPackage {
-    if (this.#kpDecoded === undefined) {
-      const r = decodeKeypackage(this.#bytes);
-      if (!r.ok) throw new InvalidKeypackageError("decode", "not a well-formed TLS KeyPackage");
-      this.#kpDecoded = r.keypackage;
-    }
-    return this.#kpDecoded;
+  #kp(): KeyPackage {
+    this.#parsed ??= parseKeyPackage(this.#bytes);
+    return this.#parsed;
   }
 
-  /** @internal a package we just generated: metadata known, decoding deferred until needed. */
+  /** @internal a package we just generated: metadata known, parsing deferred until needed. */
   static fromGenerated(bytes: Uint8Array, ref: KeypackageRef, clock: () => Date): Keypackage {
     return new Keypackage(bytes, ref, clock);
   }
 
   /**
    * Parse a raw TLS-encoded `KeyPackage` (the bytes of CoreCrypto's `KeyPackage.serialize()`).
-   * Throws `InvalidKeypackage` (rule `decode` or `trailing_bytes`). Does not verify: call `verify()`.
+   * Strict (RFC 9420 §2.1): throws `InvalidKeypackage` with rule `decode`, `trailing_bytes` or
+   * `non_minimal_encoding`. Does not verify: call `verify()`.
    */
   static deserialize(bytes: Uint8Array, options: { clock?: () => Date } = {}): Keypackage {
     if (!(bytes instanceof Uint8Array)) throw new InvalidKeypackageError("decode", "expected a Uint8Array");
     const copy = Uint8Array.from(bytes);
-    const r = decodeKeypackage(copy);
-    if (!r.ok) {
-      throw r.trailing
-        ? new InvalidKeypackageError("trailing_bytes", "bytes remain after the KeyPackage")
-        : new InvalidKeypackageError("decode", "not a well-formed TLS KeyPackage");
-    }
-    return new Keypackage(copy, r.keypackage, options.clock ?? (() => new Date()));
+    return new Keypackage(copy, parseKeyPackage(copy), options.clock ?? (() => new Date()));
   }
 
-  /** @internal */
-  static fromDecoded(bytes: Uint8Array, kp: MlsKeyPackage, clock: () => Date): Keypackage {
+  /** @internal a stored package, already parsed from `bytes`. */
+  static fromParsed(bytes: Uint8Array, kp: KeyPackage, clock: () => Date): Keypackage {
     return new Keypackage(bytes, kp, clock);
   }
 
@@ -88,20 +83,22 @@ export class Keypackage {
     return Uint8Array.from(this.#bytes);
   }
 
-  /** The KeyPackageRef and metadata. Works for foreign packages too. */
+  /** The KeyPackageRef (RFC 9420 §5.2) and metadata. Works for foreign packages too. */
   ref(): KeypackageRef {
     if (this.#ref === undefined) {
       const suite = this.ciphersuite();
       if (!isCiphersuite(suite)) {
-        throw new InvalidKeypackageError("ciphersuite", `unknown cipher suite ${suite}: no hash to compute a ref`);
+        throw new InvalidKeypackageError(
+          "ciphersuite",
+          `unknown cipher suite ${suite}: no hash to compute a ref`,
+        );
       }
       const lt = this.#kp().leafNode.lifetime;
       this.#ref = new KeypackageRef({
-        hashRef: keypackageRefOf(suite, this.#bytes),
+        hashRef: keyPackageRefSync(hashOf(suite), this.#bytes),
         ciphersuite: suite,
-        credentialType: credentialTypeIdOf(this.#kp()),
-        notBefore: Number(lt.notBefore),
-        notAfter: Number(lt.notAfter),
+        credentialType: this.credentialType(),
+        ...(lt === undefined ? {} : { notBefore: Number(lt.notBefore), notAfter: Number(lt.notAfter) }),
         lastResort: this.isLastResort(),
         clock: this.#clock,
       });
@@ -115,13 +112,23 @@ export class Keypackage {
   }
 
   credentialType(): CredentialType {
-    return credentialTypeIdOf(this.#kp());
+    return this.#kp().leafNode.credential.credentialType as number as CredentialType;
   }
 
+  /**
+   * The leaf's credential. A Basic credential with an empty identity names no client: it is
+   * refused with rule `credential_rejected` (RFC 9420 §5.3.1), as `verify()` refuses it.
+   */
   credential(): KeypackageCredential {
     const c = this.#kp().leafNode.credential;
-    if (c.credentialType === "basic") {
-      return { type: CredentialType.Basic, identity: Uint8Array.from(c.identity), clientId: new ClientId(c.identity) };
+    if (c.credentialType === 1) {
+      if (c.identity.length === 0)
+        throw new InvalidKeypackageError("credential_rejected", "empty Basic credential identity");
+      return {
+        type: CredentialType.Basic,
+        identity: Uint8Array.from(c.identity),
+        clientId: new ClientId(c.identity),
+      };
     }
     return { type: CredentialType.X509, certificates: c.certificates.map((x) => Uint8Array.from(x)) };
   }
@@ -134,7 +141,12 @@ export class Keypackage {
 
   lifetime(): Lifetime {
     const lt = this.#kp().leafNode.lifetime;
-    return { notBefore: new Date(Number(lt.notBefore) * 1000), notAfter: new Date(Number(lt.notAfter) * 1000) };
+    if (lt === undefined)
+      throw new InvalidKeypackageError("leaf_node_source", "leaf node source is not key_package");
+    return {
+      notBefore: new Date(Number(lt.notBefore) * 1000),
+      notAfter: new Date(Number(lt.notAfter) * 1000),
+    };
   }
 
   /** HPKE init public key (the Welcome is encrypted to it). */
@@ -144,67 +156,72 @@ export class Keypackage {
 
   /** Leaf node HPKE encryption public key. */
   encryptionKey(): Uint8Array {
-    return Uint8Array.from(this.#kp().leafNode.hpkePublicKey);
+    return Uint8Array.from(this.#kp().leafNode.encryptionKey);
   }
 
   signatureKey(): Uint8Array {
-    return Uint8Array.from(this.#kp().leafNode.signaturePublicKey);
+    return Uint8Array.from(this.#kp().leafNode.signatureKey);
   }
 
-  /** Whether the package carries the `last_resort` extension (RFC 9420 §17.3, type 0x000A). */
+  /** Whether the package carries the `last_resort` extension (type 0x000A). */
   isLastResort(): boolean {
-    return extensionIds(this.#kp().extensions).includes(LAST_RESORT_EXTENSION_TYPE);
+    return this.#kp().extensions.some((e) => e.extensionType === ExtensionTypes.last_resort);
   }
 
-  /** Leaf capabilities as numbers. */
-  capabilities(): ReturnType<typeof capabilityIds> {
-    return capabilityIds(this.#kp());
+  /** Leaf capabilities as numbers (versions by name). */
+  capabilities(): KeypackageCapabilities {
+    const c = this.#kp().leafNode.capabilities;
+    return {
+      versions: c.versions.map((v) => VERSION_NAMES[v] ?? String(v)),
+      ciphersuites: [...c.ciphersuites],
+      extensions: [...c.extensions],
+      proposals: [...c.proposals],
+      credentials: [...c.credentials],
+    };
   }
 
-  /** @internal the decoded engine object. */
-  get decoded(): MlsKeyPackage {
+  /** @internal the parsed structure (RFC 9420 §10), verified or not. */
+  get parsed(): KeyPackage {
     return this.#kp();
   }
 
+  /** @internal the structure, once `verify()` has passed (parse → verify → use). */
+  get verified(): VerifiedKeyPackage | undefined {
+    return this.#verified;
+  }
+
   /**
-   * RFC 9420 §10.1 validation: version, supported suite, leaf source, both signatures,
-   * init key ≠ encryption key, extensions and credential listed in capabilities, and a
-   * current lifetime whose span is at most 84 days + 1 h. Throws `InvalidKeypackage`
-   * naming the first rule broken.
+   * @internal @deprecated the package in ts-mls 1.6.4's shape, for tests that still compare
+   * with ts-mls through it (decoded by the old adapter's decoder, src/mls/keypackage.ts). The
+   * engine uses `parsed`. Goes away, with src/mls/keypackage.ts, once those tests decode
+   * `serialize()` with ts-mls themselves.
    */
-  async verify(options: { now?: Date } = {}): Promise<void> {
-    const fail = (rule: KeypackageRule, message: string): never => {
-      throw new InvalidKeypackageError(rule, message);
-    };
-    const kp = this.#kp();
-    const suite = this.#ciphersuite;
-    if (kp.version !== "mls10") fail("version", `protocol version ${String(kp.version)} is not mls10`);
-    if (!isCiphersuite(suite) || !SUPPORTED_CIPHERSUITES.includes(suite)) {
-      fail("ciphersuite", `cipher suite ${suite} is not supported`);
+  get decoded(): MlsKeyPackage {
+    if (this.#tsMlsShape === undefined) {
+      const r = decodeTsMlsShape(this.#bytes);
+      if (!r.ok) throw new InvalidKeypackageError("decode", "not a well-formed TLS KeyPackage");
+      this.#tsMlsShape = r.keypackage;
     }
-    if (kp.leafNode.leafNodeSource !== "key_package") fail("leaf_node_source", "leaf node source is not key_package");
-    const sigs = await verifyKeypackageSignatures(suite as Ciphersuite, kp);
-    if (!sigs.leaf) fail("leaf_signature", "the leaf node signature does not verify");
-    if (!sigs.keypackage) fail("keypackage_signature", "the key package signature does not verify");
-    if (bytesEqual(kp.initKey, kp.leafNode.hpkePublicKey)) {
-      fail("init_key_equals_encryption_key", "init_key equals the leaf encryption_key");
-    }
-    const caps = capabilityIds(kp);
-    if (!caps.versions.includes("mls10")) fail("version_not_in_capabilities", "mls10 missing from capabilities");
-    if (!caps.ciphersuites.includes(suite)) fail("ciphersuite_not_in_capabilities", "own suite missing from capabilities");
-    if (!caps.credentials.includes(this.credentialType())) {
-      fail("credential_not_in_capabilities", "own credential type missing from capabilities");
-    }
-    for (const ext of [...extensionIds(kp.extensions), ...extensionIds(kp.leafNode.extensions)]) {
-      if (!DEFAULT_EXTENSIONS.has(ext) && !caps.extensions.includes(ext)) {
-        fail("extensions_not_in_capabilities", `extension 0x${ext.toString(16).padStart(4, "0")} not in capabilities`);
-      }
-    }
-    const now = (options.now ?? this.#clock()).getTime();
-    const nb = Number(kp.leafNode.lifetime.notBefore) * 1000;
-    const na = Number(kp.leafNode.lifetime.notAfter) * 1000;
-    if (now < nb) fail("lifetime_not_yet_valid", `not valid before ${new Date(nb).toISOString()}`);
-    if (now >= na) fail("lifetime_expired", `expired at ${new Date(na).toISOString()}`);
-    if (na - nb > KEYPACKAGE_MAX_SPAN) fail("lifetime_too_long", `lifetime span exceeds 84 days + 1 h`);
+    return this.#tsMlsShape;
+  }
+
+  /**
+   * RFC 9420 §10.1 validation (src/mls/keypackage/validate.ts): version, supported suite,
+   * leaf source, both signatures, init key ≠ encryption key, the credential accepted by the
+   * authentication service (§5.3.1; by default an empty Basic identity is refused), version,
+   * suite, credential type and extensions listed in capabilities, and a current lifetime whose
+   * span is at most 84 days + 1 h. Throws `InvalidKeypackage` naming the first rule broken.
+   */
+  async verify(options: { now?: Date; authenticationService?: AuthenticationService } = {}): Promise<void> {
+    this.#verified = undefined;
+    const verified = await verifyKeyPackage(this.#kp(), {
+      now: options.now ?? this.#clock(),
+      supportedCiphersuites: SUPPORTED_CIPHERSUITES,
+      maxLifetimeSpanMs: KEYPACKAGE_MAX_SPAN,
+      ...(options.authenticationService === undefined
+        ? {}
+        : { authenticationService: options.authenticationService }),
+    });
+    this.#verified = verified;
   }
 }

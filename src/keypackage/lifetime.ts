@@ -18,9 +18,13 @@ export interface Lifetime {
 /** Validate a requested lifetime (ms): finite, > 0, ≤ the default. */
 export function checkLifetime(lifetime: number): number {
   if (typeof lifetime !== "number" || !Number.isFinite(lifetime) || lifetime <= 0) {
-    throw new MlsKeypackagesError(ErrorCode.InvalidLifetime, `lifetime must be a positive number of milliseconds, got ${String(lifetime)}`, {
-      lifetime,
-    });
+    throw new MlsKeypackagesError(
+      ErrorCode.InvalidLifetime,
+      `lifetime must be a positive number of milliseconds, got ${String(lifetime)}`,
+      {
+        lifetime,
+      },
+    );
   }
   if (lifetime > KEYPACKAGE_DEFAULT_LIFETIME) {
     throw new MlsKeypackagesError(

@@ -18,6 +18,7 @@ import {
 } from "./contract.js";
 import type { DatabaseKey } from "./databaseKey.js";
 import { SQLITE_MIGRATIONS } from "./migrations.js";
+import { diagnoseSqlcipherFile } from "./sqliteDiagnosis.js";
 import { fromHex, toHex } from "./staging.js";
 
 type Db = BetterSqlite3.Database;
@@ -34,8 +35,10 @@ export interface SqliteOptions {
 function keystoreError(message: string, cause?: unknown): MlsKeypackagesError {
   if (cause instanceof MlsKeypackagesError) return cause;
   const code = (cause as { code?: unknown } | undefined)?.code;
+  // A page that fails its HMAC or SQLite's own checks: the file is damaged (not a bad call).
+  const corrupt = code === "SQLITE_CORRUPT" || code === "SQLITE_NOTADB";
   return new MlsKeypackagesError(
-    ErrorCode.KeystoreError,
+    corrupt ? ErrorCode.CorruptDatabase : ErrorCode.KeystoreError,
     `${message}${typeof code === "string" ? ` (${code})` : ""}`,
     typeof code === "string" ? { sqliteCode: code } : {},
     { cause },
@@ -439,7 +442,13 @@ export class SqliteKeystore implements Keystore {
 
   /** `PRAGMA integrity_check` (["ok"] when healthy). */
   async integrityCheck(): Promise<string[]> {
-    const rows = this.#open().pragma("integrity_check") as Record<string, unknown>[];
+    const db = this.#open();
+    let rows: Record<string, unknown>[];
+    try {
+      rows = db.pragma("integrity_check") as Record<string, unknown>[];
+    } catch (e) {
+      throw keystoreError("integrity check failed", e);
+    }
     return rows.map((r) => String(Object.values(r)[0]));
   }
 
@@ -460,8 +469,45 @@ export class SqliteKeystore implements Keystore {
 }
 
 /**
+ * The error for a file SQLite refused at open (`SQLITE_NOTADB`, `SQLITE_CORRUPT`):
+ * `WrongDatabaseKey` only when the file looks like an intact SQLCipher database that the key
+ * does not open, else `CorruptDatabase` (see sqliteDiagnosis.ts).
+ */
+function openFailure(path: string, key: DatabaseKey, cause: unknown): MlsKeypackagesError {
+  const raw = key.bytes();
+  let d: ReturnType<typeof diagnoseSqlcipherFile>;
+  try {
+    d = diagnoseSqlcipherFile(path, raw);
+  } catch (e) {
+    return keystoreError("cannot open the database", e);
+  } finally {
+    raw.fill(0);
+  }
+  if (d.verdict === "wrong_key") {
+    return new MlsKeypackagesError(
+      ErrorCode.WrongDatabaseKey,
+      "the key does not open this database",
+      {},
+      { cause },
+    );
+  }
+  return new MlsKeypackagesError(
+    ErrorCode.CorruptDatabase,
+    `the database file is damaged or not a keystore (${d.reason}: ${d.detail})`,
+    { reason: d.reason },
+    { cause },
+  );
+}
+
+const isOpenFailure = (e: unknown): boolean => {
+  const code = (e as { code?: unknown } | undefined)?.code;
+  return code === "SQLITE_NOTADB" || code === "SQLITE_CORRUPT";
+};
+
+/**
  * Open a connection with the cipher and key applied and the key verified; nothing has been
- * written yet. Throws `WrongDatabaseKey` (file left untouched). Exposed for tests and tools.
+ * written yet. Throws `WrongDatabaseKey` or `CorruptDatabase` (file left untouched). Exposed for
+ * tests and tools.
  */
 export function openEncryptedSqlite(
   path: string,
@@ -484,9 +530,7 @@ export function openEncryptedSqlite(
     return db;
   } catch (e) {
     db.close();
-    if ((e as { code?: unknown }).code === "SQLITE_NOTADB") {
-      throw new MlsKeypackagesError(ErrorCode.WrongDatabaseKey, "the key does not open this database");
-    }
+    if (isOpenFailure(e)) throw openFailure(path, key, e);
     throw keystoreError("cannot open the database", e);
   }
 }
@@ -522,7 +566,9 @@ function migrate(db: Db): void {
 
 /**
  * Open (or create) the encrypted SQLite keystore at `path`. Throws `WrongDatabaseKey` when
- * `key` does not decrypt an existing file, `SchemaTooNew` when the file comes from a newer version.
+ * `key` does not decrypt an existing file, `CorruptDatabase` when the file is damaged or not a
+ * keystore (truncated, corrupt pages, a plain SQLite or other file), `SchemaTooNew` when the
+ * file comes from a newer version.
  */
 export async function openSqliteKeystore(
   path: string,
@@ -539,6 +585,7 @@ export async function openSqliteKeystore(
     return new SqliteKeystore(db, path);
   } catch (e) {
     db.close();
+    if (isOpenFailure(e)) throw openFailure(path, key, e);
     throw keystoreError("cannot open the keystore", e);
   }
 }

@@ -1,6 +1,6 @@
-import type { CiphersuiteImpl, CryptoProvider } from "ts-mls";
 import { ciphersuiteImpl, setCryptoProvider } from "./crypto/select.js";
 import type { Ciphersuite } from "./ciphersuite.js";
+import type { CiphersuiteImpl, CryptoProvider } from "./crypto/types.js";
 
 /**
  * Use `provider` for every MLS operation from now on; `undefined` restores the default

@@ -10,12 +10,17 @@ import { Keypackage } from "../keypackage/keypackage.js";
 import { KeypackageRef } from "../keypackage/keypackageRef.js";
 import { KEYPACKAGE_DEFAULT_LIFETIME, checkLifetime, lifetimeSeconds } from "../keypackage/lifetime.js";
 import { assertCiphersuite, type Ciphersuite } from "../mls/ciphersuite.js";
-import { buildKeypackage, decodeKeypackage, type BuildKeypackageInput, type BuiltKeypackage } from "../mls/keypackage.js";
-import { buildKeypackages } from "../keypackage/batch.js";
+import type { BuildKeyPackageInput, BuiltKeyPackage } from "../mls/keypackage/build.js";
+import { parseKeyPackage } from "../mls/keypackage/parse.js";
+import { buildKeypackage, buildKeypackages } from "../keypackage/batch.js";
 import { bytesEqual } from "../mls/tls.js";
 import * as conv from "../conversation/conversation.js";
 import type { ConversationId, DecryptedMessage } from "../conversation/conversation.js";
 import type { MlsTransport } from "../conversation/transport.js";
+import {
+  defaultAuthenticationService,
+  type AuthenticationService,
+} from "../mls/credential/authentication.js";
 
 /** Filters for `findCredentials`; every given field must match. */
 export interface CredentialFilters {
@@ -38,7 +43,10 @@ export interface GenerateKeypackageOptions {
 export interface TxScope {
   readonly store: StagedKeystore;
   readonly database: Database;
+  /** The session clock: every time check (lifetimes of ours and of received leaves, RFC 9420 §7.3). */
   now(): Date;
+  /** The session's authentication service (RFC 9420 §5.3.1), asked about every credential we accept. */
+  readonly authenticationService: AuthenticationService;
   /** The session's MLS transport at the time of the call (undefined until provided). */
   transport(): MlsTransport | undefined;
 }
@@ -61,8 +69,15 @@ export class TransactionContext {
     clock: () => Date,
     release: () => void,
     transport: () => MlsTransport | undefined = () => undefined,
+    authenticationService: AuthenticationService = defaultAuthenticationService,
   ) {
-    this.#scope = { store: new StagedKeystore(database.keystore), database, now: clock, transport };
+    this.#scope = {
+      store: new StagedKeystore(database.keystore),
+      database,
+      now: clock,
+      transport,
+      authenticationService,
+    };
     this.#release = release;
   }
 
@@ -233,9 +248,18 @@ export class TransactionContext {
     return this.run(async ({ store, now }) => {
       const row = await store.get("keypackages", refHex(ref));
       if (row === undefined) return undefined;
-      const r = decodeKeypackage(row.keypackage);
-      if (!r.ok) throw new MlsKeypackagesError(ErrorCode.KeystoreError, "a stored key package does not decode");
-      return Keypackage.fromDecoded(row.keypackage, r.keypackage, now);
+      let parsed;
+      try {
+        parsed = parseKeyPackage(row.keypackage);
+      } catch (err) {
+        throw new MlsKeypackagesError(
+          ErrorCode.KeystoreError,
+          "a stored key package does not decode",
+          {},
+          { cause: err },
+        );
+      }
+      return Keypackage.fromParsed(row.keypackage, parsed, now);
     });
   }
 
@@ -277,7 +301,11 @@ export class TransactionContext {
     return this.run((scope) => conv.conversationCiphersuite(scope, conversationId));
   }
 
-  /** Client ids of every member (Basic credentials), ourselves included. */
+  /**
+   * Client ids of every member, ourselves included, in leaf order: the Basic identity; a member
+   * without one (an X.509 credential, or a state stored before identities were checked) is listed
+   * by its signature public key, so that no member is ever left out.
+   */
   getClientIds(conversationId: ConversationId): Promise<ClientId[]> {
     return this.run((scope) => conv.getClientIds(scope, conversationId));
   }
@@ -288,7 +316,8 @@ export class TransactionContext {
   }
 
   /**
-   * Add clients by their key packages: verify them (`InvalidKeypackage`), create one commit plus
+   * Add clients by their key packages: verify them (`InvalidKeypackage`), ask the authentication
+   * service about each credential (`CredentialRejected`), create one commit plus
    * a Welcome and GroupInfo, and send them through the transport. Merged only on "success";
    * "retry" rejects with `TransportRetry`, "abort" with `MessageRejectedError`, and then the
    * conversation is unchanged.
@@ -314,8 +343,10 @@ export class TransactionContext {
 
   /**
    * Join from an MLSMessage-framed Welcome; returns the conversation id. Consumes the key
-   * package it was sent to (kept if last-resort). Errors: `OrphanWelcome`, `InvalidWelcome`,
-   * `ConversationAlreadyExists` — and then no key package is lost.
+   * package it was sent to (kept if last-resort). Every leaf of the tree is validated (RFC 9420
+   * §12.4.3.1, lifetimes at the session clock) and authenticated. Errors: `OrphanWelcome`,
+   * `InvalidWelcome`, `CredentialRejected`, `ConversationAlreadyExists` — and then no key package
+   * is lost.
    */
   processWelcomeMessage(welcome: Uint8Array): Promise<ConversationId> {
     return this.run((scope) => conv.processWelcomeMessage(scope, welcome));
@@ -326,7 +357,12 @@ export class TransactionContext {
     return this.run((scope) => conv.encryptMessage(scope, conversationId, plaintext));
   }
 
-  /** Decrypt an application message, or process and merge a commit / store a proposal. */
+  /**
+   * Decrypt an application message, or process and merge a commit / store a proposal. Leaves
+   * a commit or proposal brings in are validated and authenticated. Errors: `InvalidMessage`,
+   * `InvalidCommit`, `CredentialRejected` (each with `details.rule`) — and then the
+   * conversation is unchanged.
+   */
   decryptMessage(conversationId: ConversationId, message: Uint8Array): Promise<DecryptedMessage> {
     return this.run((scope) => conv.decryptMessage(scope, conversationId, message));
   }
@@ -373,7 +409,8 @@ async function removeKeypackagesOf(scope: TxScope, credentialId: string): Promis
   }
 }
 
-interface PreparedGeneration extends BuildKeypackageInput {
+interface PreparedGeneration extends BuildKeyPackageInput {
+  ciphersuite: Ciphersuite;
   credentialId: string;
   credentialType: number;
 }
@@ -401,7 +438,7 @@ async function prepareGeneration(
 }
 
 /** Stage the three rows of a new key package (RFC 9420 §10: package, init key, leaf encryption key). */
-function stageKeypackage(scope: TxScope, input: PreparedGeneration, built: BuiltKeypackage): Keypackage {
+function stageKeypackage(scope: TxScope, input: PreparedGeneration, built: BuiltKeyPackage): Keypackage {
   const ref = toHex(built.ref);
   const initKey = toHex(built.initPublicKey);
   const encryptionKey = toHex(built.encryptionPublicKey);

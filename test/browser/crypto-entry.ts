@@ -4,13 +4,19 @@
  */
 import { defaultCapabilities, defaultLifetime, generateKeyPackage, type CryptoProvider } from "ts-mls";
 import { getCiphersuiteFromId, type CiphersuiteId } from "ts-mls/crypto/ciphersuite.js";
-import { refhash } from "ts-mls/crypto/hash.js";
-import { decryptWithLabel, encryptWithLabel } from "ts-mls/crypto/hpke.js";
-import { deriveSecret, deriveTreeSecret, expandWithLabel } from "ts-mls/crypto/kdf.js";
-import { signWithLabel, verifyWithLabel } from "ts-mls/crypto/signature.js";
 import { makeKeyPackageRef, verifyKeyPackage } from "ts-mls/keyPackage.js";
 import { decodeMlsMessage, encodeMlsMessage } from "ts-mls/message.js";
 import { bytesToHex, hexToBytes } from "../../src/mls/crypto/bytes.js";
+import {
+  decryptWithLabel,
+  deriveSecret,
+  deriveTreeSecret,
+  encryptWithLabel,
+  expandWithLabel,
+  refHash,
+  signWithLabel,
+  verifyWithLabel,
+} from "../../src/mls/crypto/labels.js";
 import { isNodeRuntime, selectCryptoProvider } from "../../src/mls/crypto/select.js";
 import { createWebCryptoProvider, webCryptoProvider } from "../../src/mls/crypto/webcrypto.js";
 import {
@@ -56,7 +62,7 @@ async function basics(providerName: string): Promise<Check[]> {
       s,
       "ref_hash",
       async () =>
-        bytesToHex(await refhash(v.ref_hash.label, h(v.ref_hash.value), cs.hash)) === v.ref_hash.out,
+        bytesToHex(await refHash(v.ref_hash.label, h(v.ref_hash.value), cs.hash)) === v.ref_hash.out,
     );
     const e = v.expand_with_label;
     await check(

@@ -582,7 +582,7 @@ describe("stored state", () => {
     const good = row.state;
     const variants: Uint8Array[] = [];
     const bumped = Uint8Array.from(good);
-    bumped[5] = 2; // format version 2
+    bumped[5] = 9; // format version 9
     variants.push(bumped);
     const badMagic = Uint8Array.from(good);
     badMagic[0] = 0;
@@ -609,15 +609,28 @@ describe("stored state", () => {
     expect(await a.cc.transaction((tx) => tx.conversationEpoch(id))).toBe(0n);
   });
 
-  it("the engine version we tag states with is the installed ts-mls", async () => {
-    const { readFile } = await import("node:fs/promises");
-    const pkg = JSON.parse(
-      await readFile(new URL("../../node_modules/ts-mls/package.json", import.meta.url), "utf8"),
-    ) as {
-      version: string;
-    };
+  it("states are tagged with our engine, and a state of the previous (ts-mls) format is refused naming it", async () => {
     const { ENGINE_NAME, ENGINE_VERSION } = await import("../../src/mls/group.js");
-    expect([ENGINE_NAME, ENGINE_VERSION]).toEqual(["ts-mls", pkg.version]);
+    expect([ENGINE_NAME, ENGINE_VERSION]).toEqual(["mls-keypackages", "1"]);
+    const a = await member(1);
+    const id = enc("old-format");
+    await a.cc.transaction((tx) => tx.createConversation(id, a.cred));
+    const [row] = await a.database.keystore.all("conversations");
+    if (row === undefined) throw new Error("no row");
+    expect(Array.from(row.state.subarray(0, 6))).toEqual([0x4d, 0x4b, 0x43, 0x53, 0, 2]); // "MKCS", format 2
+    // format 1: "MKCS" 0001, engine "ts-mls", version "1.6.4", suite, epoch, state
+    const old = Uint8Array.from([
+      0x4d, 0x4b, 0x43, 0x53, 0, 1, 6, ...enc("ts-mls"), 5, ...enc("1.6.4"), 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0,
+    ]);
+    await a.database.keystore.commit([
+      { kind: "put", table: "conversations", key: Buffer.from(id).toString("hex"), row: { ...row, state: old } },
+    ]);
+    const err = await expectCode(
+      a.cc.transaction((tx) => tx.conversationEpoch(id)),
+      ErrorCode.UnsupportedConversationState,
+    );
+    expect(err.message).toMatch(/ts-mls 1\.6\.4/);
+    expect(err.details).toMatchObject({ formatVersion: 1, engine: "ts-mls", engineVersion: "1.6.4" });
   });
 
   it("an aborted transaction leaves the conversation as stored (no stale in-memory state)", async () => {

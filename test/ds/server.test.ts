@@ -51,7 +51,12 @@ describe("delivery service over HTTP", () => {
   beforeAll(async () => {
     store = new SqliteDsStore(":memory:");
     await store.init();
-    ({ url, close } = await startServer(store, { clock: clock.now, ciphersuites: [SUITE1, SUITE2] }));
+    ({ url, close } = await startServer(store, {
+      clock: clock.now,
+      ciphersuites: [SUITE1, SUITE2],
+      // some tests drain a pool on purpose (the per-target limit has its own tests: claims.test.ts)
+      limits: { claimsPerTargetUser: 10_000 },
+    }));
     alice = await Device.create({ clock: clock.now });
     aliceDs = await alice.register(url);
   });

@@ -39,20 +39,40 @@ function client(
   };
 }
 
-export function describeStoreContract(
-  name: string,
-  open: () => Promise<{ store: DeliveryServiceStore; cleanup: () => Promise<void> }>,
-): void {
+export interface OpenedStore {
+  store: DeliveryServiceStore;
+  cleanup: () => Promise<void>;
+  /**
+   * `n` more stores on the same database, each on its own connections (PostgreSQL: its own
+   * pool; SQLite file: its own process), for the concurrency cases. Absent for `:memory:`,
+   * where those cases run on the one store.
+   */
+  peers?: (n: number) => Promise<DeliveryServiceStore[]>;
+}
+
+export function describeStoreContract(name: string, open: () => Promise<OpenedStore>): void {
   describe(`store contract: ${name}`, () => {
     let store: DeliveryServiceStore;
     let cleanup: () => Promise<void>;
+    let openPeers: OpenedStore["peers"];
+    let opened: DeliveryServiceStore[] = [];
 
     beforeEach(async () => {
-      ({ store, cleanup } = await open());
+      ({ store, cleanup, peers: openPeers } = await open());
+      opened = [];
     });
     afterEach(async () => {
+      await Promise.all(opened.map((p) => p.close()));
       await cleanup();
     });
+
+    /** `n` stores on this database with their own connections (or this store, n times). */
+    async function peers(n: number): Promise<DeliveryServiceStore[]> {
+      if (openPeers === undefined) return Array.from({ length: n }, () => store);
+      const ps = await openPeers(n);
+      opened.push(...ps);
+      return ps;
+    }
 
     async function registered(userId?: string): Promise<DsClient> {
       const c = client(userId);
@@ -92,13 +112,12 @@ export function describeStoreContract(
       expect(await store.countKeypackages(c.clientId, 1, NOW)).toEqual({ regular: 2, lastResort: 1 });
       expect(await store.countKeypackages(c.clientId, 2, NOW)).toEqual({ regular: 1, lastResort: 0 });
       expect(await store.countKeypackages(c.clientId, 3, NOW)).toEqual({ regular: 0, lastResort: 0 });
-      expect(await store.poolSizes(NOW)).toEqual(
-        expect.arrayContaining([
-          { ciphersuite: 1, lastResort: false, count: 2 },
-          { ciphersuite: 1, lastResort: true, count: 1 },
-          { ciphersuite: 2, lastResort: false, count: 1 },
-        ]),
-      );
+      // stored packages, from the counters (expired and not-yet-valid ones included until purged)
+      expect(await store.poolSizes(NOW)).toEqual([
+        { ciphersuite: 1, lastResort: false, count: 4 },
+        { ciphersuite: 1, lastResort: true, count: 1 },
+        { ciphersuite: 2, lastResort: false, count: 1 },
+      ]);
     });
 
     it("refuses a seen init key, all or nothing", async () => {
@@ -274,9 +293,291 @@ export function describeStoreContract(
       const old = kp({ notAfter: NOW - 1 });
       const live = kp();
       await store.addKeypackages(c, [old, live]);
-      expect(await store.purgeExpired(NOW)).toEqual({ keypackages: 1, initKeys: 1 });
+      expect(await store.purgeExpired(NOW)).toEqual({ keypackages: 1, initKeys: 1, claimRecords: 0 });
       expect(await store.seenInitKeys([old.initKeyHash, live.initKeyHash])).toEqual([live.initKeyHash]);
       expect(await store.countKeypackages(c.clientId, 1, NOW)).toEqual({ regular: 1, lastResort: 0 });
+    });
+
+    // ── concurrency: uploads, replaces and deletes of one client are serialized ──
+
+    /** Run `calls` spread over `stores`, all started at once. */
+    const spread = <T>(stores: DeliveryServiceStore[], calls: ((s: DeliveryServiceStore) => Promise<T>)[]) =>
+      Promise.all(calls.map((call, i) => call(stores[i % stores.length] as DeliveryServiceStore)));
+
+    /** Every regular package of `c` (suite 1), taken by claims of another client of its user. */
+    async function drain(c: DsClient): Promise<string[]> {
+      const other = client(c.userId);
+      await store.createClient(other);
+      const refs: string[] = [];
+      for (;;) {
+        const r = await store.claim(c.userId, 1, other.clientId, NOW);
+        const k = r?.keyPackages.find((x) => x.clientId === c.clientId && !x.lastResort);
+        if (k === undefined) return refs;
+        refs.push(hex(k.ref));
+      }
+    }
+
+    it("10 concurrent last-resort uploads of one client leave exactly one", async () => {
+      const c = await registered();
+      const ps = await peers(5);
+      const uploads = Array.from({ length: 10 }, () => kp({ lastResort: true }));
+      const results = await spread(
+        ps,
+        uploads.map((p) => (s) => s.addKeypackages(c, [p, kp()])),
+      );
+      expect(results.every((r) => r.ok)).toBe(true);
+      expect(await store.countKeypackages(c, 1, NOW)).toEqual({ regular: 10, lastResort: 1 });
+      // the survivor is one of the uploaded ones, and claims hand it out
+      const other = await registered(c.userId);
+      await drain(c);
+      const r = await store.claim(c.userId, 1, other.clientId, NOW);
+      const lr = r?.keyPackages.find((k) => k.clientId === c.clientId);
+      expect(lr?.lastResort).toBe(true);
+      expect(uploads.map((u) => hex(u.ref))).toContain(hex(lr?.ref ?? new Uint8Array()));
+    });
+
+    it("5 concurrent replaces leave exactly the packages of one of them", async () => {
+      const c = await registered();
+      await store.addKeypackages(c, [kp(), kp(), kp(), kp({ lastResort: true })]);
+      const ps = await peers(5);
+      const requests = Array.from({ length: 5 }, () => [kp(), kp(), kp()]);
+      const results = await spread(
+        ps,
+        requests.map((pkgs) => (s) => s.addKeypackages(c, pkgs, { replaceSuites: [1] })),
+      );
+      expect(results.every((r) => r.ok)).toBe(true);
+      expect(await store.countKeypackages(c, 1, NOW)).toEqual({ regular: 3, lastResort: 0 });
+      const left = (await drain(c)).sort();
+      expect(requests.map((pkgs) => pkgs.map((p) => hex(p.ref)).sort())).toContainEqual(left);
+      // removed counts add up: 4 before + 15 uploaded − 3 left
+      expect(results.reduce((n, r) => n + (r.ok ? r.removed : 0), 0)).toBe(4 + 15 - 3);
+    });
+
+    it("the per-client cap holds under 20 concurrent uploads", async () => {
+      const c = await registered();
+      const ps = await peers(5);
+      const results = await spread(
+        ps,
+        Array.from(
+          { length: 20 },
+          () => (s: DeliveryServiceStore) => s.addKeypackages(c, [kp()], { maxStoredPerClient: 10 }),
+        ),
+      );
+      const accepted = results.filter((r) => r.ok).length;
+      expect(accepted).toBe(10);
+      expect(results.filter((r) => !r.ok && r.reason === "pool_full")).toHaveLength(10);
+      expect(await store.countKeypackages(c, 1, NOW)).toEqual({ regular: 10, lastResort: 0 });
+    });
+
+    it("deletes, replaces and claims running together keep the pool counters exact", async () => {
+      const userId = randomUserId();
+      const a = await registered(userId);
+      const b = await registered(userId);
+      const claimer = await registered();
+      const aPkgs = Array.from({ length: 30 }, () => kp());
+      await store.addKeypackages(a, [...aPkgs, kp({ lastResort: true }), kp({ ciphersuite: 2 })]);
+      await store.addKeypackages(
+        b,
+        Array.from({ length: 10 }, () => kp()),
+      );
+      const ps = await peers(4);
+      await spread<unknown>(ps, [
+        (s) =>
+          s.deleteKeypackages(
+            a,
+            aPkgs.slice(0, 10).map((p) => p.ref),
+          ),
+        (s) => s.addKeypackages(b, [kp(), kp()], { replaceSuites: [1] }),
+        ...Array.from(
+          { length: 8 },
+          () => (s: DeliveryServiceStore) => s.claim(userId, 1, claimer.clientId, NOW),
+        ),
+        (s) => s.addKeypackages(a, [kp({ lastResort: true }), kp({ notAfter: NOW - 1 })]),
+        (s) =>
+          s.deleteKeypackages(
+            a.clientId,
+            aPkgs.slice(10, 12).map((p) => p.ref),
+          ),
+      ]);
+      const ca = await store.countKeypackages(a, 1, NOW);
+      const cb = await store.countKeypackages(b, 1, NOW);
+      const a2 = await store.countKeypackages(a, 2, NOW);
+      const sizes = await store.poolSizes(NOW);
+      const size = (suite: number, lastResort: boolean) =>
+        sizes.find((p) => p.ciphersuite === suite && p.lastResort === lastResort)?.count ?? 0;
+      // the expired package is stored until purged (or a claim of that user purges it)
+      const expired = size(1, false) - ca.regular - cb.regular;
+      expect([0, 1]).toContain(expired);
+      expect(size(1, true)).toBe(ca.lastResort + cb.lastResort);
+      expect(size(1, true)).toBe(1);
+      expect(size(2, false)).toBe(a2.regular);
+      await store.purgeExpired(NOW);
+      expect((await store.poolSizes(NOW)).find((p) => p.ciphersuite === 1 && !p.lastResort)?.count).toBe(
+        ca.regular + cb.regular,
+      );
+    });
+
+    // ── claim limits per (claimer, target user) ─────────────────────────────
+
+    it("limits claims per claimer and target user; other claimers still get regular packages", async () => {
+      const target = await registered();
+      await store.addKeypackages(target, [
+        ...Array.from({ length: 10 }, () => kp()),
+        kp({ lastResort: true }),
+      ]);
+      const drainer = await registered();
+      const other = await registered();
+      const limit = { max: 3, windowSeconds: 60 };
+      for (let i = 0; i < 3; i++) {
+        const r = await store.claim(target.userId, 1, drainer.clientId, NOW + i, { limit });
+        expect(r?.keyPackages.map((k) => k.lastResort)).toEqual([false]);
+        expect(r?.limited).toBeUndefined();
+      }
+      const refused = await store.claim(target.userId, 1, drainer.clientId, NOW + 10, { limit });
+      expect(refused).toEqual({ keyPackages: [], exhausted: [], purged: 0, limited: { retryAfter: 50 } });
+      expect(await store.countKeypackages(target, 1, NOW)).toEqual({ regular: 7, lastResort: 1 });
+      // another claimer is not limited and still gets regular packages
+      const r = await store.claim(target.userId, 1, other.clientId, NOW + 10, { limit });
+      expect(r?.keyPackages.map((k) => k.lastResort)).toEqual([false]);
+      // the limit is per target user: the drainer may claim someone else
+      const elsewhere = await registered();
+      await store.addKeypackages(elsewhere, [kp()]);
+      expect(
+        (await store.claim(elsewhere.userId, 1, drainer.clientId, NOW + 10, { limit }))?.limited,
+      ).toBeUndefined();
+      // a new window starts after 60 s
+      const later = await store.claim(target.userId, 1, drainer.clientId, NOW + 60, { limit });
+      expect(later?.keyPackages.map((k) => k.lastResort)).toEqual([false]);
+      // an unknown user is not counted
+      expect(await store.claim(randomUserId(), 1, drainer.clientId, NOW, { limit })).toBeUndefined();
+    });
+
+    it("the claim limit holds under concurrent claims on several connections", async () => {
+      const target = await registered();
+      await store.addKeypackages(
+        target,
+        Array.from({ length: 30 }, () => kp()),
+      );
+      const drainer = await registered();
+      const ps = await peers(4);
+      const results = await spread(
+        ps,
+        Array.from(
+          { length: 12 },
+          () => (s: DeliveryServiceStore) =>
+            s.claim(target.userId, 1, drainer.clientId, NOW, { limit: { max: 5, windowSeconds: 3600 } }),
+        ),
+      );
+      expect(results.filter((r) => r?.limited === undefined)).toHaveLength(5);
+      expect(await store.countKeypackages(target, 1, NOW)).toEqual({ regular: 25, lastResort: 0 });
+    });
+
+    // ── idempotency keys ────────────────────────────────────────────────────
+
+    it("a retry with the same idempotency key gets the same packages, on any connection", async () => {
+      const userId = randomUserId();
+      const t1 = await registered(userId);
+      const t2 = await registered(userId);
+      await store.addKeypackages(t1, [kp(), kp(), kp({ lastResort: true })]);
+      const claimer = await registered();
+      const idempotency = { key: "k-1", windowSeconds: 600 };
+      const first = await store.claim(userId, 1, claimer.clientId, NOW, { idempotency });
+      expect(first?.replayed).toBeUndefined();
+      expect(first?.exhausted).toEqual([t2.clientId]);
+      const [peer] = await peers(1);
+      const again = await peer!.claim(userId, 1, claimer.clientId, NOW + 5, { idempotency });
+      expect(again).toEqual({ ...first, purged: 0, replayed: true });
+      expect(await store.countKeypackages(t1, 1, NOW)).toEqual({ regular: 1, lastResort: 1 });
+      // another key (or no key) takes a new package
+      const other = await store.claim(userId, 1, claimer.clientId, NOW, {
+        idempotency: { ...idempotency, key: "k-2" },
+      });
+      expect(hex(other?.keyPackages[0]?.ref ?? new Uint8Array())).not.toBe(
+        hex(first?.keyPackages[0]?.ref ?? new Uint8Array()),
+      );
+      // the key is per claimer: another claimer's "k-1" is its own
+      const claimer2 = await registered();
+      const theirs = await store.claim(userId, 1, claimer2.clientId, NOW, { idempotency });
+      expect(theirs?.replayed).toBeUndefined();
+      expect(theirs?.keyPackages.map((k) => k.lastResort)).toEqual([true]);
+      // the same key for another user or suite is refused, nothing taken
+      const elsewhere = await registered();
+      await store.addKeypackages(elsewhere, [kp()]);
+      expect(await store.claim(elsewhere.userId, 1, claimer.clientId, NOW, { idempotency })).toEqual({
+        keyPackages: [],
+        exhausted: [],
+        purged: 0,
+        keyMismatch: true,
+      });
+      expect((await store.claim(userId, 2, claimer.clientId, NOW, { idempotency }))?.keyMismatch).toBe(true);
+      expect(await store.countKeypackages(elsewhere, 1, NOW)).toEqual({ regular: 1, lastResort: 0 });
+    });
+
+    it("concurrent retries with one idempotency key take one package between them", async () => {
+      const target = await registered();
+      await store.addKeypackages(
+        target,
+        Array.from({ length: 10 }, () => kp()),
+      );
+      const claimer = await registered();
+      const ps = await peers(5);
+      const idempotency = { key: "same", windowSeconds: 600 };
+      const results = await spread(
+        ps,
+        Array.from(
+          { length: 10 },
+          () => (s: DeliveryServiceStore) =>
+            s.claim(target.userId, 1, claimer.clientId, NOW, { idempotency }),
+        ),
+      );
+      const refs = new Set(results.map((r) => hex(r?.keyPackages[0]?.ref ?? new Uint8Array())));
+      expect(refs.size).toBe(1);
+      expect(results.filter((r) => r?.replayed !== true)).toHaveLength(1);
+      expect(await store.countKeypackages(target, 1, NOW)).toEqual({ regular: 9, lastResort: 0 });
+    });
+
+    it("idempotency keys expire after their window and are purged", async () => {
+      const target = await registered();
+      await store.addKeypackages(target, [
+        kp({ notAfter: NOW + 90 * DAY }),
+        kp({ notAfter: NOW + 90 * DAY }),
+      ]);
+      const claimer = await registered();
+      const idempotency = { key: "exp", windowSeconds: 60 };
+      const first = await store.claim(target.userId, 1, claimer.clientId, NOW, { idempotency });
+      expect(
+        (await store.claim(target.userId, 1, claimer.clientId, NOW + 59, { idempotency }))?.replayed,
+      ).toBe(true);
+      // past the window the key is free again: a new claim
+      const fresh = await store.claim(target.userId, 1, claimer.clientId, NOW + 60, { idempotency });
+      expect(fresh?.replayed).toBeUndefined();
+      expect(hex(fresh?.keyPackages[0]?.ref ?? new Uint8Array())).not.toBe(
+        hex(first?.keyPackages[0]?.ref ?? new Uint8Array()),
+      );
+      // an unknown user leaves no record; a limited claim neither
+      expect(
+        await store.claim(randomUserId(), 1, claimer.clientId, NOW, {
+          idempotency: { key: "u", windowSeconds: 60 },
+        }),
+      ).toBeUndefined();
+      const limited = await store.claim(target.userId, 1, claimer.clientId, NOW, {
+        idempotency: { key: "l", windowSeconds: 60 },
+        limit: { max: 0, windowSeconds: 60 },
+      });
+      expect(limited?.limited).toBeDefined();
+      const p = await store.purgeExpired(NOW + 200);
+      expect(p.claimRecords).toBe(2); // the key "exp" and the limit window
+    });
+
+    it("purges in bounded batches", async () => {
+      const c = await registered();
+      await store.addKeypackages(c, [...Array.from({ length: 25 }, () => kp({ notAfter: NOW - 1 })), kp()]);
+      expect(await store.purgeExpired(NOW, { batchSize: 10, pauseMs: 1 })).toEqual({
+        keypackages: 25,
+        initKeys: 25,
+        claimRecords: 0,
+      });
+      expect(await store.poolSizes(NOW)).toEqual([{ ciphersuite: 1, lastResort: false, count: 1 }]);
     });
   });
 }

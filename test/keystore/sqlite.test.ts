@@ -132,12 +132,12 @@ describe("SQLite keystore", () => {
     await again.close();
   });
 
-  it("a plain (unencrypted) SQLite file is refused as a wrong key", async () => {
+  it("a plain (unencrypted) SQLite file is refused as CorruptDatabase, not as a wrong key", async () => {
     const { default: BetterSqlite3 } = await import("better-sqlite3-multiple-ciphers");
     const plain = new BetterSqlite3(path);
     plain.exec("CREATE TABLE t (x)");
     plain.close();
-    expect(await code(openSqliteKeystore(path, DatabaseKey.generate()))).toBe(ErrorCode.WrongDatabaseKey);
+    expect(await code(openSqliteKeystore(path, DatabaseKey.generate()))).toBe(ErrorCode.CorruptDatabase);
   });
 
   it("a schema newer than the code: SchemaTooNew, data untouched", async () => {

@@ -31,7 +31,9 @@ export class Writer {
   }
 
   u8(v: number): this {
-    this.#buf[this.#reserve(1)] = v;
+    // Reserve first: `#reserve` may replace `#buf`.
+    const at = this.#reserve(1);
+    this.#buf[at] = v;
     return this;
   }
 
@@ -66,7 +68,8 @@ export class Writer {
 
   /** Raw bytes, no length. */
   raw(b: Uint8Array): this {
-    this.#buf.set(b, this.#reserve(b.length));
+    const at = this.#reserve(b.length);
+    this.#buf.set(b, at);
     return this;
   }
 

@@ -1,5 +1,5 @@
 /**
- * Crypto providers for ts-mls: node:crypto (fast, Node.js only) and
+ * Crypto providers of the engine: node:crypto (fast, Node.js only) and
  * WebCrypto (+@noble fallbacks, browsers), plus runtime selection.
  *
  * `nodeCryptoProvider` is deliberately not re-exported here so that browser
@@ -22,3 +22,5 @@ export {
   webCryptoProvider,
   type WebCryptoProviderOptions,
 } from "./webcrypto.js";
+export type * from "./types.js";
+export { CIPHERSUITES, ciphersuiteParams } from "./suites.js";

@@ -1,8 +1,10 @@
 /**
- * A fast `node:crypto` CryptoProvider for ts-mls covering the RFC 9420
- * cipher suites 1..7 (Section 17.1).
+ * A fast `node:crypto` CryptoProvider covering the RFC 9420 cipher suites
+ * 1..7 (Section 17.1).
  *
- * Everything runs synchronously on OpenSSL under ts-mls's async interface.
+ * Everything runs synchronously on OpenSSL under the async interface of
+ * ./types.ts; the synchronous twins (`digestSync`, `expandSync`, `signSync`,
+ * `verifySync`, `generateRawKeyPairSync`) are exposed for the hot paths.
  * Key objects are cached by their raw bytes (small LRUs), and raw keys are
  * imported through JWK, which is an order of magnitude cheaper than PKCS#8
  * DER decoding in Node 20.
@@ -35,21 +37,7 @@ import {
   timingSafeEqual,
   verify as nodeVerify,
 } from "node:crypto";
-import type {
-  AeadAlgorithm,
-  Ciphersuite,
-  CiphersuiteImpl,
-  CryptoProvider,
-  HashAlgorithm,
-  Hpke,
-  HpkeAlgorithm,
-  PrivateKey,
-  PublicKey,
-  Rng,
-  Signature,
-  SignatureAlgorithm,
-} from "ts-mls";
-import { CryptoError } from "ts-mls/mlsError.js";
+import { CryptoError } from "../../errors.js";
 import { compareBytes, edSeed, i2osp, isAllZero, leftPad, parseSec1PrivateKey } from "./bytes.js";
 import { LruCache, bytesKey } from "./lru.js";
 import {
@@ -68,12 +56,26 @@ import {
   labelPrefix,
   ownHpkeKey,
 } from "./suites.js";
+import type {
+  AeadAlgorithm,
+  CiphersuiteImpl,
+  CiphersuiteParams,
+  CryptoProvider,
+  HashAlgorithm,
+  HpkeAlgorithm,
+  PrivateKey,
+  PublicKey,
+  Rng,
+  SignatureAlgorithm,
+  SyncKeygenHpke,
+  SyncSignature,
+} from "./types.js";
 
 // ---------------------------------------------------------------------------
 // Byte plumbing
 // ---------------------------------------------------------------------------
 
-/** Plain Uint8Array view of a Buffer (ts-mls and tests expect Uint8Array, not Buffer). */
+/** Plain Uint8Array view of a Buffer (callers and tests expect Uint8Array, not Buffer). */
 function u8(b: Buffer): Uint8Array {
   return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
 }
@@ -357,24 +359,30 @@ function ecPublic(curve: EcCurve, n: number, pub: Uint8Array): KeyObject {
 // Signatures (RFC 9420 Section 5.1.2; ECDSA signatures DER-encoded)
 // ---------------------------------------------------------------------------
 
-function makeSignature(alg: SignatureAlgorithm): Signature {
+function makeSignature(alg: SignatureAlgorithm): SyncSignature {
   switch (alg) {
     case "Ed25519":
     case "Ed448": {
       const seedLen = alg === "Ed25519" ? 32 : 57;
       const sigLen = alg === "Ed25519" ? 64 : 114;
+      const signSync = (signKey: Uint8Array, message: Uint8Array): Uint8Array =>
+        u8(nodeSign(null, message, okpPrivate(alg, edSeed(alg, signKey))));
+      const verifySync = (publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean => {
+        if (signature.length !== sigLen || publicKey.length !== seedLen) return false;
+        try {
+          return nodeVerify(null, message, okpPublic(alg, publicKey), signature);
+        } catch {
+          return false;
+        }
+      };
       return {
+        signSync,
+        verifySync,
         async sign(signKey, message) {
-          const ko = okpPrivate(alg, edSeed(alg, signKey));
-          return u8(nodeSign(null, message, ko));
+          return signSync(signKey, message);
         },
         async verify(publicKey, message, signature) {
-          if (signature.length !== sigLen || publicKey.length !== seedLen) return false;
-          try {
-            return nodeVerify(null, message, okpPublic(alg, publicKey), signature);
-          } catch {
-            return false;
-          }
+          return verifySync(publicKey, message, signature);
         },
         async keygen() {
           const seed = random(seedLen);
@@ -388,18 +396,26 @@ function makeSignature(alg: SignatureAlgorithm): Signature {
     case "P521": {
       const { curve, hash, n } = ECDSA[alg];
       const digest = NODE_HASH[hash];
+      const signSync = (signKey: Uint8Array, message: Uint8Array): Uint8Array => {
+        const ko = ecPrivate(curve, n, ecdsaScalar(alg, signKey, n));
+        return u8(nodeSign(digest, message, { key: ko, dsaEncoding: "der" }));
+      };
+      const verifySync = (publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean => {
+        try {
+          const ko = ecPublic(curve, n, publicKey);
+          return nodeVerify(digest, message, { key: ko, dsaEncoding: "der" }, signature);
+        } catch {
+          return false;
+        }
+      };
       return {
+        signSync,
+        verifySync,
         async sign(signKey, message) {
-          const ko = ecPrivate(curve, n, ecdsaScalar(alg, signKey, n));
-          return u8(nodeSign(digest, message, { key: ko, dsaEncoding: "der" }));
+          return signSync(signKey, message);
         },
         async verify(publicKey, message, signature) {
-          try {
-            const ko = ecPublic(curve, n, publicKey);
-            return nodeVerify(digest, message, { key: ko, dsaEncoding: "der" }, signature);
-          } catch {
-            return false;
-          }
+          return verifySync(publicKey, message, signature);
         },
         async keygen() {
           // generateKeyPairSync + SEC1 DER export is cheaper than scalar -> JWK
@@ -424,7 +440,7 @@ function makeSignature(alg: SignatureAlgorithm): Signature {
 // DHKEM (RFC 9180 Section 4.1) over node:crypto
 // ---------------------------------------------------------------------------
 
-/** HPKE private key handle. ts-mls types it as CryptoKey but only hands it back to our Hpke. */
+/** HPKE private key handle (typed as the opaque `PrivateKey`; only our Hpke looks inside). */
 class NodeHpkePrivateKey {
   readonly type = "private";
   #pk: Uint8Array | undefined;
@@ -593,7 +609,7 @@ function makeDhkem(params: KemParams): Dhkem {
 // secret export interface (Section 5.3).
 // ---------------------------------------------------------------------------
 
-function makeHpke(alg: HpkeAlgorithm): Hpke {
+function makeHpke(alg: HpkeAlgorithm): SyncKeygenHpke {
   const kem = makeDhkem(kemParams(alg.kem));
   const kdfHash = KDFS[alg.kdf].hash;
   const hashName = NODE_HASH[kdfHash];
@@ -699,6 +715,11 @@ function makeHpke(alg: HpkeAlgorithm): Hpke {
         publicKey: castPublic(new NodeHpkePublicKey(kem.params, sk.publicBytes())),
       };
     },
+    generateRawKeyPairSync() {
+      const sk = kem.generate();
+      // `sk.sk` is fresh and held by nothing else once `sk` is dropped: no copy.
+      return { privateKey: sk.sk, publicKey: new Uint8Array(sk.publicBytes()) };
+    },
     keyLength: aeadP.nK,
     nonceLength: aeadP.nN,
   };
@@ -709,7 +730,7 @@ function makeHpke(alg: HpkeAlgorithm): Hpke {
 // ---------------------------------------------------------------------------
 
 /** Builds the CiphersuiteImpl for one of the RFC 9420 suites 1..7 (synchronously). */
-export function makeNodeCiphersuiteImpl(cs: Ciphersuite): CiphersuiteImpl {
+export function makeNodeCiphersuiteImpl(cs: CiphersuiteParams): CiphersuiteImpl {
   return {
     hash: makeHash(cs.hash),
     kdf: makeKdf(KDFS[cs.hpke.kdf].hash),
@@ -722,9 +743,9 @@ export function makeNodeCiphersuiteImpl(cs: Ciphersuite): CiphersuiteImpl {
 
 const impls = new Map<string, CiphersuiteImpl>();
 
-/** node:crypto provider for ts-mls (RFC 9420 cipher suites 1..7). */
+/** node:crypto provider (RFC 9420 cipher suites 1..7). */
 export const nodeCryptoProvider: CryptoProvider = {
-  async getCiphersuiteImpl(cs: Ciphersuite): Promise<CiphersuiteImpl> {
+  async getCiphersuiteImpl(cs: CiphersuiteParams): Promise<CiphersuiteImpl> {
     let impl = impls.get(cs.name);
     if (impl === undefined) {
       impl = makeNodeCiphersuiteImpl(cs);

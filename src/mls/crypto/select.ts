@@ -5,8 +5,8 @@
  * pull in `node:crypto`.
  * @module
  */
-import type { CiphersuiteImpl, CiphersuiteName, CryptoProvider } from "ts-mls";
-import { getCiphersuiteFromId, type CiphersuiteId } from "ts-mls/crypto/ciphersuite.js";
+import { REGISTERED_CIPHERSUITE_NAMES, ciphersuiteParams } from "./suites.js";
+import type { CiphersuiteImpl, CiphersuiteName, CryptoProvider } from "./types.js";
 import { webCryptoProvider } from "./webcrypto.js";
 
 let override: CryptoProvider | undefined;
@@ -71,8 +71,8 @@ export function ciphersuiteImpl(suite: number, provider?: CryptoProvider): Promi
   }
   let impl = perProvider.get(suite);
   if (impl === undefined) {
-    const cs = getCiphersuiteFromId(suite as CiphersuiteId);
-    if (cs === undefined) return Promise.reject(new RangeError(`unknown MLS cipher suite ${suite}`));
+    const cs = ciphersuiteParams(suite);
+    if (cs === undefined) return Promise.reject(noSuchSuite(suite));
     impl = p.getCiphersuiteImpl(cs);
     perProvider.set(suite, impl);
     const mine = impl;
@@ -85,7 +85,19 @@ export function ciphersuiteImpl(suite: number, provider?: CryptoProvider): Promi
 
 /** Convenience: cipher suite name for an id, e.g. 1 -> "MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519". */
 export function ciphersuiteName(suite: number): CiphersuiteName {
-  const cs = getCiphersuiteFromId(suite as CiphersuiteId);
-  if (cs === undefined) throw new RangeError(`unknown MLS cipher suite ${suite}`);
+  const cs = ciphersuiteParams(suite);
+  if (cs === undefined) throw noSuchSuite(suite);
   return cs.name;
+}
+
+/** Outside RFC 9420's 1..7: a registered suite we do not implement, or an unknown number. */
+function noSuchSuite(suite: number): RangeError {
+  const registered = Object.hasOwn(REGISTERED_CIPHERSUITE_NAMES, suite)
+    ? REGISTERED_CIPHERSUITE_NAMES[suite]
+    : undefined;
+  return new RangeError(
+    registered === undefined
+      ? `unknown MLS cipher suite ${suite}`
+      : `unsupported MLS cipher suite ${suite} (${registered}): only RFC 9420's 1..7 are implemented`,
+  );
 }

@@ -3,30 +3,103 @@
  * shared by the node:crypto and WebCrypto providers. No platform imports.
  * @module
  */
+import { CryptoError } from "../../errors.js";
+import { concatBytes, i2osp, leftPad, utf8 } from "./bytes.js";
 import type {
   AeadAlgorithm,
-  Hash,
+  CiphersuiteName,
+  CiphersuiteParams,
   HashAlgorithm,
-  Kdf,
   KdfAlgorithm,
   KemAlgorithm,
   SignatureAlgorithm,
-} from "ts-mls";
-import { CryptoError } from "ts-mls/mlsError.js";
-import { concatBytes, i2osp, leftPad, utf8 } from "./bytes.js";
+} from "./types.js";
 
-/**
- * A `Kdf` whose HKDF-Expand also runs synchronously, as node:crypto's HMAC does. The key
- * schedule uses it for the secret tree (RFC 9420 §9), where a promise per HMAC would cost
- * about as much as the HMAC itself. WebCrypto's HMAC is asynchronous: that provider has none.
- */
-export interface SyncExpandKdf extends Kdf {
-  expandSync(prk: Uint8Array, info: Uint8Array, length: number): Uint8Array;
+export type { SyncDigestHash, SyncExpandKdf } from "./types.js";
+
+/** RFC 9420 §17.1: the algorithms of cipher suites 1..7, by code point. */
+export const CIPHERSUITES: Readonly<Record<1 | 2 | 3 | 4 | 5 | 6 | 7, Readonly<CiphersuiteParams>>> = {
+  1: suite(
+    "MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519",
+    "DHKEM-X25519-HKDF-SHA256",
+    "AES128GCM",
+    "SHA-256",
+    "Ed25519",
+  ),
+  2: suite(
+    "MLS_128_DHKEMP256_AES128GCM_SHA256_P256",
+    "DHKEM-P256-HKDF-SHA256",
+    "AES128GCM",
+    "SHA-256",
+    "P256",
+  ),
+  3: suite(
+    "MLS_128_DHKEMX25519_CHACHA20POLY1305_SHA256_Ed25519",
+    "DHKEM-X25519-HKDF-SHA256",
+    "CHACHA20POLY1305",
+    "SHA-256",
+    "Ed25519",
+  ),
+  4: suite(
+    "MLS_256_DHKEMX448_AES256GCM_SHA512_Ed448",
+    "DHKEM-X448-HKDF-SHA512",
+    "AES256GCM",
+    "SHA-512",
+    "Ed448",
+  ),
+  5: suite(
+    "MLS_256_DHKEMP521_AES256GCM_SHA512_P521",
+    "DHKEM-P521-HKDF-SHA512",
+    "AES256GCM",
+    "SHA-512",
+    "P521",
+  ),
+  6: suite(
+    "MLS_256_DHKEMX448_CHACHA20POLY1305_SHA512_Ed448",
+    "DHKEM-X448-HKDF-SHA512",
+    "CHACHA20POLY1305",
+    "SHA-512",
+    "Ed448",
+  ),
+  7: suite(
+    "MLS_256_DHKEMP384_AES256GCM_SHA384_P384",
+    "DHKEM-P384-HKDF-SHA384",
+    "AES256GCM",
+    "SHA-384",
+    "P384",
+  ),
+};
+
+function suite(
+  name: CiphersuiteName,
+  kem: KemAlgorithm,
+  aead: AeadAlgorithm,
+  hash: HashAlgorithm,
+  signature: SignatureAlgorithm,
+): CiphersuiteParams {
+  const kdf: KdfAlgorithm = `HKDF-${hash.replace("-", "")}` as KdfAlgorithm;
+  return Object.freeze({ name, hash, signature, hpke: Object.freeze({ kem, kdf, aead }) });
 }
 
-/** A `Hash` whose digest also runs synchronously (node:crypto): used for tree hashes (§7.8). */
-export interface SyncDigestHash extends Hash {
-  digestSync(data: Uint8Array): Uint8Array;
+/** Registered suites beyond RFC 9420 (IANA "MLS Cipher Suites"): known by name, not implemented here. */
+export const REGISTERED_CIPHERSUITE_NAMES: Readonly<Record<number, CiphersuiteName>> = {
+  77: "MLS_128_MLKEM512_AES128GCM_SHA256_Ed25519",
+  78: "MLS_128_MLKEM512_CHACHA20POLY1305_SHA256_Ed25519",
+  79: "MLS_256_MLKEM768_AES256GCM_SHA384_Ed25519",
+  80: "MLS_256_MLKEM768_CHACHA20POLY1305_SHA384_Ed25519",
+  81: "MLS_256_MLKEM1024_AES256GCM_SHA512_Ed25519",
+  82: "MLS_256_MLKEM1024_CHACHA20POLY1305_SHA512_Ed25519",
+  83: "MLS_256_XWING_AES256GCM_SHA512_Ed25519",
+  84: "MLS_256_XWING_CHACHA20POLY1305_SHA512_Ed25519",
+  85: "MLS_256_MLKEM1024_AES256GCM_SHA512_MLDSA87",
+  86: "MLS_256_MLKEM1024_CHACHA20POLY1305_SHA512_MLDSA87",
+  87: "MLS_256_XWING_AES256GCM_SHA512_MLDSA87",
+  88: "MLS_256_XWING_CHACHA20POLY1305_SHA512_MLDSA87",
+};
+
+/** The §17.1 parameters of suite `id`, or undefined outside 1..7. */
+export function ciphersuiteParams(id: number): Readonly<CiphersuiteParams> | undefined {
+  return Object.hasOwn(CIPHERSUITES, id) ? CIPHERSUITES[id as keyof typeof CIPHERSUITES] : undefined;
 }
 
 /** Hash output sizes (Nh). */
@@ -183,8 +256,8 @@ export function isSupportedSignature(alg: SignatureAlgorithm): alg is SupportedS
 }
 
 /**
- * `k` as one of this provider's own HPKE key objects for `kem` (ts-mls hands keys back as opaque
- * values); a key from another provider or suite is a `CryptoError`.
+ * `k` as one of this provider's own HPKE key objects for `kem` (keys travel as opaque
+ * `PublicKey`/`PrivateKey` values); a key from another provider or suite is a `CryptoError`.
  */
 export function ownHpkeKey<T extends { readonly kem: KemParams }>(
   k: unknown,

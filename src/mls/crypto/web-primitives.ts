@@ -5,11 +5,11 @@
  * @module
  */
 import { chacha20poly1305 } from "@noble/ciphers/chacha.js";
-import type { AeadAlgorithm, HashAlgorithm } from "ts-mls";
-import { CryptoError } from "ts-mls/mlsError.js";
+import { CryptoError } from "../../errors.js";
 import { concatBytes } from "./bytes.js";
 import { LruCache, bytesKey } from "./lru.js";
 import { AEADS, AEAD_TAG, HASH_SIZE } from "./suites.js";
+import type { AeadAlgorithm, HashAlgorithm } from "./types.js";
 
 /** Which X25519/Ed25519 operations use the engine's native WebCrypto. */
 export interface Native25519 {

@@ -8,8 +8,7 @@
 import { x25519 } from "@noble/curves/ed25519.js";
 import { x448 } from "@noble/curves/ed448.js";
 import { p256, p384, p521 } from "@noble/curves/nist.js";
-import type { Hpke, HpkeAlgorithm, PrivateKey, PublicKey } from "ts-mls";
-import { CryptoError } from "ts-mls/mlsError.js";
+import { CryptoError } from "../../errors.js";
 import {
   compareBytes,
   concatBytes,
@@ -30,6 +29,7 @@ import {
   labelPrefix,
   ownHpkeKey,
 } from "./suites.js";
+import type { Hpke, HpkeAlgorithm, PrivateKey, PublicKey } from "./types.js";
 import {
   bs,
   cachedKey,
@@ -40,7 +40,7 @@ import {
   type WebHmac,
 } from "./web-primitives.js";
 
-/** HPKE private key handle (ts-mls types it as CryptoKey and only hands it back to us). */
+/** HPKE private key handle (typed as the opaque `PrivateKey`; only our Hpke looks inside). */
 class WebHpkePrivateKey {
   readonly type = "private";
   #pk: Promise<Uint8Array> | undefined;
@@ -178,7 +178,7 @@ const asPublic = (k: PublicKey, kem: KemParams): WebHpkePublicKey =>
 const castPrivate = (k: WebHpkePrivateKey): PrivateKey => k as unknown as PrivateKey;
 const castPublic = (k: WebHpkePublicKey): PublicKey => k as unknown as PublicKey;
 
-/** Builds the ts-mls Hpke for one RFC 9420 DHKEM suite over WebCrypto. */
+/** Builds the Hpke for one RFC 9420 DHKEM suite over WebCrypto. */
 export function makeWebHpke(subtle: SubtleCrypto, alg: HpkeAlgorithm, native: Native25519): Hpke {
   const params = kemParams(alg.kem);
   const isX = params.bitmask === 0;

@@ -1,5 +1,5 @@
 /**
- * A WebCrypto CryptoProvider for ts-mls (browsers, workers, Deno, Node's
+ * A WebCrypto CryptoProvider (browsers, workers, Deno, Node's
  * globalThis.crypto), covering the RFC 9420 cipher suites 1..7.
  *
  * WebCrypto does SHA-2, HMAC, AES-GCM, ECDH/ECDSA on P-256/384/521 and, where
@@ -14,17 +14,7 @@
 import { ed25519 } from "@noble/curves/ed25519.js";
 import { ed448 } from "@noble/curves/ed448.js";
 import { p256, p384, p521 } from "@noble/curves/nist.js";
-import type {
-  Ciphersuite,
-  CiphersuiteImpl,
-  CryptoProvider,
-  Hash,
-  Kdf,
-  Rng,
-  Signature,
-  SignatureAlgorithm,
-} from "ts-mls";
-import { CryptoError } from "ts-mls/mlsError.js";
+import { CryptoError } from "../../errors.js";
 import {
   concatBytes,
   derToP1363,
@@ -36,6 +26,16 @@ import {
   wrapPkcs8,
 } from "./bytes.js";
 import { ECDSA, KDFS, ecdsaScalar } from "./suites.js";
+import type {
+  CiphersuiteImpl,
+  CiphersuiteParams,
+  CryptoProvider,
+  Hash,
+  Kdf,
+  Rng,
+  Signature,
+  SignatureAlgorithm,
+} from "./types.js";
 import { bs, cachedKey, makeWebHmac, randomBytes, type Native25519, type WebHmac } from "./web-primitives.js";
 import { makeWebHpke } from "./webcrypto-hpke.js";
 
@@ -263,7 +263,7 @@ async function detect(subtle: SubtleCrypto, opts: WebCryptoProviderOptions): Pro
 export function createWebCryptoProvider(opts: WebCryptoProviderOptions = {}): CryptoProvider {
   let native: Promise<Native25519> | undefined;
   const impls = new Map<string, Promise<CiphersuiteImpl>>();
-  const build = async (cs: Ciphersuite): Promise<CiphersuiteImpl> => {
+  const build = async (cs: CiphersuiteParams): Promise<CiphersuiteImpl> => {
     const subtle = opts.subtle ?? globalThis.crypto?.subtle;
     if (subtle === undefined)
       throw new CryptoError("WebCrypto (crypto.subtle) is not available; a secure context is required");
@@ -281,7 +281,7 @@ export function createWebCryptoProvider(opts: WebCryptoProviderOptions = {}): Cr
     };
   };
   return {
-    getCiphersuiteImpl(cs: Ciphersuite): Promise<CiphersuiteImpl> {
+    getCiphersuiteImpl(cs: CiphersuiteParams): Promise<CiphersuiteImpl> {
       let p = impls.get(cs.name);
       if (p === undefined) {
         p = build(cs);

@@ -107,3 +107,12 @@ export interface SenderData {
   readonly generation: number;
   readonly reuseGuard: Uint8Array;
 }
+
+/**
+ * §6.3.1 PrivateMessageContent: the body selected by PrivateMessage.content_type, its auth data,
+ * and `padding` zero octets (the count; the octets themselves are always zero).
+ */
+export type PrivateMessageContent = FramedContentBody & {
+  readonly auth: FramedContentAuthData;
+  readonly padding: number;
+};

@@ -16,7 +16,8 @@ export type TreeNode =
 
 /**
  * The ratchet tree as an array in node-index order (§4.1 / Appendix C: leaves at even
- * indices); `undefined` is a blank node. Its length is always 2^k·2−1 … as §12.4.3.3 leaves
- * it after truncation (the last node is a non-blank leaf).
+ * indices); `undefined` is a blank node. `readRatchetTree` returns it at full width 2^(d+1)−1
+ * (§12.4.3.3: the received list, whose last node is non-blank, padded with blanks);
+ * `writeRatchetTree` drops the trailing blanks again.
  */
 export type RatchetTree = readonly (TreeNode | undefined)[];

@@ -1,0 +1,95 @@
+/**
+ * RFC 9420 §12.4.3 GroupInfo: made by a committer for the new epoch (for the Welcome and, with
+ * `external_pub`, for external joiners), and verified by whoever receives one.
+ *
+ *   struct { GroupContext group_context; Extension extensions<V>; MAC confirmation_tag;
+ *            uint32 signer; } GroupInfoTBS;
+ *   signature = SignWithLabel(signer's key, "GroupInfoTBS", GroupInfoTBS)
+ */
+import type { ErrorCode } from "../../errors.js";
+import { Writer } from "../codec/index.js";
+import { signWithLabel, verifyWithLabel } from "../crypto/labels.js";
+import type { CiphersuiteImpl } from "../crypto/types.js";
+import type { Extension } from "../keypackage/types.js";
+import { externalKeyPair } from "../keyschedule/schedule.js";
+import type { GroupContext } from "../keyschedule/types.js";
+import { getLeaf, leafCount } from "../tree/tree.js";
+import type { RatchetTree } from "../tree/types.js";
+import { writeGroupInfoTbs } from "./codec.js";
+import { fail } from "./errors.js";
+import { externalPubExtension, ratchetTreeExtension } from "./extensions.js";
+import { encodedRatchetTree } from "./stateEncoding.js";
+import type { GroupInfo } from "./types.js";
+
+/** §12.4.3 the encoded GroupInfoTBS of `gi` (its signature excluded). */
+export function groupInfoTbs(gi: Omit<GroupInfo, "signature">): Uint8Array {
+  const w = new Writer(1024);
+  writeGroupInfoTbs(w, { ...gi, signature: new Uint8Array(0) });
+  return w.finish();
+}
+
+/** §12.4.3 signs a GroupInfo with the signer's signature key. */
+export async function signGroupInfo(
+  cs: CiphersuiteImpl,
+  tbs: Omit<GroupInfo, "signature">,
+  signaturePrivateKey: Uint8Array,
+): Promise<GroupInfo> {
+  const signature = await signWithLabel(signaturePrivateKey, "GroupInfoTBS", groupInfoTbs(tbs), cs.signature);
+  return { ...tbs, signature };
+}
+
+/**
+ * §12.4.3.1 / §12.4.3.2: the GroupInfo signature verifies under the signer's leaf in `tree`
+ * (which must be non-blank). Throws MlsRuleError(`code`, "<section> group_info_signature"),
+ * `section` naming where the GroupInfo is checked (§12.4.3.1 joining, §12.4.3.2 external commit).
+ */
+export async function verifyGroupInfoSignature(
+  cs: CiphersuiteImpl,
+  gi: GroupInfo,
+  tree: RatchetTree,
+  code: ErrorCode,
+  section: "§12.4.3.1" | "§12.4.3.2",
+): Promise<void> {
+  // §12.4.3.1: the signer is a member of the tree.
+  const signer = gi.signer < leafCount(tree) ? getLeaf(tree, gi.signer) : undefined;
+  if (signer === undefined)
+    fail(code, `${section} group_info_signer`, `the GroupInfo signer ${gi.signer} is not a member`);
+  // §12.4.3: the signature over GroupInfoTBS verifies with the signer's signature key.
+  const ok = await verifyWithLabel(
+    signer.signatureKey,
+    "GroupInfoTBS",
+    groupInfoTbs(gi),
+    gi.signature,
+    cs.signature,
+  ).catch(() => false);
+  if (!ok) fail(code, `${section} group_info_signature`, "the GroupInfo signature does not verify");
+}
+
+/**
+ * The GroupInfo of a new epoch as CoreCrypto sends it in a commit bundle: extensions
+ * `ratchet_tree` (§12.4.3.3) then `external_pub` (§12.4.3.2: the external key pair's public key,
+ * with its length prefix), signed by `signer`.
+ */
+export async function bundleGroupInfo(
+  cs: CiphersuiteImpl,
+  input: {
+    readonly context: GroupContext;
+    readonly tree: RatchetTree;
+    readonly confirmationTag: Uint8Array;
+    readonly externalSecret: Uint8Array;
+    readonly signer: number;
+    readonly signaturePrivateKey: Uint8Array;
+  },
+): Promise<GroupInfo> {
+  const external = await externalKeyPair(cs, input.externalSecret);
+  external.privateKey.fill(0);
+  const extensions: Extension[] = [
+    ratchetTreeExtension(encodedRatchetTree(input.tree)),
+    externalPubExtension(external.publicKey),
+  ];
+  return signGroupInfo(
+    cs,
+    { groupContext: input.context, extensions, confirmationTag: input.confirmationTag, signer: input.signer },
+    input.signaturePrivateKey,
+  );
+}

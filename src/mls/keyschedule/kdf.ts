@@ -1,0 +1,71 @@
+/**
+ * The RFC 9420 §8/§9 labeled derivations of one suite, on the provider's synchronous
+ * HKDF-Expand when it has one (node:crypto, `SyncExpandKdf`): each method then returns its value
+ * directly, else a promise. Hot paths (secret tree ratchets) `await` only what is a promise,
+ * so a ratchet step costs one HMAC and no microtask.
+ */
+import {
+  deriveSecret,
+  deriveSecretSync,
+  deriveTreeSecret,
+  deriveTreeSecretSync,
+  expandWithLabel,
+  expandWithLabelSync,
+} from "../crypto/labels.js";
+import type { Kdf, SyncExpandKdf } from "../crypto/types.js";
+import { syncExpandOf } from "../crypto/types.js";
+
+/** A value now (synchronous provider) or later (asynchronous provider). */
+export type Maybe<T> = T | Promise<T>;
+
+export class LabeledKdf {
+  /** KDF.Nh. */
+  readonly nh: number;
+  readonly kdf: Kdf;
+  readonly #sync: SyncExpandKdf | undefined;
+
+  constructor(kdf: Kdf) {
+    this.kdf = kdf;
+    this.nh = kdf.size;
+    this.#sync = syncExpandOf(kdf) === undefined ? undefined : (kdf as SyncExpandKdf);
+  }
+
+  /** KDF.Extract(salt, ikm). */
+  extract(salt: Uint8Array, ikm: Uint8Array): Promise<Uint8Array> {
+    return this.kdf.extract(salt, ikm);
+  }
+
+  /** §8 ExpandWithLabel(Secret, Label, Context, Length). */
+  expandWithLabel(secret: Uint8Array, label: string, context: Uint8Array, length: number): Maybe<Uint8Array> {
+    const s = this.#sync;
+    return s === undefined
+      ? expandWithLabel(secret, label, context, length, this.kdf)
+      : expandWithLabelSync(secret, label, context, length, s);
+  }
+
+  /** §8 DeriveSecret(Secret, Label) = ExpandWithLabel(Secret, Label, "", KDF.Nh). */
+  deriveSecret(secret: Uint8Array, label: string): Maybe<Uint8Array> {
+    const s = this.#sync;
+    return s === undefined ? deriveSecret(secret, label, this.kdf) : deriveSecretSync(secret, label, s);
+  }
+
+  /** §9 DeriveTreeSecret(Secret, Label, Generation, Length). */
+  deriveTreeSecret(secret: Uint8Array, label: string, generation: number, length: number): Maybe<Uint8Array> {
+    const s = this.#sync;
+    return s === undefined
+      ? deriveTreeSecret(secret, label, generation, length, this.kdf)
+      : deriveTreeSecretSync(secret, label, generation, length, s);
+  }
+}
+
+const kdfs = new WeakMap<Kdf, LabeledKdf>();
+
+/** The `LabeledKdf` of `kdf` (one per provider KDF object). */
+export function labeledKdf(kdf: Kdf): LabeledKdf {
+  let k = kdfs.get(kdf);
+  if (k === undefined) {
+    k = new LabeledKdf(kdf);
+    kdfs.set(kdf, k);
+  }
+  return k;
+}
