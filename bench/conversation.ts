@@ -1,9 +1,13 @@
 /**
  * Conversations, ours vs CoreCrypto 10.3.0 (wasm, in-memory database) in the same run:
  *  - create a conversation + add one member (→ 2 members), committed;
- *  - add one member to a 99-member conversation (→ 100), in a transaction then rolled back;
  *  - processWelcomeMessage of a 2-member conversation, committed (consumes the key package);
- *  - processWelcomeMessage of a 100-member conversation, in a transaction then rolled back.
+ *  - add one member to a 99-member conversation (→ 100), in a transaction then rolled back;
+ *  - process that commit as another member of the 99, in a transaction then rolled back;
+ *  - processWelcomeMessage of the 100-member conversation, in a transaction then rolled back;
+ *  - encrypt 1 KiB (one member) + decrypt it (the other), 2 members, committed.
+ * Each row also gives the primitive floor: the node:crypto calls our engine makes on that path
+ * (counted with bench/conversation-profile.ts), replayed with no encoding, awaits or storage.
  * Run: `npx tsx bench/conversation.ts` (BENCH_OPS, BENCH_ROUNDS, BENCH_WARMUP_ROUNDS, BENCH_SUITE to change the defaults).
  * Writes bench/conversation-results.md.
  */
@@ -13,6 +17,7 @@ import {
   createHash,
   createHmac,
   createPrivateKey,
+  createPublicKey,
   diffieHellman,
   generateKeyPairSync,
   randomBytes,
@@ -20,174 +25,46 @@ import {
   verify,
 } from "node:crypto";
 import { writeFileSync } from "node:fs";
-import {
-  Ciphersuite,
-  ClientId,
-  CoreCrypto,
-  Credential,
-  Database,
-  Keypackage,
-  type CommitBundle,
-  type CredentialRef,
-  type MlsTransportResponse,
-} from "../src/index.js";
+import type { Keypackage } from "../src/index.js";
 import { coreCryptoClient, loadCoreCrypto } from "../test/interop/corecrypto.js";
+import {
+  BIG,
+  CASES,
+  MESSAGE,
+  OPS,
+  SUITE,
+  fillers,
+  freshId,
+  kase,
+  oursBench,
+  timeOnce,
+  type CaseName,
+  type Case,
+  type Cases,
+} from "./conversationOurs.js";
 import { fmt, machine } from "./util.js";
 
-const OPS = Number(process.env.BENCH_OPS ?? 30);
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 /**
  * Untimed rounds per case and side before the timed ones. V8 needs a few hundred calls of
  * a path before its optimizing tiers take it over (a 30-op warm-up left ours 15–20% slower
  * than its steady state); CoreCrypto's wasm tiers up too. Both sides get the same warm-up.
  */
 const WARMUP_ROUNDS = Number(process.env.BENCH_WARMUP_ROUNDS ?? 5);
-const SUITE = Number(process.env.BENCH_SUITE ?? 1) as Ciphersuite;
-const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
-let seq = 0;
-const freshId = (): Uint8Array => enc(`bench-${process.pid}-${++seq}`);
-const wireId = (n: number, device: number): ClientId =>
-  ClientId.parse(
-    `aaaaaaaa-bbbb-4ccc-8ddd-${n.toString(16).padStart(12, "0")}:${device.toString(16)}@bench.example`,
-  );
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 class Rollback extends Error {}
-
-/** One operation to time: `prepare` (untimed) builds the input of `run`, which performs OPS operations. */
-interface Case {
-  prepare(): Promise<unknown>;
-  run(input: unknown): Promise<void>;
-}
-
-function kase<T>(prepare: () => Promise<T>, run: (input: T) => Promise<void>): Case {
-  return { prepare, run: (input) => run(input as T) };
-}
-
-async function timeOnce(c: Case): Promise<number> {
-  const input = await c.prepare();
-  const t0 = performance.now();
-  await c.run(input);
-  return (performance.now() - t0) / OPS;
-}
-
-// ── our side ────────────────────────────────────────────────────────────────
-
-class LastBundle {
-  bundle: CommitBundle | undefined;
-  async sendCommitBundle(b: CommitBundle): Promise<MlsTransportResponse> {
-    this.bundle = b;
-    return "success";
-  }
-}
-
-async function ourSession(
-  device: number,
-): Promise<{ cc: CoreCrypto; cred: CredentialRef; transport: LastBundle }> {
-  const cc = await CoreCrypto.open(await Database.inMemory());
-  const cred = await cc.transaction((tx) =>
-    tx.addCredential(Credential.basic(SUITE, wireId(device, device))),
-  );
-  const transport = new LastBundle();
-  cc.provideTransport(transport);
-  return { cc, cred, transport };
-}
-
-/** 98 key packages of distinct clients (both sides use them to fill their 99-member groups). */
-async function fillers(): Promise<Keypackage[]> {
-  const cc = await CoreCrypto.open(await Database.inMemory());
-  return cc.transaction(async (tx) => {
-    const out: Keypackage[] = [];
-    for (let i = 0; i < 98; i++) {
-      const ref = await tx.addCredential(Credential.basic(SUITE, wireId(1000 + i, i + 1)));
-      out.push(await tx.generateKeypackage(ref));
-    }
-    return out;
-  });
-}
-
-async function oursBench(fill: Keypackage[]) {
-  const a = await ourSession(1);
-  const j = await ourSession(2);
-  const jKp = await j.cc.transaction((tx) => tx.generateKeypackage(j.cred));
-
-  const createAdd2 = kase(
-    async () => Array.from({ length: OPS }, freshId),
-    async (ids) => {
-      for (const id of ids) {
-        await a.cc.transaction(async (tx) => {
-          await tx.createConversation(id, a.cred);
-          await tx.addClientsToConversation(id, [jKp]);
-        });
-      }
-    },
-  );
-
-  const big = freshId();
-  await a.cc.transaction(async (tx) => {
-    await tx.createConversation(big, a.cred);
-    await tx.addClientsToConversation(big, fill);
-  });
-  const add100 = kase(
-    async () => undefined,
-    async () => {
-      for (let i = 0; i < OPS; i++) {
-        const tx = await a.cc.newTransaction();
-        await tx.addClientsToConversation(big, [jKp]);
-        await tx.abort();
-      }
-    },
-  );
-
-  const welcome2 = kase(
-    async () => {
-      const kps = await j.cc.transaction(async (tx) => {
-        const out: Keypackage[] = [];
-        for (let i = 0; i < OPS; i++) out.push(await tx.generateKeypackage(j.cred));
-        return out;
-      });
-      const welcomes: Uint8Array[] = [];
-      for (const kp of kps) {
-        const id = freshId();
-        await a.cc.transaction(async (tx) => {
-          await tx.createConversation(id, a.cred);
-          await tx.addClientsToConversation(id, [kp]);
-        });
-        welcomes.push(a.transport.bundle?.welcome as Uint8Array);
-      }
-      return welcomes;
-    },
-    async (welcomes) => {
-      for (const w of welcomes) await j.cc.transaction((tx) => tx.processWelcomeMessage(w));
-    },
-  );
-
-  const tx = await a.cc.newTransaction();
-  await tx.addClientsToConversation(big, [jKp]);
-  const w100 = a.transport.bundle?.welcome as Uint8Array;
-  await tx.abort();
-  const welcome100 = kase(
-    async () => undefined,
-    async () => {
-      for (let i = 0; i < OPS; i++) {
-        const t = await j.cc.newTransaction();
-        await t.processWelcomeMessage(w100);
-        await t.abort();
-      }
-    },
-  );
-  return { createAdd2, add100, welcome2, welcome100 };
-}
 
 // ── CoreCrypto ──────────────────────────────────────────────────────────────
 
-async function coreCryptoBench(fill: Keypackage[]) {
+async function coreCryptoBench(fill: Keypackage[]): Promise<Cases> {
   const cc = await loadCoreCrypto();
-  let last: { welcome?: { serialize(): Uint8Array } } | undefined;
+  let last: { commit: Uint8Array; welcome?: { serialize(): Uint8Array } } | undefined;
   const a = await coreCryptoClient("aaaaaaaa-bbbb-4ccc-8ddd-00000000c001:c1@bench.example", SUITE, {
     async sendCommitBundle(b: unknown) {
       last = b as typeof last;
     },
   });
   const j = await coreCryptoClient("aaaaaaaa-bbbb-4ccc-8ddd-00000000c002:c2@bench.example", SUITE);
+  const b = await coreCryptoClient("aaaaaaaa-bbbb-4ccc-8ddd-00000000c003:c3@bench.example", SUITE);
   const jKp = await j.core.transaction((ctx) => ctx.generateKeyPackage(j.credentialRef));
   const conv = (id: Uint8Array) => new cc.ConversationId(id);
 
@@ -204,13 +81,16 @@ async function coreCryptoBench(fill: Keypackage[]) {
   );
 
   const big = freshId();
+  const bKp = await b.core.transaction((ctx) => ctx.generateKeyPackage(b.credentialRef));
   await a.core.transaction(async (ctx) => {
     await ctx.createConversation(conv(big), a.credentialRef);
-    await ctx.addClientsToConversation(
-      conv(big),
-      fill.map((k) => new cc.KeyPackage(k.serialize())),
-    );
+    await ctx.addClientsToConversation(conv(big), [
+      bKp,
+      ...fill.map((k) => new cc.KeyPackage(k.serialize())),
+    ]);
   });
+  const bigWelcome = new Uint8Array(last?.welcome?.serialize() ?? []);
+  await b.core.transaction((ctx) => ctx.processWelcomeMessage(new cc.Welcome(bigWelcome)));
   const rolledBack = async (f: () => Promise<void>): Promise<void> => {
     await f().catch((e: unknown) => {
       if (!(e instanceof Rollback) && !String(e).includes("rollback")) throw e;
@@ -229,8 +109,43 @@ async function coreCryptoBench(fill: Keypackage[]) {
       }
     },
   );
-  if ((await a.core.transaction((ctx) => ctx.getClientIds(conv(big)))).length !== 99)
+  if ((await a.core.transaction((ctx) => ctx.getClientIds(conv(big)))).length !== BIG)
     throw new Error("rollback failed");
+
+  await rolledBack(() =>
+    a.core.transaction(async (ctx) => {
+      await ctx.addClientsToConversation(conv(big), [jKp]);
+      throw new Rollback("rollback");
+    }),
+  );
+  const c100 = new Uint8Array(last?.commit ?? []);
+  const w100 = new Uint8Array(last?.welcome?.serialize() ?? []);
+  const commit100 = kase(
+    async () => undefined,
+    async () => {
+      for (let i = 0; i < OPS; i++) {
+        await rolledBack(() =>
+          b.core.transaction(async (ctx) => {
+            await ctx.decryptMessage(conv(big), c100);
+            throw new Rollback("rollback");
+          }),
+        );
+      }
+    },
+  );
+  const welcome100 = kase(
+    async () => undefined,
+    async () => {
+      for (let i = 0; i < OPS; i++) {
+        await rolledBack(() =>
+          j.core.transaction(async (ctx) => {
+            await ctx.processWelcomeMessage(new cc.Welcome(w100));
+            throw new Rollback("rollback");
+          }),
+        );
+      }
+    },
+  );
 
   const welcome2 = kase(
     async () => {
@@ -256,27 +171,24 @@ async function coreCryptoBench(fill: Keypackage[]) {
     },
   );
 
-  await rolledBack(() =>
-    a.core.transaction(async (ctx) => {
-      await ctx.addClientsToConversation(conv(big), [jKp]);
-      throw new Rollback("rollback");
-    }),
-  );
-  const w100 = new Uint8Array(last?.welcome?.serialize() ?? []);
-  const welcome100 = kase(
+  const pair = freshId();
+  const bKp2 = await b.core.transaction((ctx) => ctx.generateKeyPackage(b.credentialRef));
+  await a.core.transaction(async (ctx) => {
+    await ctx.createConversation(conv(pair), a.credentialRef);
+    await ctx.addClientsToConversation(conv(pair), [bKp2]);
+  });
+  const pairWelcome = new Uint8Array(last?.welcome?.serialize() ?? []);
+  await b.core.transaction((ctx) => ctx.processWelcomeMessage(new cc.Welcome(pairWelcome)));
+  const message1k = kase(
     async () => undefined,
     async () => {
       for (let i = 0; i < OPS; i++) {
-        await rolledBack(() =>
-          j.core.transaction(async (ctx) => {
-            await ctx.processWelcomeMessage(new cc.Welcome(w100));
-            throw new Rollback("rollback");
-          }),
-        );
+        const m = await a.core.transaction((ctx) => ctx.encryptMessage(conv(pair), MESSAGE));
+        await b.core.transaction((ctx) => ctx.decryptMessage(conv(pair), m));
       }
     },
   );
-  return { createAdd2, add100, welcome2, welcome100 };
+  return { createAdd2, welcome2, add100, commit100, welcome100, message1k };
 }
 
 // ── the primitive floor (suite 1) ──────────────────────────────────────────
@@ -309,7 +221,7 @@ const x25519FromScalar = (d: Uint8Array): void => {
   createPrivateKey({ key: jwk, format: "jwk" }).export({ format: "jwk" });
 };
 
-function floorCases(): { createAdd2: Case; welcome2: Case } {
+function floorCases(): Partial<Cases> {
   const ed = generateKeyPairSync("ed25519");
   const joinerInit = generateKeyPairSync("x25519");
   const tbs = randomBytes(200);
@@ -364,12 +276,7 @@ function floorCases(): { createAdd2: Case; welcome2: Case } {
 const fill = await fillers();
 const ours = await oursBench(fill);
 const theirs = await coreCryptoBench(fill);
-const labels: [keyof typeof ours, string][] = [
-  ["createAdd2", "create + add 1 member (2 members), committed"],
-  ["add100", "add 1 member to 99 (→ 100 members), rolled back"],
-  ["welcome2", "processWelcomeMessage, 2 members, committed"],
-  ["welcome100", "processWelcomeMessage, 100 members, rolled back"],
-];
+const labels: readonly (readonly [CaseName, string])[] = CASES;
 // Rounds alternate between the two sides, so that load from elsewhere hits both alike.
 const best = { ours: {} as Record<string, number>, theirs: {} as Record<string, number> };
 for (const [k] of labels) {
@@ -386,10 +293,10 @@ for (const [k] of labels) {
 const floorMs: Record<string, number> = {};
 if (SUITE === 1) {
   const floor = floorCases();
-  for (const k of ["createAdd2", "welcome2"] as const) {
+  for (const [k, c] of Object.entries(floor)) {
     let m = Number.POSITIVE_INFINITY;
     for (let round = 1 - WARMUP_ROUNDS; round <= ROUNDS; round++) {
-      const t = await timeOnce(floor[k]);
+      const t = await timeOnce(c);
       if (round > 0) m = Math.min(m, t);
     }
     floorMs[k] = m;

@@ -54,7 +54,12 @@ export { getCryptoProvider, webCryptoProvider, createWebCryptoProvider } from ".
 export type { WebCryptoProviderOptions } from "./mls/crypto/index.js";
 export type { CryptoProvider } from "./mls/crypto/types.js";
 export type { CommitBundle, MlsTransport, MlsTransportResponse } from "./conversation/transport.js";
-export type { ConversationId, DecryptedMessage, GroupKeypackageRule } from "./conversation/conversation.js";
+export type {
+  ConversationId,
+  DecryptedMessage,
+  ExternalCommitJoin,
+  GroupKeypackageRule,
+} from "./conversation/conversation.js";
 export { CONVERSATION_STATE_FORMAT } from "./conversation/stateFormat.js";
 export { DeliveryServiceClient, DeliveryServiceError } from "./ds/client.js";
 export type {

@@ -9,7 +9,7 @@
  * after a message was decrypted) is a miss, and the stored bytes are decoded again.
  */
 import type { MlsGroup } from "../mls/group.js";
-import { bytesEqual } from "../mls/tls.js";
+import { bytesEqual } from "../mls/crypto/bytes.js";
 
 interface Version {
   bytes: Uint8Array;

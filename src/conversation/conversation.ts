@@ -11,7 +11,7 @@ import { toHex } from "../keystore/staging.js";
 import { Keypackage } from "../keypackage/keypackage.js";
 import { KEYPACKAGE_DEFAULT_LIFETIME, lifetimeSeconds } from "../keypackage/lifetime.js";
 import { assertCiphersuite, type Ciphersuite } from "../mls/ciphersuite.js";
-import { bytesEqual } from "../mls/tls.js";
+import { bytesEqual } from "../mls/crypto/bytes.js";
 import { parseKeyPackage } from "../mls/keypackage/parse.js";
 import type { KeyPackage } from "../mls/keypackage/types.js";
 import {
@@ -216,8 +216,8 @@ async function sendAndMerge(scope: TxScope, row: ConversationRow, out: CommitOut
 /**
  * Validate key packages for this group (RFC 9420 §10.1, §12.1.1): each verifies at the session
  * time, has the group's suite, supports its required capabilities, and no two leaves of the
- * resulting tree share a signature key or an encryption key (§7.3). ts-mls 1.6.4 does not
- * check encryption key uniqueness, nor signature keys among several adds, so we do. Then the
+ * resulting tree share a signature key or an encryption key (§7.3). The engine checks these
+ * rules again (§12.2); here each failure names the caller's package (`details.index`). Then the
  * session's authentication service is asked about each credential (§5.3.1, `CredentialRejected`).
  */
 async function checkKeypackagesForGroup(
@@ -422,6 +422,54 @@ export async function processWelcomeMessage(scope: TxScope, welcome: Uint8Array)
   save(scope, { id, credentialId: cred.id }, group);
   if (!kpRow.lastResort) deleteKeypackageRows(scope.store, kpRow);
   return id;
+}
+
+// ── external commit ─────────────────────────────────────────────────────────
+
+/** What `joinByExternalCommit` returns. */
+export interface ExternalCommitJoin {
+  /** The conversation joined: the group's `group_id`. */
+  conversationId: ConversationId;
+  /** MLSMessage(PublicMessage) carrying our external commit, as handed to the transport. */
+  commit: Uint8Array;
+}
+
+/**
+ * Join a conversation by external commit (RFC 9420 §12.4.3.2) from its GroupInfo
+ * (MLSMessage(GroupInfo) or a bare GroupInfo with the `external_pub` extension and the ratchet
+ * tree in `ratchet_tree`): the GroupInfo's signature and tree are verified like a Welcome's
+ * (every leaf at the session clock and through the authentication service), our new leaf is made
+ * from the credential, and the commit is handed to the transport with the new epoch's GroupInfo.
+ * Joined — the conversation stored — only when the transport answers "success" (same semantics
+ * as our other commits). No key package is used: this is the way in after `OrphanWelcome`.
+ */
+export async function joinByExternalCommit(
+  scope: TxScope,
+  groupInfo: Uint8Array,
+  credentialRef: CredentialRef,
+): Promise<ExternalCommitJoin> {
+  requireTransport(scope.transport());
+  if (!(groupInfo instanceof Uint8Array))
+    throw new MlsKeypackagesError(ErrorCode.InvalidGroupInfo, "expected the GroupInfo as a Uint8Array");
+  const cred = await loadCredential(scope, credentialRef);
+  const out = await MlsGroup.externalCommit({
+    ciphersuite: assertCiphersuite(cred.ciphersuite),
+    groupInfo,
+    credential: cred.credential,
+    signaturePublicKey: cred.publicKey,
+    signaturePrivateKey: cred.signaturePrivateKey,
+    policy: receivePolicy(scope),
+  });
+  const id = out.group.groupId();
+  if ((await scope.store.get("conversations", toHex(id))) !== undefined) {
+    throw new MlsKeypackagesError(
+      ErrorCode.ConversationAlreadyExists,
+      `conversation ${describeId(id)} already exists; wipe it before joining again`,
+    );
+  }
+  await sendCommitBundle(scope.transport(), { commit: out.commit, groupInfo: out.groupInfo });
+  save(scope, { id, credentialId: cred.id }, out.group);
+  return { conversationId: id, commit: Uint8Array.from(out.commit) };
 }
 
 // ── messages ────────────────────────────────────────────────────────────────

@@ -13,19 +13,18 @@
  *
  * The header (suite, epoch) is readable without decoding the engine state. Anything we do
  * not know how to read is refused with `UnsupportedConversationState`, never misread — in
- * particular a state of format 1, written by the previous engine (ts-mls 1.6.4, whose private
- * encoding no release of this library shipped), is named as such.
+ * particular a state of format 1, written by the previous engine (an external MLS library whose
+ * private encoding no release of this library shipped), is named as such.
  */
 import { ErrorCode, MlsKeypackagesError } from "../errors.js";
-import { readVarint } from "../credential/credentialRef.js";
 import { isCiphersuite, type Ciphersuite } from "../mls/ciphersuite.js";
 import { ENGINE_NAME, ENGINE_VERSION, READABLE_ENGINE_VERSIONS, MlsGroup } from "../mls/group.js";
-import { concatBytes, encodeVarBytes } from "../mls/tls.js";
+import { DecodeError, Reader, Writer } from "../mls/codec/index.js";
 
 const MAGIC = Uint8Array.from([0x4d, 0x4b, 0x43, 0x53]); // "MKCS"
 export const CONVERSATION_STATE_FORMAT = 2;
-/** Format 1: the ts-mls 1.6.4 engine state (no longer readable). */
-const TS_MLS_FORMAT = 1;
+/** Format 1: the previous engine's state (no longer readable; its header names the engine). */
+const PREVIOUS_ENGINE_FORMAT = 1;
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder("utf-8", { fatal: true });
@@ -46,41 +45,30 @@ function unsupported(why: string, details: Record<string, unknown> = {}): never 
   );
 }
 
+const ENGINE_NAME_BYTES = encoder.encode(ENGINE_NAME);
+const ENGINE_VERSION_BYTES = encoder.encode(ENGINE_VERSION);
+
 export function encodeConversationState(group: MlsGroup): Uint8Array {
-  const head = new Uint8Array(6);
-  head.set(MAGIC, 0);
-  new DataView(head.buffer).setUint16(4, CONVERSATION_STATE_FORMAT);
-  const suiteEpoch = new Uint8Array(10);
-  const dv = new DataView(suiteEpoch.buffer);
-  dv.setUint16(0, group.ciphersuite);
-  dv.setBigUint64(2, group.epoch());
-  return concatBytes([
-    head,
-    encodeVarBytes(encoder.encode(ENGINE_NAME)),
-    encodeVarBytes(encoder.encode(ENGINE_VERSION)),
-    suiteEpoch,
-    encodeVarBytes(group.encode()),
-  ]);
+  const state = group.encode();
+  return new Writer(state.length + 64)
+    .raw(MAGIC)
+    .u16(CONVERSATION_STATE_FORMAT)
+    .vec(ENGINE_NAME_BYTES)
+    .vec(ENGINE_VERSION_BYTES)
+    .u16(group.ciphersuite)
+    .u64(group.epoch())
+    .vec(state)
+    .finish();
 }
 
-/** Reads `engine<V>` and `engine_version<V>` from `offset`; undefined when malformed. */
-function engineOf(
-  bytes: Uint8Array,
-  offset: number,
-): { engine: string; version: string; offset: number } | undefined {
-  const texts: string[] = [];
-  for (let i = 0; i < 2; i++) {
-    const v = readVarint(bytes, offset);
-    if (v === undefined || offset + v[1] + v[0] > bytes.length) return undefined;
-    offset += v[1];
-    try {
-      texts.push(decoder.decode(bytes.subarray(offset, offset + v[0])));
-    } catch {
-      return undefined;
-    }
-    offset += v[0];
+/** Reads `engine<V>` and `engine_version<V>` at the reader's offset; undefined when malformed. */
+function engineOf(r: Reader): { engine: string; version: string } | undefined {
+  try {
+    const engine = decoder.decode(r.vec());
+    return { engine, version: decoder.decode(r.vec()) };
+  } catch {
+    return undefined;
   }
-  return { engine: texts[0] as string, version: texts[1] as string, offset };
 }
 
 /** Parse the header and locate the engine state; refuses unknown formats and engines. */
@@ -88,10 +76,10 @@ export function parseConversationState(bytes: Uint8Array): { header: StateHeader
   if (!(bytes instanceof Uint8Array) || bytes.length < 6) unsupported("too short");
   for (let i = 0; i < 4; i++)
     if (bytes[i] !== MAGIC[i]) unsupported("not in this library's format (bad magic)");
-  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const formatVersion = dv.getUint16(4);
-  if (formatVersion === TS_MLS_FORMAT) {
-    const e = engineOf(bytes, 6);
+  const r = new Reader(bytes, 4);
+  const formatVersion = r.u16();
+  if (formatVersion === PREVIOUS_ENGINE_FORMAT) {
+    const e = engineOf(r);
     const what = e === undefined ? "the previous engine" : `${e.engine} ${e.version}`;
     unsupported(
       `written by ${what} (conversation state format 1), which this version no longer reads; ` +
@@ -101,28 +89,28 @@ export function parseConversationState(bytes: Uint8Array): { header: StateHeader
   }
   if (formatVersion !== CONVERSATION_STATE_FORMAT)
     unsupported(`format version ${formatVersion}`, { formatVersion });
-  const e = engineOf(bytes, 6);
+  const e = engineOf(r);
   if (e === undefined) unsupported("truncated or malformed engine name");
   const { engine, version: engineVersion } = e;
-  let offset = e.offset;
   if (engine !== ENGINE_NAME) unsupported(`engine ${JSON.stringify(engine)}`);
   if (!READABLE_ENGINE_VERSIONS.includes(engineVersion)) {
     unsupported(
       `${engine} state version ${JSON.stringify(engineVersion)} (readable: ${READABLE_ENGINE_VERSIONS.join(", ")})`,
     );
   }
-  if (offset + 10 > bytes.length) unsupported("truncated");
-  const suite = dv.getUint16(offset);
-  const epoch = dv.getBigUint64(offset + 2);
-  offset += 10;
+  let suite: number;
+  let epoch: bigint;
+  let engineState: Uint8Array;
+  try {
+    suite = r.u16();
+    epoch = r.u64();
+    engineState = r.vec();
+    r.finish();
+  } catch (err) {
+    if (!(err instanceof DecodeError)) throw err;
+    unsupported(err.rule === "§2.1 trailing bytes" ? "trailing bytes" : "truncated");
+  }
   if (!isCiphersuite(suite)) unsupported(`cipher suite ${suite}`);
-  const v = readVarint(bytes, offset);
-  if (v === undefined) unsupported("truncated");
-  offset += v[1];
-  if (offset + v[0] > bytes.length) unsupported("truncated");
-  const engineState = bytes.subarray(offset, offset + v[0]);
-  offset += v[0];
-  if (offset !== bytes.length) unsupported("trailing bytes");
   return { header: { formatVersion, engine, engineVersion, ciphersuite: suite, epoch }, engineState };
 }
 

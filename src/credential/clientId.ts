@@ -1,5 +1,5 @@
 import { ErrorCode, MlsKeypackagesError } from "../errors.js";
-import { bytesEqual } from "../mls/tls.js";
+import { bytesEqual } from "../mls/crypto/bytes.js";
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const DEVICE_RE = /^[0-9a-f]{1,16}$/;

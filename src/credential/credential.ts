@@ -1,5 +1,7 @@
 import { assertCiphersuite, signatureSchemeOf, type Ciphersuite, type SignatureScheme } from "../mls/ciphersuite.js";
-import { basicCredential, encodeMlsCredential } from "../mls/credential.js";
+import { encode } from "../mls/codec/index.js";
+import { writeCredential } from "../mls/credential/codec.js";
+import { CredentialTypes } from "../mls/credential/types.js";
 import { generateSignatureKeyPair } from "../mls/signatureKeys.js";
 import type { ClientId } from "./clientId.js";
 import { CredentialType } from "./credentialType.js";
@@ -40,7 +42,8 @@ export class Credential {
   static basic(ciphersuite: Ciphersuite, clientId: ClientId): Credential {
     const suite = assertCiphersuite(ciphersuite);
     const keys = generateSignatureKeyPair(signatureSchemeOf(suite));
-    const encoded = encodeMlsCredential(basicCredential(clientId.bytes()));
+    const basic = { credentialType: CredentialTypes.basic, identity: clientId.bytes() } as const;
+    const encoded = encode(basic, writeCredential);
     return new Credential(suite, clientId, CredentialType.Basic, encoded, keys.publicKey, keys.privateKey);
   }
 

@@ -1,7 +1,8 @@
 import { ErrorCode, MlsKeypackagesError } from "../errors.js";
 import { isCiphersuite, signatureSchemeOf, type Ciphersuite, type SignatureScheme } from "../mls/ciphersuite.js";
 import { hash } from "../mls/hash.js";
-import { bytesEqual, concatBytes, encodeVarBytes } from "../mls/tls.js";
+import { DecodeError, Reader, Writer } from "../mls/codec/index.js";
+import { bytesEqual } from "../mls/crypto/bytes.js";
 import { toHex } from "../keystore/staging.js";
 import { ClientId } from "./clientId.js";
 import { CredentialType } from "./credentialType.js";
@@ -65,8 +66,14 @@ export class CredentialRef {
 
   /** Stable binary form: version, suite, type, client id, public key. */
   serialize(): Uint8Array {
-    const header = Uint8Array.of(FORMAT_VERSION, this.#ciphersuite >> 8, this.#ciphersuite & 0xff, this.#type);
-    return concatBytes([header, encodeVarBytes(this.#clientId.bytes()), encodeVarBytes(this.#publicKey)]);
+    const clientId = this.#clientId.bytes();
+    return new Writer(8 + clientId.length + this.#publicKey.length)
+      .u8(FORMAT_VERSION)
+      .u16(this.#ciphersuite)
+      .u8(this.#type)
+      .vec(clientId)
+      .vec(this.#publicKey)
+      .finish();
   }
 
   static deserialize(bytes: Uint8Array): CredentialRef {
@@ -78,18 +85,18 @@ export class CredentialRef {
     const type = bytes[3] as number;
     if (!isCiphersuite(suite)) fail("unknown cipher suite");
     if (type !== CredentialType.Basic && type !== CredentialType.X509) fail("unknown credential type");
-    let offset = 4;
-    const readVar = (): Uint8Array => {
-      const [len, n] = readVarint(bytes, offset) ?? fail("truncated");
-      offset += n;
-      if (offset + len > bytes.length) fail("truncated");
-      const out = bytes.slice(offset, offset + len);
-      offset += len;
-      return out;
-    };
-    const clientId = readVar();
-    const publicKey = readVar();
-    if (offset !== bytes.length) fail("trailing bytes");
+    // The rest is TLS presentation language (RFC 9420 §2.1): opaque client_id<V>; opaque public_key<V>.
+    let clientId: Uint8Array = new Uint8Array(0);
+    let publicKey: Uint8Array = new Uint8Array(0);
+    try {
+      const r = new Reader(bytes, 4);
+      clientId = r.vec().slice();
+      publicKey = r.vec().slice();
+      r.finish();
+    } catch (e) {
+      if (!(e instanceof DecodeError)) throw e;
+      fail(e.rule === "§2.1 trailing bytes" ? "trailing bytes" : "truncated or malformed");
+    }
     if (clientId.length === 0 || publicKey.length === 0) fail("empty field");
     return new CredentialRef(new ClientId(clientId), suite as Ciphersuite, type as CredentialType, publicKey);
   }
@@ -97,17 +104,4 @@ export class CredentialRef {
   toString(): string {
     return `CredentialRef(${CredentialType[this.#type]}, suite ${this.#ciphersuite}, ${this.#clientId.toString()}, ${this.id.slice(0, 16)}…)`;
   }
-}
-
-/** RFC 9420 §2.1.2 varint: returns [value, header length]. */
-export function readVarint(b: Uint8Array, offset: number): [number, number] | undefined {
-  const first = b[offset];
-  if (first === undefined) return undefined;
-  const prefix = first >> 6;
-  if (prefix === 3) return undefined;
-  const n = 1 << prefix;
-  if (offset + n > b.length) return undefined;
-  let v = first & 0x3f;
-  for (let i = 1; i < n; i++) v = v * 256 + (b[offset + i] as number);
-  return [v, n];
 }

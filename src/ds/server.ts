@@ -36,7 +36,13 @@ import {
 } from "./schemas.js";
 import type { DeliveryServiceStore, DsClient } from "./store.js";
 import { decodeBase64, sha256, validateUpload } from "./validation.js";
-import { WorkerVerifier, InProcessVerifier, sharedVerifier, type PackageVerifier } from "./verifyPool.js";
+import {
+  InProcessVerifier,
+  VerifierUnavailableError,
+  WorkerVerifier,
+  sharedVerifier,
+  type PackageVerifier,
+} from "./verifyPool.js";
 import { WindowCounter } from "./windowCounter.js";
 import {
   ENROLLMENT_SECRET_HEADER,
@@ -682,7 +688,17 @@ export async function createDeliveryService(options: DeliveryServiceOptions): Pr
         maxKeypackageBytes: limits.maxKeypackageBytes,
       },
       { seenInitKeys: (hashes) => store.seenInitKeys(hashes), verifier },
-    );
+    ).catch((err: unknown) => {
+      if (!(err instanceof VerifierUnavailableError)) throw err;
+      request.log.error({ err }, "signature verification unavailable");
+      metrics.uploads.inc({ result: "rejected" });
+      reply.header("retry-after", "1");
+      throw new HttpError(
+        503,
+        "verification_unavailable",
+        "key packages cannot be verified right now, retry shortly",
+      );
+    });
     if (!v.ok) return rejectWith(v.rejected);
     const { packages } = v;
     const reusedRejections = (hashes: Uint8Array[]): DsRejection[] => {

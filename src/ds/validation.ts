@@ -6,12 +6,13 @@
  * only the packages that pass them reach signature verification, which runs on a
  * `PackageVerifier` (worker threads by default, see verifyPool.ts).
  */
-import { createHash } from "node:crypto";
+import * as nodeCrypto from "node:crypto";
 import { InvalidKeypackageError, MlsKeypackagesError } from "../errors.js";
 import { CredentialType } from "../credential/credentialType.js";
 import { Keypackage } from "../keypackage/keypackage.js";
-import { bytesEqual } from "../mls/tls.js";
+import { bytesEqual } from "../mls/crypto/bytes.js";
 import type { DsClient, NewDsKeypackage } from "./store.js";
+import { ruleMessage } from "./verifyOne.js";
 import { InProcessVerifier, type PackageVerifier } from "./verifyPool.js";
 import type { DsRejection, DsRule } from "./wire.js";
 
@@ -43,8 +44,15 @@ export function decodeBase64(text: unknown): Uint8Array | undefined {
   return new Uint8Array(Buffer.from(text, "base64"));
 }
 
+/** One-shot `crypto.hash` (Node ≥ 20.12) when there, else `createHash`. */
+const oneShot = (nodeCrypto as { hash?: (alg: string, data: Uint8Array, enc: "buffer") => Buffer }).hash;
+
 export function sha256(data: Uint8Array): Uint8Array {
-  return new Uint8Array(createHash("sha256").update(data).digest());
+  const d =
+    oneShot !== undefined
+      ? oneShot("sha256", data, "buffer")
+      : nodeCrypto.createHash("sha256").update(data).digest();
+  return new Uint8Array(d.buffer, d.byteOffset, d.byteLength);
 }
 
 class Reject extends Error {
@@ -61,8 +69,12 @@ const reject = (rule: DsRule, message: string): never => {
 };
 
 const encoder = new TextEncoder();
+const NO_REF = new Uint8Array(0);
 
-/** The cheap checks of one package (no signature); the package to store when they pass. */
+/**
+ * The cheap checks of one package (no signature); the package to store when they pass, its
+ * `ref` still empty (the verifier computes it, off the event loop).
+ */
 function precheck(text: unknown, client: DsClient, policy: ValidationPolicy): NewDsKeypackage {
   const raw = decodeBase64(text);
   if (raw === undefined) return reject("base64", "not standard padded base64");
@@ -73,7 +85,7 @@ function precheck(text: unknown, client: DsClient, policy: ValidationPolicy): Ne
   try {
     kp = Keypackage.deserialize(raw);
   } catch (err) {
-    if (err instanceof InvalidKeypackageError) return reject(err.rule, err.message);
+    if (err instanceof InvalidKeypackageError) return reject(err.rule, ruleMessage(err));
     throw err;
   }
   const suite = kp.ciphersuite();
@@ -83,7 +95,7 @@ function precheck(text: unknown, client: DsClient, policy: ValidationPolicy): Ne
   try {
     cred = kp.credential();
   } catch (err) {
-    if (err instanceof InvalidKeypackageError) return reject(err.rule, err.message);
+    if (err instanceof InvalidKeypackageError) return reject(err.rule, ruleMessage(err));
     // e.g. an empty Basic identity: no client id at all
     if (err instanceof MlsKeypackagesError) return reject("credential_rejected", err.message);
     throw err;
@@ -108,7 +120,7 @@ function precheck(text: unknown, client: DsClient, policy: ValidationPolicy): Ne
   if (now < nb) reject("lifetime_not_yet_valid", `not valid before ${lt.notBefore.toISOString()}`);
   if (now >= na) reject("lifetime_expired", `expired at ${lt.notAfter.toISOString()}`);
   return {
-    ref: kp.ref().hashRef(),
+    ref: NO_REF,
     ciphersuite: suite,
     lastResort: kp.isLastResort(),
     notBefore: Math.floor(nb / 1000),
@@ -119,7 +131,7 @@ function precheck(text: unknown, client: DsClient, policy: ValidationPolicy): Ne
 }
 
 /** Packages prechecked between two turns of the event loop. */
-const SLICE = 64;
+const SLICE = 32;
 const yieldToLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 /**
@@ -207,8 +219,11 @@ export async function validateUpload(
       policy.now.getTime(),
     );
     verdicts.forEach((v, k) => {
-      if (v === undefined) return;
       const index = toVerify[k] as number;
+      if (v.ok) {
+        (results[index] as NewDsKeypackage).ref = v.ref;
+        return;
+      }
       rejected.push({ index, rule: v.rule as DsRule, message: v.message });
       results[index] = undefined;
     });

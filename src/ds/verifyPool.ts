@@ -6,9 +6,17 @@
  */
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
-import { verifyPackage, type VerifyFailure } from "./verifyOne.js";
+import { verifyPackage, type VerifyResult } from "./verifyOne.js";
 
-export type { VerifyFailure } from "./verifyOne.js";
+export type { VerifyFailure, VerifyResult, VerifySuccess } from "./verifyOne.js";
+
+/** The pool could not verify (closed, or a worker died): the server answers 503, not a rule. */
+export class VerifierUnavailableError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "VerifierUnavailableError";
+  }
+}
 
 /** Message to a worker: packages to verify at `nowMs`. */
 export interface VerifyRequest {
@@ -17,18 +25,18 @@ export interface VerifyRequest {
   packages: Uint8Array[];
 }
 
-/** A worker's answer: per package, null (valid) or the rule broken. */
+/** A worker's answer: per package, its ref or the rule broken. */
 export interface VerifyReply {
   id: number;
-  results: (VerifyFailure | null)[];
+  results: VerifyResult[];
 }
 
 /** Where RFC 9420 §10.1 verification (signatures) runs. */
 export interface PackageVerifier {
   /** Packages waiting or being verified. */
   readonly pending: number;
-  /** Per package, undefined (valid) or the rule broken; in order. */
-  verify(packages: readonly Uint8Array[], nowMs: number): Promise<(VerifyFailure | undefined)[]>;
+  /** Per package, in order: its ref when it verifies, else the rule broken. */
+  verify(packages: readonly Uint8Array[], nowMs: number): Promise<VerifyResult[]>;
   /** Start the workers ahead of the first upload (no-op in process). */
   warm(): void;
   /** Stop the workers (a pool of its own only). */
@@ -45,9 +53,9 @@ export class InProcessVerifier implements PackageVerifier {
     return this.#pending;
   }
 
-  async verify(packages: readonly Uint8Array[], nowMs: number): Promise<(VerifyFailure | undefined)[]> {
+  async verify(packages: readonly Uint8Array[], nowMs: number): Promise<VerifyResult[]> {
     this.#pending += packages.length;
-    const out: (VerifyFailure | undefined)[] = [];
+    const out: VerifyResult[] = [];
     try {
       for (const p of packages) {
         out.push(await verifyPackage(p, nowMs));
@@ -81,13 +89,13 @@ function spawnWorker(): Worker {
 interface Job {
   packages: readonly Uint8Array[];
   nowMs: number;
-  results: (VerifyFailure | undefined)[];
+  results: VerifyResult[];
   /** Next package index not yet sent. */
   next: number;
   /** Packages answered. */
   done: number;
   failed: boolean;
-  resolve: (r: (VerifyFailure | undefined)[]) => void;
+  resolve: (r: VerifyResult[]) => void;
   reject: (e: Error) => void;
 }
 
@@ -126,15 +134,15 @@ export class WorkerVerifier implements PackageVerifier {
     for (const slot of this.#slots) this.#worker(slot);
   }
 
-  verify(packages: readonly Uint8Array[], nowMs: number): Promise<(VerifyFailure | undefined)[]> {
-    if (this.#closed) return Promise.reject(new Error("the verification pool is closed"));
+  verify(packages: readonly Uint8Array[], nowMs: number): Promise<VerifyResult[]> {
+    if (this.#closed) return Promise.reject(new VerifierUnavailableError("the verification pool is closed"));
     if (packages.length === 0) return Promise.resolve([]);
     return new Promise((resolve, reject) => {
       this.#pending += packages.length;
       this.#queue.push({
         packages,
         nowMs,
-        results: new Array<VerifyFailure | undefined>(packages.length),
+        results: new Array<VerifyResult>(packages.length),
         next: 0,
         done: 0,
         failed: false,
@@ -147,7 +155,7 @@ export class WorkerVerifier implements PackageVerifier {
 
   async close(): Promise<void> {
     this.#closed = true;
-    const err = new Error("the verification pool is closed");
+    const err = new VerifierUnavailableError("the verification pool is closed");
     for (const job of this.#queue) this.#fail(job, err);
     this.#queue = [];
     await Promise.all(
@@ -199,7 +207,13 @@ export class WorkerVerifier implements PackageVerifier {
       w.unref();
       const { job, start, count } = busy;
       if (!job.failed) {
-        for (let i = 0; i < count; i++) job.results[start + i] = reply.results[i] ?? undefined;
+        for (let i = 0; i < count; i++) {
+          job.results[start + i] = reply.results[i] ?? {
+            ok: false,
+            rule: "validation_error",
+            message: "the verification worker gave no answer",
+          };
+        }
         job.done += count;
         this.#pending -= count;
         if (job.done === job.packages.length) job.resolve(job.results);
@@ -214,8 +228,10 @@ export class WorkerVerifier implements PackageVerifier {
       if (busy !== undefined) this.#fail(busy.job, err);
       if (!this.#closed) this.#pump();
     };
-    w.on("error", (err) => lost(err));
-    w.on("exit", (code) => lost(new Error(`a verification worker exited (${code})`)));
+    w.on("error", (err) =>
+      lost(new VerifierUnavailableError(`a verification worker failed: ${err.message}`, { cause: err })),
+    );
+    w.on("exit", (code) => lost(new VerifierUnavailableError(`a verification worker exited (${code})`)));
     // After the listeners: adding a "message" listener refs the worker again.
     w.unref();
     slot.worker = w;

@@ -19,7 +19,7 @@ if (process.platform === "linux") {
 
 port.on("message", async (req: VerifyRequest) => {
   const results: VerifyReply["results"] = [];
-  for (const p of req.packages) results.push((await verifyPackage(p, req.nowMs)) ?? null);
+  for (const p of req.packages) results.push(await verifyPackage(p, req.nowMs));
   const reply: VerifyReply = { id: req.id, results };
   port.postMessage(reply);
 });

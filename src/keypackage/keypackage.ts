@@ -4,7 +4,6 @@ import { CredentialType } from "../credential/credentialType.js";
 import { hashOf, isCiphersuite, SUPPORTED_CIPHERSUITES, type Ciphersuite } from "../mls/ciphersuite.js";
 import type { AuthenticationService } from "../mls/credential/authentication.js";
 import { keyPackageRefSync } from "../mls/hash.js";
-import { decodeKeypackage as decodeTsMlsShape, type MlsKeyPackage } from "../mls/keypackage.js";
 import { parseKeyPackage } from "../mls/keypackage/parse.js";
 import { ExtensionTypes, type KeyPackage } from "../mls/keypackage/types.js";
 import { verifyKeyPackage, type VerifiedKeyPackage } from "../mls/keypackage/validate.js";
@@ -36,7 +35,6 @@ export class Keypackage {
   /** Parsed lazily for packages we generated (most callers only serialize them). */
   #parsed: KeyPackage | undefined;
   #verified: VerifiedKeyPackage | undefined;
-  #tsMlsShape: MlsKeyPackage | undefined;
   readonly #ciphersuite: number;
   readonly #clock: () => Date;
   #ref: KeypackageRef | undefined;
@@ -188,21 +186,6 @@ export class Keypackage {
   /** @internal the structure, once `verify()` has passed (parse → verify → use). */
   get verified(): VerifiedKeyPackage | undefined {
     return this.#verified;
-  }
-
-  /**
-   * @internal @deprecated the package in ts-mls 1.6.4's shape, for tests that still compare
-   * with ts-mls through it (decoded by the old adapter's decoder, src/mls/keypackage.ts). The
-   * engine uses `parsed`. Goes away, with src/mls/keypackage.ts, once those tests decode
-   * `serialize()` with ts-mls themselves.
-   */
-  get decoded(): MlsKeyPackage {
-    if (this.#tsMlsShape === undefined) {
-      const r = decodeTsMlsShape(this.#bytes);
-      if (!r.ok) throw new InvalidKeypackageError("decode", "not a well-formed TLS KeyPackage");
-      this.#tsMlsShape = r.keypackage;
-    }
-    return this.#tsMlsShape;
   }
 
   /**

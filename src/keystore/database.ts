@@ -43,11 +43,16 @@ async function defaultOpener(): Promise<KeystoreOpener> {
  */
 export class Database {
   readonly keystore: Keystore;
-  /** @internal serializes transactions on this database. */
-  readonly lock = new AsyncMutex();
+  /**
+   * @internal serializes transactions on this database. A keystore shared with other contexts
+   * (the IndexedDB keystore: other tabs) provides its own `transactionLock`.
+   */
+  readonly lock: { acquire(): Promise<() => void> };
 
   private constructor(keystore: Keystore) {
     this.keystore = keystore;
+    const shared = (keystore as { transactionLock?: { acquire(): Promise<() => void> } }).transactionLock;
+    this.lock = shared ?? new AsyncMutex();
   }
 
   /** A database that lives in memory only: never persisted, never encrypted. */

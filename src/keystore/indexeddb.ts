@@ -1,17 +1,29 @@
 /**
- * IndexedDB keystore (browsers). One object store per table. Key package metadata and the
- * credential id of conversations stay in clear, indexed fields so listing never decrypts;
- * everything else of a row is one AES-256-GCM ciphertext (`v`) bound to table and key.
- * Insert-only rows also carry `h`, an HMAC of the plaintext row, so that "same value
- * again" can be told from "different value" inside the IDB transaction, which cannot
- * await WebCrypto without auto-committing.
+ * IndexedDB keystore (browsers): an encrypted, append-only commit log replayed into memory.
+ *
+ * Stores of the IndexedDB database (schema version 3):
+ * - `log`    one record `{ seq, v }` per committed transaction: `v` = AES-256-GCM of the row
+ *            changes (logFormat.ts), additional data bound to `seq`.
+ * - `chunks` the snapshot: one record `{ id, v }` per non-empty bucket, rows grouped by a hash of
+ *            table and key; additional data bound to id, bucket and bucket count.
+ * - `meta`   `keycheck` (a known plaintext sealed under the key: a wrong key fails at open) and
+ *            `head` `{ seq, keyEpoch, compactions, v }`, `v` = the sealed manifest (which chunk
+ *            holds which bucket, as of log record `seq`).
+ *
+ * Open reads head, chunks and log in one read-only IndexedDB transaction and decrypts them into
+ * in-memory tables; reads never touch IndexedDB again. A commit validates against memory, seals
+ * its changes as one record and appends it in one read-write transaction (which also checks
+ * that nobody appended meanwhile), so a commit costs one record whatever the number of rows.
+ * When the log grows, compaction rewrites the buckets it touched and deletes the log records
+ * the snapshot now covers, in one IndexedDB transaction. Transactions of several tabs serialize
+ * on a Web Lock (sharedLock.ts); tabs tell each other about commits on a BroadcastChannel.
+ * Databases of the earlier format (one object store per table, schema 1–2) are migrated at open.
  */
-import { wrap, type IDBPDatabase } from "idb";
 import { ErrorCode, MlsKeypackagesError } from "../errors.js";
 import {
   INSERT_ONLY,
-  SCHEMA_VERSION,
   TABLES,
+  rowsEqual,
   type Keystore,
   type KeypackageMeta,
   type RowCounts,
@@ -19,589 +31,977 @@ import {
   type StagedOp,
   type TableName,
 } from "./contract.js";
-import { constantTimeEqual } from "../mls/crypto/bytes.js";
 import type { DatabaseKey } from "./databaseKey.js";
+import { RecordDecryptionError, openRecord, recordAad, sealRecord, type RecordKeys } from "./encryption.js";
+import { LEGACY_META, LEGACY_SCHEMA_VERSION, openLegacyRow, type StoredRecord } from "./indexeddbLegacy.js";
 import {
-  deriveRecordKeys,
-  macRecord,
-  openRecord,
-  recordAad,
-  sealRecord,
-  type RecordKeys,
-} from "./encryption.js";
+  bucketHash,
+  chunkAad,
+  decodeEntries,
+  decodeManifest,
+  deriveAesKey,
+  emptyManifest,
+  encodeEntries,
+  encodeManifest,
+  headAad,
+  logAad,
+  type Entry,
+  type Manifest,
+} from "./logFormat.js";
+import { SharedLock, defaultLockManager, type LockManagerLike, type TransactionLock } from "./sharedLock.js";
 
-/** Store of the key-check record. */
-const META = "meta";
+/** IndexedDB version of the commit-log format (1–2: the per-row format, migrated at open). */
+export const INDEXEDDB_SCHEMA_VERSION = 3;
+
+const META = LEGACY_META;
+const LOG = "log";
+const CHUNKS = "chunks";
 const KEYCHECK = "keycheck";
+const HEAD = "head";
 const KEYCHECK_PLAINTEXT = new TextEncoder().encode("mls-keypackages database key check v1");
-const ALL_STORES: readonly string[] = [...TABLES, META];
 
-/** What an object store holds: clear fields (incl. the key path), `v` = sealed secret part, `h` = row MAC. */
-export interface StoredRecord {
-  [field: string]: unknown;
+interface HeadRecord {
+  name: typeof HEAD;
+  seq: number;
+  keyEpoch: number;
+  compactions: number;
   v: Uint8Array;
-  h?: Uint8Array;
+}
+interface KeycheckRecord {
+  name: typeof KEYCHECK;
+  v: Uint8Array;
+}
+interface LogRecord {
+  seq: number;
+  v: Uint8Array;
+}
+interface ChunkRecord {
+  id: number;
+  v: Uint8Array;
 }
 
-// ---- compact row encoding -------------------------------------------------------------
-
-const utf8 = new TextEncoder();
-const utf8d = new TextDecoder();
-
-class Writer {
-  readonly #chunks: Uint8Array[] = [];
-  #len = 0;
-  #push(b: Uint8Array): void {
-    this.#chunks.push(b);
-    this.#len += b.length;
-  }
-  u32(n: number): this {
-    const b = new Uint8Array(4);
-    new DataView(b.buffer).setUint32(0, n);
-    this.#push(b);
-    return this;
-  }
-  num(n: number): this {
-    const b = new Uint8Array(8);
-    new DataView(b.buffer).setFloat64(0, n);
-    this.#push(b);
-    return this;
-  }
-  bool(v: boolean): this {
-    this.#push(new Uint8Array([v ? 1 : 0]));
-    return this;
-  }
-  bytes(b: Uint8Array): this {
-    this.u32(b.length);
-    this.#push(b);
-    return this;
-  }
-  str(s: string): this {
-    return this.bytes(utf8.encode(s));
-  }
-  done(): Uint8Array {
-    const out = new Uint8Array(this.#len);
-    let o = 0;
-    for (const c of this.#chunks) {
-      out.set(c, o);
-      o += c.length;
-    }
-    return out;
-  }
-}
-
-class Reader {
-  readonly #b: Uint8Array;
-  readonly #view: DataView;
-  #o = 0;
-  constructor(b: Uint8Array) {
-    this.#b = b;
-    this.#view = new DataView(b.buffer, b.byteOffset, b.byteLength);
-  }
-  u32(): number {
-    const v = this.#view.getUint32(this.#o);
-    this.#o += 4;
-    return v;
-  }
-  num(): number {
-    const v = this.#view.getFloat64(this.#o);
-    this.#o += 8;
-    return v;
-  }
-  bytes(): Uint8Array {
-    const n = this.u32();
-    if (this.#o + n > this.#b.length) throw new RangeError("truncated record");
-    const v = this.#b.slice(this.#o, this.#o + n);
-    this.#o += n;
-    return v;
-  }
-  str(): string {
-    return utf8d.decode(this.bytes());
-  }
-}
-
-/** How one table maps onto its object store. */
-interface IdbSpec<T extends TableName> {
-  keyPath: string;
-  /** Clear fields of the record (with the key path set to `key`). */
-  clear(key: string, row: RowOf[T]): Record<string, unknown>;
-  /** Secret part (encrypted). */
-  secret(row: RowOf[T]): Uint8Array;
-  /** Row from clear fields + decrypted secret part. */
-  decode(rec: StoredRecord, secret: Uint8Array): RowOf[T];
-  /** Clear value fields that the row MAC must also cover (beyond the key). */
-  clearCanon?(row: RowOf[T]): Uint8Array;
-}
-
-const pairSpec: IdbSpec<"hpke_private_keys"> & IdbSpec<"encryption_keypairs"> = {
-  keyPath: "publicKey",
-  clear: (key) => ({ publicKey: key }),
-  secret: (r) => new Writer().bytes(r.publicKey).bytes(r.privateKey).done(),
-  decode: (_rec, s) => {
-    const rd = new Reader(s);
-    return { publicKey: rd.bytes(), privateKey: rd.bytes() };
-  },
-};
-
-const SPECS: { [T in TableName]: IdbSpec<T> } = {
-  credentials: {
-    keyPath: "id",
-    clear: (key) => ({ id: key }),
-    secret: (r) =>
-      new Writer()
-        .bytes(r.clientId)
-        .num(r.ciphersuite)
-        .num(r.credentialType)
-        .bytes(r.publicKey)
-        .bytes(r.credential)
-        .bytes(r.signaturePrivateKey)
-        .num(r.createdAt)
-        .done(),
-    decode: (rec, s) => {
-      const rd = new Reader(s);
-      return {
-        id: rec.id as string,
-        clientId: rd.bytes(),
-        ciphersuite: rd.num(),
-        credentialType: rd.num(),
-        publicKey: rd.bytes(),
-        credential: rd.bytes(),
-        signaturePrivateKey: rd.bytes(),
-        createdAt: rd.num(),
-      };
-    },
-  },
-  keypackages: {
-    keyPath: "ref",
-    clear: (key, r) => ({
-      ref: key,
-      credentialId: r.credentialId,
-      ciphersuite: r.ciphersuite,
-      credentialType: r.credentialType,
-      notBefore: r.notBefore,
-      notAfter: r.notAfter,
-      lastResort: r.lastResort,
-    }),
-    secret: (r) => new Writer().str(r.initKey).str(r.encryptionKey).bytes(r.keypackage).done(),
-    decode: (rec, s) => {
-      const rd = new Reader(s);
-      return {
-        ...metaOf(rec),
-        initKey: rd.str(),
-        encryptionKey: rd.str(),
-        keypackage: rd.bytes(),
-      };
-    },
-    clearCanon: (r) =>
-      new Writer()
-        .str(r.credentialId)
-        .num(r.ciphersuite)
-        .num(r.credentialType)
-        .num(r.notBefore)
-        .num(r.notAfter)
-        .bool(r.lastResort)
-        .done(),
-  },
-  hpke_private_keys: pairSpec,
-  encryption_keypairs: pairSpec,
-  conversations: {
-    keyPath: "id",
-    clear: (key, r) => ({ id: key, credentialId: r.credentialId }),
-    secret: (r) => new Writer().bytes(r.id).bytes(r.state).done(),
-    decode: (rec, s) => {
-      const rd = new Reader(s);
-      return { id: rd.bytes(), credentialId: rec.credentialId as string, state: rd.bytes() };
-    },
-    clearCanon: (r) => new Writer().str(r.credentialId).done(),
-  },
-  kv: {
-    keyPath: "key",
-    clear: (key) => ({ key }),
-    secret: (r) => new Writer().bytes(r.value).done(),
-    decode: (rec, s) => ({ key: rec.key as string, value: new Reader(s).bytes() }),
-  },
-};
-
-function metaOf(rec: Record<string, unknown>): KeypackageMeta {
-  return {
-    ref: rec.ref as string,
-    credentialId: rec.credentialId as string,
-    ciphersuite: rec.ciphersuite as number,
-    credentialType: rec.credentialType as number,
-    notBefore: rec.notBefore as number,
-    notAfter: rec.notAfter as number,
-    lastResort: rec.lastResort === true,
-  };
-}
-
-/** Turn a row into its stored record (encrypts; MACs rows that need insert-only checks). */
-async function sealRow<T extends TableName>(
-  keys: RecordKeys,
-  table: T,
-  key: string,
-  row: RowOf[T],
-  withMac: boolean,
-): Promise<StoredRecord> {
-  const spec = SPECS[table] as IdbSpec<T>;
-  const aad = recordAad(table, key);
-  const secret = spec.secret(row);
-  const v = await sealRecord(keys.aes, aad, secret);
-  const rec: StoredRecord = { ...spec.clear(key, row), v };
-  if (withMac) {
-    const canon = spec.clearCanon ? new Writer().bytes(secret).bytes(spec.clearCanon(row)).done() : secret;
-    rec.h = await macRecord(keys.mac, aad, canon);
-  }
-  secret.fill(0);
-  return rec;
-}
-
-async function openRow<T extends TableName>(
-  keys: RecordKeys,
-  table: T,
-  rec: StoredRecord,
-): Promise<RowOf[T]> {
-  const spec = SPECS[table] as IdbSpec<T>;
-  const key = rec[spec.keyPath] as string;
-  const secret = await openRecord(keys.aes, recordAad(table, key), rec.v, table);
-  try {
-    return spec.decode(rec, secret);
-  } finally {
-    secret.fill(0);
-  }
-}
-
-function idbError(message: string, cause: unknown): MlsKeypackagesError {
-  if (cause instanceof MlsKeypackagesError) return cause;
-  const name = (cause as { name?: unknown } | undefined)?.name;
-  return new MlsKeypackagesError(
-    ErrorCode.KeystoreError,
-    `${message}${typeof name === "string" ? ` (${name})` : ""}`,
-    {},
-    { cause },
-  );
-}
-
-// ---- schema -----------------------------------------------------------------------------
-
-/**
- * Schema steps, run inside the `versionchange` transaction. v1: one store per table + `meta`;
- * v2: `lastResort` on key packages (clear field, defaults to false) and an index on
- * conversations' credential id. Exported so tests can build an old database.
- */
-export function upgradeIndexedDbSchema(
-  db: IDBDatabase,
-  tx: IDBTransaction,
-  oldVersion: number,
-  newVersion: number,
-): void {
-  if (oldVersion < 1 && newVersion >= 1) {
-    db.createObjectStore("credentials", { keyPath: "id" });
-    const kp = db.createObjectStore("keypackages", { keyPath: "ref" });
-    kp.createIndex("credentialId", "credentialId");
-    db.createObjectStore("hpke_private_keys", { keyPath: "publicKey" });
-    db.createObjectStore("encryption_keypairs", { keyPath: "publicKey" });
-    db.createObjectStore("conversations", { keyPath: "id" });
-    db.createObjectStore("kv", { keyPath: "key" });
-    db.createObjectStore(META, { keyPath: "name" });
-  }
-  if (oldVersion < 2 && newVersion >= 2) {
-    tx.objectStore("conversations").createIndex("credentialId", "credentialId");
-    const cursorReq = tx.objectStore("keypackages").openCursor();
-    cursorReq.onsuccess = () => {
-      const c = cursorReq.result;
-      if (c === null) return;
-      const rec = c.value as Record<string, unknown>;
-      if (rec.lastResort === undefined) c.update({ ...rec, lastResort: false });
-      c.continue();
-    };
-  }
+export interface CompactionOptions {
+  /** Compact once the log holds this many records (default 32). */
+  maxLogRecords?: number;
+  /** … or this many bytes (default 1 MiB). */
+  maxLogBytes?: number;
+  /** Target plaintext size of a snapshot chunk (default 64 KiB). */
+  chunkBytes?: number;
 }
 
 export interface IndexedDbOptions {
   /** The IndexedDB factory (default: `globalThis.indexedDB`). */
   indexedDB?: IDBFactory;
+  /** Web Locks (default: `navigator.locks` when present; `null`: none). */
+  locks?: LockManagerLike | null;
+  /** BroadcastChannel constructor (default: the global one when present; `null`: none). */
+  broadcastChannel?: (new (name: string) => BroadcastChannel) | null;
+  /**
+   * Durability of commit transactions (IndexedDB `durability`). Default `"default"` (the browser's
+   * choice; Chromium: `relaxed`, which survives a closed tab or a browser crash but not
+   * necessarily an OS crash or power loss). `"strict"` flushes to disk before a commit returns.
+   */
+  durability?: "default" | "strict" | "relaxed";
+  /** When the log is compacted into the snapshot; `false`: only by `compact()`. */
+  compaction?: CompactionOptions | false;
+  /** How long an idle connection keeps the cross-tab lock, ms (default 2 000). */
+  lockIdleMs?: number;
 }
 
-async function openRaw(factory: IDBFactory, name: string): Promise<IDBPDatabase> {
-  const req = factory.open(name, SCHEMA_VERSION);
-  req.onupgradeneeded = (ev) => {
-    const tx = req.transaction;
-    if (tx === null) return;
-    upgradeIndexedDbSchema(req.result, tx, ev.oldVersion, ev.newVersion ?? SCHEMA_VERSION);
+type Tables = { [T in TableName]: Map<string, RowOf[T]> };
+
+function emptyTables(): Tables {
+  return {
+    credentials: new Map(),
+    keypackages: new Map(),
+    hpke_private_keys: new Map(),
+    encryption_keypairs: new Map(),
+    conversations: new Map(),
+    kv: new Map(),
   };
-  try {
-    const db = await wrap(req);
-    if (db === undefined) throw new Error("open returned no database");
-    return db;
-  } catch (e) {
-    if ((e as { name?: unknown }).name === "VersionError") {
-      throw new MlsKeypackagesError(
-        ErrorCode.SchemaTooNew,
-        `IndexedDB database "${name}" has a schema newer than this library (v${SCHEMA_VERSION})`,
-        {
-          supported: SCHEMA_VERSION,
-        },
-      );
+}
+
+// ---- IndexedDB plumbing ------------------------------------------------------------------
+
+function req<T>(r: IDBRequest<T>): Promise<T> {
+  return new Promise((resolve, reject) => {
+    r.onsuccess = () => resolve(r.result);
+    r.onerror = () => reject(r.error);
+  });
+}
+
+function txDone(tx: IDBTransaction): Promise<void> {
+  return new Promise((resolve, reject) => {
+    tx.oncomplete = () => resolve();
+    tx.onabort = () => reject(tx.error ?? new DOMException("transaction aborted", "AbortError"));
+  });
+}
+
+function errName(e: unknown): string | undefined {
+  const n = (e as { name?: unknown } | undefined)?.name;
+  return typeof n === "string" ? n : undefined;
+}
+
+function idbError(message: string, cause: unknown): MlsKeypackagesError {
+  if (cause instanceof MlsKeypackagesError) return cause;
+  const name = errName(cause);
+  return new MlsKeypackagesError(
+    ErrorCode.KeystoreError,
+    `${message}${name !== undefined ? ` (${name})` : ""}`,
+    {},
+    { cause },
+  );
+}
+
+function corrupt(reason: string, message: string): MlsKeypackagesError {
+  return new MlsKeypackagesError(ErrorCode.CorruptDatabase, `IndexedDB keystore: ${message}`, { reason });
+}
+
+function wrongKey(): MlsKeypackagesError {
+  return new MlsKeypackagesError(ErrorCode.WrongDatabaseKey, "the key does not open this database");
+}
+
+const KEY_SEP = "\u0000";
+const idOf = (table: TableName, key: string): string => `${table}${KEY_SEP}${key}`;
+
+// ---- snapshot ------------------------------------------------------------------------------
+
+interface SealedSnapshot {
+  manifest: Manifest;
+  chunks: ChunkRecord[];
+  /** Chunk ids the new manifest no longer uses. */
+  removed: number[];
+}
+
+/**
+ * Seal the buckets `dirty` (all when undefined) of `tables` as new chunks over `base` with
+ * `buckets` buckets (all buckets are rewritten when that differs from `base.buckets`).
+ */
+async function sealSnapshot(
+  aes: CryptoKey,
+  tables: Tables,
+  base: Manifest,
+  buckets: number,
+  seq: number,
+  dirty: ReadonlySet<number> | undefined,
+): Promise<SealedSnapshot> {
+  const full = dirty === undefined || buckets !== base.buckets;
+  const rewrite = (b: number): boolean => full || (dirty as ReadonlySet<number>).has(b);
+  const groups = new Map<number, Entry[]>();
+  const mask = buckets - 1;
+  for (const table of TABLES) {
+    for (const [key, row] of tables[table] as Map<string, RowOf[TableName]>) {
+      const b = bucketHash(table, key) & mask;
+      if (!rewrite(b)) continue;
+      let g = groups.get(b);
+      if (g === undefined) groups.set(b, (g = []));
+      g.push({ table, key, row });
     }
-    throw idbError(`cannot open IndexedDB database "${name}"`, e);
+  }
+  const ids = full ? new Array<number>(buckets).fill(0) : [...base.ids];
+  const sizes = full ? new Array<number>(buckets).fill(0) : [...base.sizes];
+  const removed = full ? base.ids.filter((id) => id !== 0) : [];
+  let nextId = base.nextId;
+  const jobs: Promise<ChunkRecord>[] = [];
+  const touched = full ? Array.from({ length: buckets }, (_, b) => b) : [...(dirty as ReadonlySet<number>)];
+  for (const b of touched) {
+    if (!full && base.ids[b] !== 0) removed.push(base.ids[b] as number);
+    const g = groups.get(b);
+    if (g === undefined || g.length === 0) {
+      ids[b] = 0;
+      sizes[b] = 0;
+      continue;
+    }
+    const id = nextId++;
+    const payload = encodeEntries(g, 4096);
+    ids[b] = id;
+    sizes[b] = payload.length;
+    jobs.push(sealRecord(aes, chunkAad(id, b, buckets), payload).then((v) => ({ id, v })));
+  }
+  const chunks = await Promise.all(jobs);
+  return { manifest: { seq, buckets, nextId, ids, sizes }, chunks, removed };
+}
+
+/** Bucket count for `bytes` of rows: a power of two, changed only when off by 2× up or 4× down. */
+function bucketCount(current: number, bytes: number, chunkBytes: number): number {
+  let want = 1;
+  while (want < 65536 && want * chunkBytes < bytes) want *= 2;
+  if (want >= current * 2 || want * 4 <= current) return want;
+  return current;
+}
+
+async function sealHead(
+  aes: CryptoKey,
+  manifest: Manifest,
+  keyEpoch: number,
+  compactions: number,
+): Promise<HeadRecord> {
+  const v = await sealRecord(aes, headAad(manifest.seq, keyEpoch, compactions), encodeManifest(manifest));
+  return { name: HEAD, seq: manifest.seq, keyEpoch, compactions, v };
+}
+
+async function sealKeycheck(aes: CryptoKey): Promise<KeycheckRecord> {
+  return { name: KEYCHECK, v: await sealRecord(aes, recordAad(META, KEYCHECK), KEYCHECK_PLAINTEXT) };
+}
+
+async function verifyKeycheck(aes: CryptoKey, rec: KeycheckRecord): Promise<void> {
+  let pt: Uint8Array;
+  try {
+    pt = await openRecord(aes, recordAad(META, KEYCHECK), rec.v, META);
+  } catch {
+    throw wrongKey();
+  }
+  if (pt.length !== KEYCHECK_PLAINTEXT.length || !pt.every((b, i) => b === KEYCHECK_PLAINTEXT[i])) throw wrongKey();
+}
+
+// ---- loading -------------------------------------------------------------------------------
+
+interface State {
+  tables: Tables;
+  seq: number;
+  keyEpoch: number;
+  compactions: number;
+  manifest: Manifest;
+  /** Size of each log record after the snapshot, by seq. */
+  logSizes: Map<number, number>;
+  /** Rows changed since the snapshot: id → [table, key, seq of the last change]. */
+  dirty: Map<string, [TableName, string, number]>;
+}
+
+async function openManifest(aes: CryptoKey, head: HeadRecord): Promise<Manifest> {
+  const pt = await openRecord(aes, headAad(head.seq, head.keyEpoch, head.compactions), head.v, "head");
+  let m: Manifest;
+  try {
+    m = decodeManifest(pt);
+  } catch {
+    throw corrupt("bad_record", "the snapshot manifest does not decode");
+  }
+  if (m.seq !== head.seq) throw corrupt("bad_record", "the snapshot manifest does not match its head");
+  return m;
+}
+
+function applyPayload(tables: Tables, payload: Uint8Array, onEntry?: (table: TableName, key: string) => void): void {
+  try {
+    decodeEntries(payload, (table, key, row) => {
+      const m = tables[table] as Map<string, unknown>;
+      if (row === undefined) m.delete(key);
+      else m.set(key, row);
+      onEntry?.(table, key);
+    });
+  } catch (e) {
+    if (e instanceof RangeError) throw corrupt("bad_record", `a record does not decode (${e.message})`);
+    throw e;
   }
 }
 
-type Prepared =
-  | { kind: "delete"; table: TableName; key: string }
-  | { kind: "write"; table: TableName; key: string; record: StoredRecord; check: boolean };
+/** Decrypt log records `recs` (ascending) that follow `after`; throws on a gap. */
+async function openLog(aes: CryptoKey, recs: readonly LogRecord[], after: number): Promise<Uint8Array[]> {
+  recs.forEach((r, i) => {
+    if (r.seq !== after + 1 + i) throw corrupt("log_gap", `log record ${after + 1 + i} is missing`);
+  });
+  return Promise.all(recs.map((r) => openRecord(aes, logAad(r.seq), r.v, LOG)));
+}
 
-const ignore = (): void => {};
+/** Everything, from one read-only IndexedDB transaction. `undefined`: a database not yet initialized. */
+async function loadState(db: IDBDatabase, aes: CryptoKey): Promise<State | undefined> {
+  const tx = db.transaction([META, CHUNKS, LOG], "readonly");
+  const meta = tx.objectStore(META);
+  const [check, head, chunkRecs, logRecs] = await Promise.all([
+    req(meta.get(KEYCHECK) as IDBRequest<KeycheckRecord | undefined>),
+    req(meta.get(HEAD) as IDBRequest<HeadRecord | undefined>),
+    req(tx.objectStore(CHUNKS).getAll() as IDBRequest<ChunkRecord[]>),
+    req(tx.objectStore(LOG).getAll() as IDBRequest<LogRecord[]>),
+  ]);
+  if (check === undefined) {
+    if (head !== undefined || chunkRecs.length > 0 || logRecs.length > 0)
+      throw corrupt("missing_keycheck", "the key-check record is missing");
+    return undefined;
+  }
+  await verifyKeycheck(aes, check);
+  if (head === undefined) throw corrupt("missing_head", "the head record is missing");
+  const manifest = await openManifest(aes, head);
+  const byId = new Map(chunkRecs.map((c) => [c.id, c]));
+  const chunkJobs: Promise<Uint8Array>[] = [];
+  manifest.ids.forEach((id, b) => {
+    if (id === 0) return;
+    const rec = byId.get(id);
+    if (rec === undefined) throw corrupt("missing_chunk", `snapshot chunk ${id} is missing`);
+    chunkJobs.push(openRecord(aes, chunkAad(id, b, manifest.buckets), rec.v, CHUNKS));
+  });
+  const after = logRecs.filter((r) => r.seq > head.seq);
+  const [chunks, logs] = await Promise.all([Promise.all(chunkJobs), openLog(aes, after, head.seq)]);
+  const tables = emptyTables();
+  for (const c of chunks) applyPayload(tables, c);
+  const dirty = new Map<string, [TableName, string, number]>();
+  const logSizes = new Map<number, number>();
+  logs.forEach((payload, i) => {
+    const seq = (after[i] as LogRecord).seq;
+    logSizes.set(seq, payload.length);
+    applyPayload(tables, payload, (t, k) => dirty.set(idOf(t, k), [t, k, seq]));
+  });
+  return {
+    tables,
+    seq: head.seq + logs.length,
+    keyEpoch: head.keyEpoch,
+    compactions: head.compactions,
+    manifest,
+    logSizes,
+    dirty,
+  };
+}
+
+/** Create the key check and an empty head; `false` if another connection did it first. */
+async function initialize(db: IDBDatabase, aes: CryptoKey): Promise<boolean> {
+  const check = await sealKeycheck(aes);
+  const head = await sealHead(aes, emptyManifest(), 0, 0);
+  const tx = db.transaction([META], "readwrite");
+  const meta = tx.objectStore(META);
+  meta.add(check);
+  meta.add(head);
+  try {
+    await txDone(tx);
+    return true;
+  } catch (e) {
+    if (errName(e) === "ConstraintError") return false;
+    throw idbError("cannot initialize the database", e);
+  }
+}
+
+// ---- opening and migrating ------------------------------------------------------------------
+
+/** A legacy database read, checked and resealed, ready to be written by the version upgrade. */
+interface PreparedMigration {
+  /** Ciphertexts per legacy store, in key order: the upgrade refuses if anything changed since. */
+  legacy: Map<string, Uint8Array[]>;
+  keycheck: KeycheckRecord | undefined;
+  head: HeadRecord;
+  chunks: ChunkRecord[];
+}
+
+const NEEDS_MIGRATION = Symbol("needs migration");
+const MIGRATION_RACE = Symbol("legacy database changed");
+
+function createStores(db: IDBDatabase): void {
+  if (!db.objectStoreNames.contains(META)) db.createObjectStore(META, { keyPath: "name" });
+  db.createObjectStore(LOG, { keyPath: "seq" });
+  db.createObjectStore(CHUNKS, { keyPath: "id" });
+}
+
+function sameCiphertexts(recs: readonly StoredRecord[], expected: readonly Uint8Array[]): boolean {
+  if (recs.length !== expected.length) return false;
+  return recs.every((r, i) => {
+    const e = expected[i] as Uint8Array;
+    return r.v instanceof Uint8Array && r.v.length === e.length && r.v.every((b, j) => b === e[j]);
+  });
+}
+
+/** Inside the `versionchange` transaction: check the legacy stores, then swap in the snapshot. */
+function migrateInUpgrade(db: IDBDatabase, tx: IDBTransaction, prepared: PreparedMigration, onRace: () => void): void {
+  const stores = Array.from(db.objectStoreNames).filter((s) => s !== LOG && s !== CHUNKS);
+  let pending = stores.length;
+  let same = stores.length === prepared.legacy.size;
+  const finish = (): void => {
+    if (!same) {
+      onRace();
+      tx.abort();
+      return;
+    }
+    for (const s of stores) if (s !== META) db.deleteObjectStore(s);
+    createStores(db);
+    const meta = tx.objectStore(META);
+    if (prepared.keycheck !== undefined) meta.put(prepared.keycheck);
+    meta.put(prepared.head);
+    const chunks = tx.objectStore(CHUNKS);
+    for (const c of prepared.chunks) chunks.put(c);
+  };
+  if (pending === 0) {
+    finish();
+    return;
+  }
+  for (const s of stores) {
+    const r = tx.objectStore(s).getAll();
+    r.onsuccess = () => {
+      const expected = prepared.legacy.get(s);
+      if (expected === undefined || !sameCiphertexts(r.result as StoredRecord[], expected)) same = false;
+      if (--pending === 0) finish();
+    };
+  }
+}
+
+function openCurrent(factory: IDBFactory, name: string, prepared: PreparedMigration | undefined): Promise<IDBDatabase> {
+  return new Promise((resolve, reject) => {
+    let outcome: symbol | undefined;
+    let r: IDBOpenDBRequest;
+    try {
+      r = factory.open(name, INDEXEDDB_SCHEMA_VERSION);
+    } catch (e) {
+      reject(idbError(`cannot open IndexedDB database "${name}"`, e));
+      return;
+    }
+    r.onupgradeneeded = (ev) => {
+      const db = r.result;
+      const tx = r.transaction as IDBTransaction;
+      if (ev.oldVersion === 0) {
+        createStores(db);
+        return;
+      }
+      if (prepared === undefined) {
+        outcome = NEEDS_MIGRATION;
+        tx.abort();
+        return;
+      }
+      migrateInUpgrade(db, tx, prepared, () => {
+        outcome = MIGRATION_RACE;
+      });
+    };
+    r.onsuccess = () => resolve(r.result);
+    r.onerror = (ev) => {
+      ev.preventDefault();
+      if (outcome !== undefined) reject(outcome);
+      else if (errName(r.error) === "VersionError")
+        reject(
+          new MlsKeypackagesError(
+            ErrorCode.SchemaTooNew,
+            `IndexedDB database "${name}" has a schema newer than this library (v${INDEXEDDB_SCHEMA_VERSION})`,
+            { supported: INDEXEDDB_SCHEMA_VERSION },
+          ),
+        );
+      else reject(idbError(`cannot open IndexedDB database "${name}"`, r.error));
+    };
+  });
+}
+
+/** Read a schema 1–2 database, check the key, reseal everything as a snapshot (nothing written). */
+async function prepareMigration(
+  factory: IDBFactory,
+  name: string,
+  aes: CryptoKey,
+  chunkBytes: number,
+): Promise<PreparedMigration | undefined> {
+  const db = await req(factory.open(name));
+  try {
+    if (db.version >= INDEXEDDB_SCHEMA_VERSION) return undefined; // migrated meanwhile
+    const stores = Array.from(db.objectStoreNames);
+    if (stores.length === 0) {
+      return { legacy: new Map(), keycheck: await sealKeycheck(aes), head: await sealHead(aes, emptyManifest(), 0, 0), chunks: [] };
+    }
+    const tx = db.transaction(stores, "readonly");
+    const all = await Promise.all(stores.map((s) => req(tx.objectStore(s).getAll() as IDBRequest<StoredRecord[]>)));
+    const legacy = new Map<string, Uint8Array[]>();
+    stores.forEach((s, i) => legacy.set(s, (all[i] as StoredRecord[]).map((r) => r.v)));
+    const meta = (all[stores.indexOf(META)] ?? []) as StoredRecord[];
+    const check = meta.find((r) => r.name === KEYCHECK) as KeycheckRecord | undefined;
+    if (check !== undefined) await verifyKeycheck(aes, check);
+    const keys = { aes, mac: aes } as RecordKeys; // legacy rows only need the AES key to be read
+    const tables = emptyTables();
+    let bytes = 0;
+    await Promise.all(
+      stores.map(async (s, i) => {
+        if (!(TABLES as readonly string[]).includes(s)) return;
+        const table = s as TableName;
+        for (const rec of all[i] as StoredRecord[]) {
+          const row = await openLegacyRow(keys, table, rec);
+          const key = rec[legacyKeyPath(table)] as string;
+          (tables[table] as Map<string, unknown>).set(key, row);
+          bytes += rec.v.length;
+        }
+      }),
+    );
+    const base = emptyManifest();
+    const snap = await sealSnapshot(aes, tables, base, bucketCount(1, bytes, chunkBytes), 0, undefined);
+    return {
+      legacy,
+      keycheck: check === undefined ? await sealKeycheck(aes) : undefined,
+      head: await sealHead(aes, snap.manifest, 0, 1),
+      chunks: snap.chunks,
+    };
+  } finally {
+    db.close();
+  }
+}
+
+function legacyKeyPath(table: TableName): string {
+  return table === "credentials" || table === "conversations"
+    ? "id"
+    : table === "keypackages"
+      ? "ref"
+      : table === "kv"
+        ? "key"
+        : "publicKey";
+}
+
+// ---- the keystore --------------------------------------------------------------------------
+
+type Message =
+  | { t: "want"; from: string }
+  | { t: "commit"; from: string; seq: number }
+  | { t: "rekey"; from: string };
+
+const DEFAULT_COMPACTION: Required<CompactionOptions> = {
+  maxLogRecords: 32,
+  maxLogBytes: 1 << 20,
+  chunkBytes: 64 << 10,
+};
 
 export class IndexedDbKeystore implements Keystore {
   readonly backend = "indexeddb";
   readonly name: string;
-  #db: IDBPDatabase | undefined;
-  #keys: RecordKeys;
+  readonly #id = Math.random().toString(36).slice(2);
+  #db: IDBDatabase | undefined;
+  #aes: CryptoKey;
+  #s: State;
+  readonly #lock: SharedLock;
+  readonly #channel: BroadcastChannel | undefined;
+  readonly #durability: "default" | "strict" | "relaxed";
+  readonly #compaction: Required<CompactionOptions> | undefined;
+  readonly #chunkBytes: number;
+  /** Serializes commits, compaction and rekeying of this connection. */
+  #writes: Promise<unknown> = Promise.resolve();
+  #stale = false;
+  #refreshing: Promise<void> | undefined;
+  #compactPending = false;
+  #failure: MlsKeypackagesError | undefined;
 
   /** @internal use `openIndexedDbKeystore`. */
-  constructor(db: IDBPDatabase, name: string, keys: RecordKeys) {
+  constructor(db: IDBDatabase, name: string, aes: CryptoKey, state: State, options: IndexedDbOptions) {
     this.#db = db;
     this.name = name;
-    this.#keys = keys;
-    // Another tab wants to upgrade: step aside rather than block it.
-    db.addEventListener("versionchange", () => {
-      db.close();
-      this.#db = undefined;
+    this.#aes = aes;
+    this.#s = state;
+    this.#durability = options.durability ?? "default";
+    this.#compaction =
+      options.compaction === false ? undefined : { ...DEFAULT_COMPACTION, ...(options.compaction ?? {}) };
+    this.#chunkBytes = (options.compaction || undefined)?.chunkBytes ?? DEFAULT_COMPACTION.chunkBytes;
+    const BC =
+      options.broadcastChannel === null
+        ? undefined
+        : (options.broadcastChannel ?? (globalThis as { BroadcastChannel?: typeof BroadcastChannel }).BroadcastChannel);
+    if (BC !== undefined) {
+      const ch = new BC(`mls-keypackages/keystore/${name}`);
+      ch.onmessage = (ev: MessageEvent) => this.#onMessage(ev.data as Message);
+      (ch as { unref?: () => void }).unref?.();
+      this.#channel = ch;
+    }
+    const locks = options.locks === null ? undefined : (options.locks ?? defaultLockManager());
+    this.#lock = new SharedLock({
+      name: `mls-keypackages/keystore/${name}`,
+      locks,
+      askHolder: this.#channel === undefined ? undefined : () => this.#post({ t: "want", from: this.#id }),
+      idleMs: options.lockIdleMs ?? 2000,
+      onAcquired: () =>
+        this.#db === undefined || this.#failure !== undefined ? Promise.resolve() : this.#refresh(),
     });
+    // Another connection upgrades the database: step aside rather than block it.
+    db.onversionchange = () => {
+      db.close();
+      this.#shutdown();
+    };
   }
 
-  #open(): IDBPDatabase {
-    if (this.#db === undefined)
-      throw new MlsKeypackagesError(ErrorCode.KeystoreClosed, "the keystore is closed");
+  /**
+   * The lock that serializes transactions on this database across tabs (`Database` takes it
+   * for every transaction). Taking it afresh first reads what other tabs committed.
+   */
+  get transactionLock(): TransactionLock {
+    return this.#lock;
+  }
+
+  /** Log records not yet compacted, and the snapshot's bucket count (inspection, tests). */
+  get stats(): { seq: number; logRecords: number; logBytes: number; buckets: number; compactions: number } {
+    let logBytes = 0;
+    for (const n of this.#s.logSizes.values()) logBytes += n;
+    return {
+      seq: this.#s.seq,
+      logRecords: this.#s.logSizes.size,
+      logBytes,
+      buckets: this.#s.manifest.buckets,
+      compactions: this.#s.compactions,
+    };
+  }
+
+  #open(): IDBDatabase {
+    if (this.#db === undefined) throw new MlsKeypackagesError(ErrorCode.KeystoreClosed, "the keystore is closed");
+    if (this.#failure !== undefined) throw this.#failure;
     return this.#db;
   }
 
-  async get<T extends TableName>(table: T, key: string): Promise<RowOf[T] | undefined> {
-    const db = this.#open();
-    let rec: StoredRecord | undefined;
+  #post(m: Message): void {
     try {
-      rec = (await db.get(table, key)) as StoredRecord | undefined;
-    } catch (e) {
-      throw idbError(`reading ${table} failed`, e);
+      this.#channel?.postMessage(m);
+    } catch {
+      // closed channel: nobody to tell
     }
-    return rec === undefined ? undefined : openRow(this.#keys, table, rec);
+  }
+
+  #onMessage(m: Message): void {
+    if (m === null || typeof m !== "object" || m.from === this.#id || this.#db === undefined) return;
+    if (m.t === "want") this.#lock.onWant();
+    else if (m.t === "commit" && m.seq > this.#s.seq) this.#stale = true;
+    else if (m.t === "rekey") this.#stale = true;
+  }
+
+  /** Before a read: catch up if another connection said it committed (and we do not hold the lock). */
+  async #fresh(): Promise<Tables> {
+    this.#open();
+    if (this.#stale && !this.#lock.exclusive) await this.#refresh();
+    return this.#s.tables;
+  }
+
+  /** Read what other connections appended since our last record (single flight). */
+  #refresh(): Promise<void> {
+    this.#refreshing ??= this.#doRefresh().finally(() => {
+      this.#refreshing = undefined;
+    });
+    return this.#refreshing;
+  }
+
+  async #doRefresh(): Promise<void> {
+    const db = this.#open();
+    this.#stale = false;
+    const s = this.#s;
+    let head: HeadRecord | undefined;
+    let recs: LogRecord[];
+    try {
+      const tx = db.transaction([META, LOG], "readonly");
+      [head, recs] = await Promise.all([
+        req(tx.objectStore(META).get(HEAD) as IDBRequest<HeadRecord | undefined>),
+        req(tx.objectStore(LOG).getAll(IDBKeyRange.lowerBound(s.seq, true)) as IDBRequest<LogRecord[]>),
+      ]);
+    } catch (e) {
+      throw idbError("reading the log failed", e);
+    }
+    if (head === undefined) throw corrupt("missing_head", "the head record is missing");
+    if (head.keyEpoch !== s.keyEpoch) {
+      this.#failure = new MlsKeypackagesError(
+        ErrorCode.WrongDatabaseKey,
+        "another connection changed the database key: reopen the database with the new key",
+      );
+      throw this.#failure;
+    }
+    if (this.#s !== s) return; // replaced meanwhile (cannot happen under the lock; be safe)
+    if (head.seq > s.seq) {
+      // Compacted past us by another connection: the records we miss are gone, reload.
+      const state = await loadState(db, this.#aes);
+      if (state === undefined) throw corrupt("missing_keycheck", "the key-check record is missing");
+      this.#s = state;
+      return;
+    }
+    if (head.compactions !== s.compactions) {
+      s.manifest = await openManifest(this.#aes, head);
+      s.compactions = head.compactions;
+      this.#forget(s, head.seq);
+    }
+    const payloads = await openLog(this.#aes, recs, s.seq);
+    payloads.forEach((p, i) => {
+      const seq = (recs[i] as LogRecord).seq;
+      applyPayload(s.tables, p, (t, k) => s.dirty.set(idOf(t, k), [t, k, seq]));
+      s.logSizes.set(seq, p.length);
+      s.seq = seq;
+    });
+  }
+
+  /** The snapshot now covers everything up to `seq`. */
+  #forget(s: State, seq: number): void {
+    for (const [id, d] of s.dirty) if (d[2] <= seq) s.dirty.delete(id);
+    for (const k of s.logSizes.keys()) if (k <= seq) s.logSizes.delete(k);
+  }
+
+  /** Run `fn` holding the transaction lock (unless a caller of ours holds it) and the write queue. */
+  async #write<T>(fn: () => Promise<T>): Promise<T> {
+    const release = this.#lock.active ? undefined : await this.#lock.acquire();
+    try {
+      const run = this.#writes.then(fn, fn);
+      this.#writes = run.catch(() => undefined);
+      return await run;
+    } finally {
+      release?.();
+    }
+  }
+
+  // ---- reads ----
+
+  async get<T extends TableName>(table: T, key: string): Promise<RowOf[T] | undefined> {
+    const t = await this.#fresh();
+    return (t[table] as Map<string, RowOf[T]>).get(key);
   }
 
   async all<T extends TableName>(table: T): Promise<RowOf[T][]> {
-    const db = this.#open();
-    let recs: StoredRecord[];
-    try {
-      recs = (await db.getAll(table)) as StoredRecord[];
-    } catch (e) {
-      throw idbError(`reading ${table} failed`, e);
-    }
-    const keys = this.#keys;
-    return Promise.all(recs.map((r) => openRow(keys, table, r)));
+    const t = await this.#fresh();
+    return [...(t[table] as Map<string, RowOf[T]>).values()];
   }
 
   async listKeypackageMeta(): Promise<KeypackageMeta[]> {
-    const recs = (await this.#open().getAll("keypackages")) as Record<string, unknown>[];
-    return recs.map(metaOf);
+    const t = await this.#fresh();
+    const out: KeypackageMeta[] = [];
+    for (const r of t.keypackages.values()) {
+      out.push({
+        ref: r.ref,
+        credentialId: r.credentialId,
+        ciphersuite: r.ciphersuite,
+        credentialType: r.credentialType,
+        notBefore: r.notBefore,
+        notAfter: r.notAfter,
+        lastResort: r.lastResort,
+      });
+    }
+    return out;
   }
 
   async keypackageRefsForCredential(credentialId: string): Promise<string[]> {
-    return (await this.#open().getAllKeysFromIndex("keypackages", "credentialId", credentialId)) as string[];
+    const t = await this.#fresh();
+    const out: string[] = [];
+    for (const [k, r] of t.keypackages) if (r.credentialId === credentialId) out.push(k);
+    return out;
   }
 
   async conversationsForCredential(credentialId: string): Promise<string[]> {
-    return (await this.#open().getAllKeysFromIndex(
-      "conversations",
-      "credentialId",
-      credentialId,
-    )) as string[];
+    const t = await this.#fresh();
+    const out: string[] = [];
+    for (const [k, r] of t.conversations) if (r.credentialId === credentialId) out.push(k);
+    return out;
   }
 
   async counts(): Promise<RowCounts> {
-    const tx = this.#open().transaction([...TABLES], "readonly");
-    const n = await Promise.all(TABLES.map((t) => tx.objectStore(t).count()));
-    await tx.done;
+    const t = await this.#fresh();
     const c = {} as RowCounts;
-    TABLES.forEach((t, i) => (c[t] = n[i] as number));
+    for (const table of TABLES) c[table] = t[table].size;
     return c;
   }
 
-  async commit(ops: readonly StagedOp[]): Promise<void> {
-    const db = this.#open();
-    if (ops.length === 0) return;
-    // 1. Encrypt everything first: an IDB transaction auto-commits across non-IDB awaits.
-    const keys = this.#keys;
-    const prepared: Prepared[] = await Promise.all(
-      ops.map(async (op): Promise<Prepared> => {
-        if (op.kind === "delete") return { kind: "delete", table: op.table, key: op.key };
-        const check = op.kind === "insert" || INSERT_ONLY.has(op.table);
-        const record = await sealRow(keys, op.table, op.key, op.row as never, check);
-        return { kind: "write", table: op.table, key: op.key, record, check };
-      }),
-    );
-    // 2. One readwrite transaction over every touched store, ops in order.
-    const stores = [...new Set(prepared.map((p) => p.table))];
-    const tx = db.transaction(stores, "readwrite");
-    const done = tx.done;
-    done.catch(ignore);
-    try {
-      // Committed state of every key whose first touch is a checked write, fetched up front.
-      const first = new Map<string, Promise<unknown>>();
-      const touched = new Set<string>();
-      for (const p of prepared) {
-        const id = `${p.table}\u0000${p.key}`;
-        if (!touched.has(id) && p.kind === "write" && p.check)
-          first.set(id, tx.objectStore(p.table).get(p.key));
-        touched.add(id);
-      }
-      const existing = new Map<string, StoredRecord | null>();
-      const got = await Promise.all(first.values());
-      [...first.keys()].forEach((id, i) => existing.set(id, (got[i] as StoredRecord | undefined) ?? null));
+  // ---- commit ----
 
-      for (const p of prepared) {
-        const id = `${p.table}\u0000${p.key}`;
-        const store = tx.objectStore(p.table);
-        if (p.kind === "delete") {
-          store.delete(p.key).catch(ignore);
-          existing.set(id, null);
-          continue;
-        }
-        if (p.check) {
-          const cur = existing.get(id) ?? null;
-          if (cur !== null) {
-            if (
-              cur.h instanceof Uint8Array &&
-              p.record.h !== undefined &&
-              constantTimeEqual(cur.h, p.record.h)
-            )
-              continue;
+  /** The row changes `ops` make to the current state; throws `AlreadyExists` on a conflicting insert. */
+  #plan(ops: readonly StagedOp[]): Entry[] {
+    const tables = this.#s.tables;
+    const overlay = new Map<string, Entry & { noop: boolean }>();
+    for (const op of ops) {
+      const id = idOf(op.table, op.key);
+      const staged = overlay.get(id);
+      if (op.kind === "delete") {
+        overlay.set(id, { table: op.table, key: op.key, row: undefined, noop: false });
+        continue;
+      }
+      let noop = false;
+      if (op.kind === "insert" || INSERT_ONLY.has(op.table)) {
+        const existing =
+          staged !== undefined ? staged.row : (tables[op.table] as Map<string, unknown>).get(op.key);
+        if (existing !== undefined) {
+          if (!rowsEqual(existing, op.row))
             throw new MlsKeypackagesError(
               ErrorCode.AlreadyExists,
-              `a different row already exists in ${p.table} under this key`,
-              {
-                table: p.table,
-              },
+              `a different row already exists in ${op.table} under this key`,
+              { table: op.table },
             );
-          }
+          // Same value again: nothing to write if it is the committed one.
+          noop = staged === undefined || staged.noop;
         }
-        store.put(p.record).catch(ignore);
-        existing.set(id, p.record);
       }
-      await done;
+      overlay.set(id, { table: op.table, key: op.key, row: op.row, noop });
+    }
+    const out: Entry[] = [];
+    for (const e of overlay.values()) {
+      if (e.noop) continue;
+      if (e.row === undefined && !(tables[e.table] as Map<string, unknown>).has(e.key)) continue;
+      out.push({ table: e.table, key: e.key, row: e.row });
+    }
+    return out;
+  }
+
+  async commit(ops: readonly StagedOp[]): Promise<void> {
+    this.#open();
+    if (ops.length === 0) return;
+    await this.#write(async () => {
+      // Another tab said it committed and we do not hold the lock: catch up before validating.
+      // (Without Web Locks a stale state is caught by `#append`, which then refreshes and retries.)
+      if (this.#stale && !this.#lock.exclusive) await this.#refresh();
+      for (let attempt = 0; ; attempt++) {
+        const entries = this.#plan(ops);
+        if (entries.length === 0) return;
+        const s = this.#s;
+        const seq = s.seq + 1;
+        const v = await sealRecord(this.#aes, logAad(seq), encodeEntries(entries, 4096));
+        if (await this.#append(s, { seq, v })) {
+          for (const e of entries) {
+            const m = s.tables[e.table] as Map<string, unknown>;
+            if (e.row === undefined) m.delete(e.key);
+            else m.set(e.key, e.row);
+            s.dirty.set(idOf(e.table, e.key), [e.table, e.key, seq]);
+          }
+          s.seq = seq;
+          s.logSizes.set(seq, v.length);
+          this.#post({ t: "commit", from: this.#id, seq });
+          // A reload replaced the state while we appended (only without Web Locks): read our record back.
+          while (this.#s !== s && this.#s.seq < seq) await this.#refresh();
+          this.#maybeCompact();
+          return;
+        }
+        if (attempt >= 20)
+          throw new MlsKeypackagesError(ErrorCode.KeystoreError, "commit failed: the log kept changing");
+        await this.#refresh();
+      }
+    });
+  }
+
+  /**
+   * Append one log record in one read-write transaction that also checks nobody appended or
+   * rekeyed since `s`. `false`: someone did (catch up and retry).
+   */
+  async #append(s: State, rec: LogRecord): Promise<boolean> {
+    const db = this.#open();
+    let lost = false;
+    let tx: IDBTransaction;
+    try {
+      tx = db.transaction([META, LOG], "readwrite", { durability: this.#durability });
     } catch (e) {
-      try {
+      throw idbError("commit failed", e);
+    }
+    const done = txDone(tx);
+    const headReq = tx.objectStore(META).get(HEAD) as IDBRequest<HeadRecord | undefined>;
+    headReq.onsuccess = () => {
+      const h = headReq.result;
+      if (h === undefined || h.keyEpoch !== s.keyEpoch || h.seq >= rec.seq) {
+        lost = true;
         tx.abort();
-      } catch {
-        // already finished
       }
+    };
+    tx.objectStore(LOG).add(rec).onerror = (ev) => {
+      if (errName((ev.target as IDBRequest).error) === "ConstraintError") lost = true;
+    };
+    try {
+      await done;
+      return true;
+    } catch (e) {
+      if (lost) return false;
       throw idbError("commit failed", e);
     }
   }
 
-  /** Re-encrypt every record under `key`, in one readwrite transaction. */
-  async updateKey(key: DatabaseKey): Promise<void> {
-    const db = this.#open();
-    const newKeys = await deriveRecordKeys(key);
-    for (let attempt = 0; attempt < 5; attempt++) {
-      // Snapshot and decrypt with the old key, re-encrypt with the new one (outside any transaction).
-      const rtx = db.transaction([...TABLES], "readonly");
-      const snapshot = await Promise.all(
-        TABLES.map((t) => rtx.objectStore(t).getAll() as Promise<StoredRecord[]>),
-      );
-      await rtx.done;
-      const resealed = await Promise.all(
-        TABLES.map((t, i) =>
-          Promise.all(
-            (snapshot[i] as StoredRecord[]).map(async (rec) => {
-              const row = await openRow(this.#keys, t, rec);
-              const k = rec[SPECS[t].keyPath] as string;
-              return sealRow(newKeys, t, k, row as never, rec.h !== undefined || INSERT_ONLY.has(t));
-            }),
-          ),
-        ),
-      );
-      const check = await sealRecord(newKeys.aes, recordAad(META, KEYCHECK), KEYCHECK_PLAINTEXT);
+  // ---- compaction ----
 
-      const tx = db.transaction([...ALL_STORES], "readwrite");
-      const done = tx.done;
-      done.catch(ignore);
-      try {
-        // Retry if anything changed since the snapshot.
-        const now = await Promise.all(
-          TABLES.map((t) => tx.objectStore(t).getAll() as Promise<StoredRecord[]>),
-        );
-        const unchanged = now.every((recs, i) => {
-          const before = snapshot[i] as StoredRecord[];
-          return (
-            recs.length === before.length &&
-            recs.every((r, j) => constantTimeEqual(r.v, (before[j] as StoredRecord).v))
-          );
+  #maybeCompact(): void {
+    const c = this.#compaction;
+    if (c === undefined || this.#compactPending) return;
+    const st = this.stats;
+    if (st.logRecords < c.maxLogRecords && st.logBytes < c.maxLogBytes) return;
+    this.#compactPending = true;
+    setTimeout(() => {
+      this.compact()
+        .catch(() => undefined) // retried after a later commit; the log stays valid meanwhile
+        .finally(() => {
+          this.#compactPending = false;
         });
-        if (!unchanged) {
-          tx.abort();
-          continue;
-        }
-        TABLES.forEach((t, i) => {
-          const store = tx.objectStore(t);
-          store.clear().catch(ignore);
-          for (const rec of resealed[i] as StoredRecord[]) store.put(rec).catch(ignore);
-        });
-        tx.objectStore(META).put({ name: KEYCHECK, v: check }).catch(ignore);
-        await done;
-        this.#keys = newKeys;
-        return;
-      } catch (e) {
-        try {
-          tx.abort();
-        } catch {
-          // already finished
-        }
-        throw idbError("rekeying failed", e);
+    }, 0);
+  }
+
+  /**
+   * Fold the log into the snapshot: rewrite the buckets whose rows changed, delete the log
+   * records the snapshot now covers. One IndexedDB transaction: a crash leaves the old state.
+   */
+  async compact(): Promise<void> {
+    if (this.#db === undefined) return;
+    await this.#write(async () => {
+      if (this.#db === undefined) return;
+      await this.#rewrite(this.#aes, false);
+    });
+  }
+
+  /** Re-encrypt everything under `key` (a full snapshot, the log emptied) in one transaction. */
+  async updateKey(key: DatabaseKey): Promise<void> {
+    this.#open();
+    const aes = await deriveAesKey(key);
+    await this.#write(async () => {
+      if (this.#stale && !this.#lock.exclusive) await this.#refresh();
+      await this.#rewrite(aes, true);
+    });
+    this.#post({ t: "rekey", from: this.#id });
+  }
+
+  async #rewrite(aes: CryptoKey, rekey: boolean): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      const db = this.#open();
+      const s = this.#s;
+      const seq = s.seq;
+      const bytesNow = s.manifest.sizes.reduce((a, b) => a + b, 0) + this.stats.logBytes;
+      const buckets = bucketCount(s.manifest.buckets, bytesNow, this.#chunkBytes);
+      let dirty: Set<number> | undefined;
+      if (!rekey) {
+        dirty = new Set();
+        for (const [t, k] of s.dirty.values()) dirty.add(bucketHash(t, k) & (buckets - 1));
+        if (dirty.size === 0 && s.logSizes.size === 0 && buckets === s.manifest.buckets) return;
       }
+      const snap = await sealSnapshot(aes, s.tables, s.manifest, buckets, seq, dirty);
+      const keyEpoch = rekey ? s.keyEpoch + 1 : s.keyEpoch;
+      const head = await sealHead(aes, snap.manifest, keyEpoch, s.compactions + 1);
+      const check = rekey ? await sealKeycheck(aes) : undefined;
+
+      const tx = db.transaction([META, CHUNKS, LOG], "readwrite", { durability: this.#durability });
+      const done = txDone(tx);
+      let lost = false;
+      const meta = tx.objectStore(META);
+      const chunks = tx.objectStore(CHUNKS);
+      const log = tx.objectStore(LOG);
+      const headReq = meta.get(HEAD) as IDBRequest<HeadRecord | undefined>;
+      headReq.onsuccess = () => {
+        const h = headReq.result;
+        if (h === undefined || h.keyEpoch !== s.keyEpoch || h.compactions !== s.compactions) {
+          lost = true;
+          tx.abort();
+        }
+      };
+      // Records after `seq` would be sealed under the old key: a rekey must cover everything.
+      if (rekey) {
+        const later = log.count(IDBKeyRange.lowerBound(seq, true));
+        later.onsuccess = () => {
+          if (later.result > 0) {
+            lost = true;
+            tx.abort();
+          }
+        };
+      }
+      if (rekey) chunks.clear();
+      else for (const id of snap.removed) chunks.delete(id);
+      for (const c of snap.chunks) chunks.put(c);
+      meta.put(head);
+      if (check !== undefined) meta.put(check);
+      log.delete(IDBKeyRange.upperBound(seq));
+      try {
+        await done;
+      } catch (e) {
+        if (!lost) throw idbError(rekey ? "rekeying failed" : "compaction failed", e);
+        if (attempt >= 5) throw new MlsKeypackagesError(ErrorCode.KeystoreError, "the database kept changing");
+        await this.#refresh();
+        continue;
+      }
+      if (rekey) {
+        this.#aes = aes;
+        s.keyEpoch = keyEpoch;
+      }
+      s.manifest = snap.manifest;
+      s.compactions += 1;
+      this.#forget(s, seq);
+      return;
     }
-    throw new MlsKeypackagesError(ErrorCode.KeystoreError, "rekeying failed: the database kept changing");
+  }
+
+  #shutdown(): void {
+    this.#db = undefined;
+    this.#lock.close();
+    this.#channel?.close();
   }
 
   async close(): Promise<void> {
     const db = this.#db;
     if (db === undefined) return;
-    this.#db = undefined;
+    this.#shutdown();
     db.close();
   }
 }
 
-/** Verify the key against the key-check record, creating it in a new database. */
-async function checkKey(db: IDBPDatabase, keys: RecordKeys): Promise<void> {
-  const aad = recordAad(META, KEYCHECK);
-  for (let attempt = 0; attempt < 2; attempt++) {
-    const rec = (await db.get(META, KEYCHECK)) as StoredRecord | undefined;
-    if (rec !== undefined) {
-      let pt: Uint8Array;
-      try {
-        pt = await openRecord(keys.aes, aad, rec.v, META);
-      } catch {
-        throw new MlsKeypackagesError(ErrorCode.WrongDatabaseKey, "the key does not open this database");
-      }
-      if (!constantTimeEqual(pt, KEYCHECK_PLAINTEXT))
-        throw new MlsKeypackagesError(ErrorCode.WrongDatabaseKey, "the key does not open this database");
-      return;
-    }
-    const v = await sealRecord(keys.aes, aad, KEYCHECK_PLAINTEXT);
-    try {
-      await db.add(META, { name: KEYCHECK, v });
-      return;
-    } catch (e) {
-      // Another connection created it meanwhile: check against theirs.
-      if ((e as { name?: unknown }).name !== "ConstraintError")
-        throw idbError("cannot write the key check", e);
-    }
-  }
-  throw new MlsKeypackagesError(ErrorCode.KeystoreError, "cannot verify the database key");
-}
-
 /**
  * Open (or create) the encrypted IndexedDB keystore `name`. Throws `WrongDatabaseKey` when `key`
- * does not match the one the database was created with, `SchemaTooNew` for a newer schema.
+ * does not match the one the database was created with, `SchemaTooNew` for a newer schema,
+ * `CorruptDatabase` when records are missing or do not decode. A database of the per-row format
+ * (schema 1–2) is migrated to the commit log in one version upgrade (atomic) on first open.
  */
 export async function openIndexedDbKeystore(
   name: string,
@@ -609,15 +1009,41 @@ export async function openIndexedDbKeystore(
   options: IndexedDbOptions = {},
 ): Promise<IndexedDbKeystore> {
   const factory = options.indexedDB ?? globalThis.indexedDB;
-  if (factory === undefined)
-    throw new MlsKeypackagesError(ErrorCode.KeystoreError, "IndexedDB is not available here");
-  const keys = await deriveRecordKeys(key);
-  const db = await openRaw(factory, name);
+  if (factory === undefined) throw new MlsKeypackagesError(ErrorCode.KeystoreError, "IndexedDB is not available here");
+  const aes = await deriveAesKey(key);
+  const chunkBytes = (options.compaction || undefined)?.chunkBytes ?? DEFAULT_COMPACTION.chunkBytes;
+  let prepared: PreparedMigration | undefined;
+  let db: IDBDatabase | undefined;
+  for (let attempt = 0; db === undefined; attempt++) {
+    try {
+      db = await openCurrent(factory, name, prepared);
+    } catch (e) {
+      if ((e !== NEEDS_MIGRATION && e !== MIGRATION_RACE) || attempt >= 5) {
+        if (typeof e === "symbol")
+          throw new MlsKeypackagesError(ErrorCode.KeystoreError, `cannot migrate IndexedDB database "${name}"`);
+        throw e;
+      }
+      try {
+        prepared = await prepareMigration(factory, name, aes, chunkBytes);
+      } catch (err) {
+        if (err instanceof MlsKeypackagesError) throw err;
+        throw idbError(`cannot read IndexedDB database "${name}" (schema ≤ ${LEGACY_SCHEMA_VERSION})`, err);
+      }
+    }
+  }
   try {
-    await checkKey(db, keys);
+    let state = await loadState(db, aes);
+    if (state === undefined) {
+      await initialize(db, aes);
+      state = await loadState(db, aes);
+      if (state === undefined) throw corrupt("missing_keycheck", "the key-check record is missing");
+    }
+    return new IndexedDbKeystore(db, name, aes, state, options);
   } catch (e) {
     db.close();
-    throw e;
+    if (e instanceof MlsKeypackagesError) throw e;
+    throw idbError(`cannot open IndexedDB database "${name}"`, e);
   }
-  return new IndexedDbKeystore(db, name, keys);
 }
+
+export { RecordDecryptionError };

@@ -13,20 +13,8 @@ export function hash(name: HashName, data: Uint8Array): Uint8Array {
   return HASHES[name](data);
 }
 
-/**
- * RFC 9420 §5.2: RefHash(label, value) = Hash(RefHashInput) with
- * struct { opaque label<V>; opaque value<V>; } RefHashInput.
- */
-export function refHash(name: HashName, label: string, value: Uint8Array): Uint8Array {
-  return hash(name, refHashInput(label, value));
-}
-
-/** The RefHashInput struct bytes (RFC 9420 §5.2). */
-export function refHashInputOf(label: string, value: Uint8Array): Uint8Array {
-  return refHashInput(label, value);
-}
-
 /** RFC 9420 §5.2 KeyPackageRef of an encoded KeyPackage, synchronously in any runtime. */
 export function keyPackageRefSync(name: HashName, encodedKeyPackage: Uint8Array): Uint8Array {
-  return refHash(name, KEYPACKAGE_REF_LABEL, encodedKeyPackage);
+  // §5.2: RefHash(label, value) = Hash(RefHashInput)
+  return hash(name, refHashInput(KEYPACKAGE_REF_LABEL, encodedKeyPackage));
 }

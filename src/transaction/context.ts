@@ -13,9 +13,9 @@ import { assertCiphersuite, type Ciphersuite } from "../mls/ciphersuite.js";
 import type { BuildKeyPackageInput, BuiltKeyPackage } from "../mls/keypackage/build.js";
 import { parseKeyPackage } from "../mls/keypackage/parse.js";
 import { buildKeypackage, buildKeypackages } from "../keypackage/batch.js";
-import { bytesEqual } from "../mls/tls.js";
+import { bytesEqual } from "../mls/crypto/bytes.js";
 import * as conv from "../conversation/conversation.js";
-import type { ConversationId, DecryptedMessage } from "../conversation/conversation.js";
+import type { ConversationId, DecryptedMessage, ExternalCommitJoin } from "../conversation/conversation.js";
 import type { MlsTransport } from "../conversation/transport.js";
 import {
   defaultAuthenticationService,
@@ -350,6 +350,20 @@ export class TransactionContext {
    */
   processWelcomeMessage(welcome: Uint8Array): Promise<ConversationId> {
     return this.run((scope) => conv.processWelcomeMessage(scope, welcome));
+  }
+
+  /**
+   * Join by external commit (RFC 9420 §12.4.3.2) from a conversation's GroupInfo (MLSMessage or
+   * bare, with `external_pub` and `ratchet_tree`), with a new leaf for the credential: the way in
+   * when no Welcome can be processed (`OrphanWelcome`). The commit (and the new GroupInfo) go
+   * through the transport; the conversation is stored only on "success" (same semantics as
+   * `addClientsToConversation`). Returns the conversation id and the commit sent. Errors:
+   * `InvalidGroupInfo` (with `details.rule`: signature, tree, missing `external_pub`, another
+   * cipher suite than the credential's, …), `CredentialRejected`, `ConversationAlreadyExists`,
+   * `CredentialNotFound`, and the transport's errors — and then nothing is stored.
+   */
+  joinByExternalCommit(groupInfo: Uint8Array, credentialRef: CredentialRef): Promise<ExternalCommitJoin> {
+    return this.run((scope) => conv.joinByExternalCommit(scope, groupInfo, credentialRef));
   }
 
   /** Encrypt an application message (MLSMessage-framed PrivateMessage). */

@@ -23,4 +23,24 @@ describe("browser bundle of the main entry", () => {
     expect(code).not.toMatch(/from\s*["']node:/);
     expect(code).not.toMatch(/require\(["']node:/);
   });
+
+  it("the Chromium vector-check bundle runs only our MLS code: no ts-mls, no Node-only module", async () => {
+    const result = await build({
+      entryPoints: ["test/browser/crypto-entry.ts"],
+      bundle: true,
+      platform: "browser",
+      format: "esm",
+      write: false,
+      metafile: true,
+      logLevel: "silent",
+    });
+    const inputs = Object.keys(result.metafile.inputs);
+    expect(inputs.filter((p) => p.includes("node_modules/ts-mls/"))).toEqual([]);
+    expect(inputs.filter((p) => p.endsWith("src/mls/crypto/node.ts"))).toEqual([]);
+    expect(inputs).toContain("src/mls/group/welcome.ts");
+    expect(inputs).toContain("src/mls/keyschedule/schedule.ts");
+    const code = result.outputFiles[0]!.text;
+    expect(code).not.toMatch(/from\s*["']node:/);
+    expect(code).not.toMatch(/require\(["']node:/);
+  });
 });

@@ -1,24 +1,31 @@
 /**
  * Browser-side half of crypto.browser.test.ts. Bundled by harness.ts and run
- * in headless Chromium; exposes `globalThis.cryptoTest`.
+ * in headless Chromium; exposes `globalThis.cryptoTest`. Everything it runs is
+ * our code (src/mls) on the WebCrypto provider: no other MLS implementation is
+ * bundled (test/browser/bundle.test.ts checks).
  */
-import { defaultCapabilities, defaultLifetime, generateKeyPackage, type CryptoProvider } from "ts-mls";
-import { getCiphersuiteFromId, type CiphersuiteId } from "ts-mls/crypto/ciphersuite.js";
-import { makeKeyPackageRef, verifyKeyPackage } from "ts-mls/keyPackage.js";
-import { decodeMlsMessage, encodeMlsMessage } from "ts-mls/message.js";
-import { bytesToHex, hexToBytes } from "../../src/mls/crypto/bytes.js";
+import { decodeExact, encode } from "../../src/mls/codec/index.js";
+import { writeCredential } from "../../src/mls/credential/codec.js";
+import { bytesEqual, bytesToHex, hexToBytes } from "../../src/mls/crypto/bytes.js";
 import {
   decryptWithLabel,
   deriveSecret,
   deriveTreeSecret,
   encryptWithLabel,
   expandWithLabel,
+  makeKeyPackageRef,
   refHash,
   signWithLabel,
   verifyWithLabel,
 } from "../../src/mls/crypto/labels.js";
-import { isNodeRuntime, selectCryptoProvider } from "../../src/mls/crypto/select.js";
+import { ciphersuiteImpl, isNodeRuntime, selectCryptoProvider } from "../../src/mls/crypto/select.js";
+import type { CryptoProvider } from "../../src/mls/crypto/types.js";
 import { createWebCryptoProvider, webCryptoProvider } from "../../src/mls/crypto/webcrypto.js";
+import { WireFormats } from "../../src/mls/framing/types.js";
+import { readMlsMessage, writeMlsMessage } from "../../src/mls/group/codec.js";
+import { buildKeyPackage } from "../../src/mls/keypackage/build.js";
+import { parseKeyPackage } from "../../src/mls/keypackage/parse.js";
+import { verifyKeyPackage } from "../../src/mls/keypackage/validate.js";
 import {
   CHECKS_PER_CASE,
   type Check,
@@ -43,8 +50,7 @@ async function check(out: Check[], suite: number, name: string, run: () => Promi
   }
 }
 
-const impl = (p: CryptoProvider, suite: number) =>
-  p.getCiphersuiteImpl(getCiphersuiteFromId(suite as CiphersuiteId));
+const impl = (p: CryptoProvider, suite: number) => ciphersuiteImpl(suite, p);
 const h = hexToBytes;
 
 async function basics(providerName: string): Promise<Check[]> {
@@ -126,7 +132,10 @@ async function basics(providerName: string): Promise<Check[]> {
   return out;
 }
 
-/** generateKeyPackage -> encode -> decode -> verify signature, KeyPackageRef and HPKE to the init key. */
+/**
+ * Our key package builder -> MLSMessage encode -> strict decode -> §10.1 verification (both
+ * signatures, capabilities, lifetime), KeyPackageRef, and HPKE to the init key.
+ */
 async function keyPackages(providerName: string): Promise<Check[]> {
   const provider = PROVIDERS[providerName];
   if (provider === undefined) throw new Error(`unknown provider ${providerName}`);
@@ -134,32 +143,38 @@ async function keyPackages(providerName: string): Promise<Check[]> {
   for (const suite of [1, 2, 3, 4, 5, 6, 7]) {
     await check(out, suite, "key package round trip", async () => {
       const cs = await impl(provider, suite);
-      const kp = await generateKeyPackage(
-        { credentialType: "basic", identity: new TextEncoder().encode("browser") },
-        defaultCapabilities(),
-        defaultLifetime,
-        [],
-        cs,
-      );
-      const wire = encodeMlsMessage({
-        version: "mls10",
-        wireformat: "mls_key_package",
-        keyPackage: kp.publicPackage,
+      const { signKey, publicKey } = await cs.signature.keygen();
+      const now = Math.floor(Date.now() / 1000);
+      const identity = new TextEncoder().encode("browser");
+      const built = await buildKeyPackage(cs, {
+        ciphersuite: suite,
+        credential: encode({ credentialType: 1, identity } as const, writeCredential),
+        signaturePublicKey: publicKey,
+        signaturePrivateKey: signKey,
+        notBefore: now - 60,
+        notAfter: now + 3600,
+        lastResort: false,
       });
-      const back = decodeMlsMessage(wire, 0)?.[0];
-      if (back === undefined || back.wireformat !== "mls_key_package") return false;
-      if (!(await verifyKeyPackage(back.keyPackage, cs.signature))) return false;
-      const ref = await makeKeyPackageRef(back.keyPackage, cs.hash);
-      if (ref.length !== cs.kdf.size) return false;
+      const message = { wireFormat: WireFormats.mls_key_package, keyPackage: parseKeyPackage(built.bytes) };
+      const wire = encode(message, writeMlsMessage);
+      const back = decodeExact(wire, readMlsMessage);
+      if (back.wireFormat !== WireFormats.mls_key_package) return false;
+      if (!bytesEqual(encode(back, writeMlsMessage), wire)) return false;
+      await verifyKeyPackage(back.keyPackage, {
+        now: new Date(now * 1000),
+        suiteImpl: (s) => impl(provider, s),
+      });
+      const ref = await makeKeyPackageRef(wire.subarray(4), cs.hash);
+      if (ref.length !== cs.kdf.size || !bytesEqual(ref, built.ref)) return false;
       const info = new TextEncoder().encode("init key check");
       const sealed = await cs.hpke.seal(await cs.hpke.importPublicKey(back.keyPackage.initKey), info, info);
       const opened = await cs.hpke.open(
-        await cs.hpke.importPrivateKey(kp.privatePackage.initPrivateKey),
+        await cs.hpke.importPrivateKey(built.initPrivateKey),
         sealed.enc,
         sealed.ct,
         info,
       );
-      return bytesToHex(opened) === bytesToHex(info);
+      return bytesEqual(opened, info);
     });
   }
   return out;

@@ -1,12 +1,14 @@
 /**
- * The WebCrypto provider in real headless Chromium (Debian's /usr/bin/chromium
- * via playwright-core): crypto-basics vectors for every suite and a ts-mls
- * key package generate/encode/decode/verify round trip for every suite, with
- * native WebCrypto and with the forced @noble fallbacks.
+ * Our engine on the WebCrypto provider in real headless Chromium (Debian's
+ * /usr/bin/chromium via playwright-core): crypto-basics vectors for every
+ * suite and a key package build/encode/decode/verify round trip (our builder
+ * and §10.1 checks) for every suite, with native WebCrypto and with the forced
+ * @noble fallbacks.
  *
  * A second test runs key-schedule, secret-tree, welcome and
- * passive-client-welcome (join via ts-mls joinGroup, epoch authenticator)
- * in the page with both provider variants; see vector-checks.ts.
+ * passive-client-welcome (join with our verifyWelcome/joinGroup, epoch
+ * authenticator) in the page with both provider variants; see vector-checks.ts.
+ * The page bundle holds no other MLS implementation (bundle.test.ts).
  *
  * A missing Chromium fails this test (CI installs it); missing vectors skip
  * only the vector part, loudly.

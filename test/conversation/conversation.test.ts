@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { getCiphersuiteImpl, defaultCryptoProvider } from "ts-mls";
 import { getCiphersuiteFromId } from "ts-mls/crypto/ciphersuite.js";
-import { encodeKeyPackage, signKeyPackage } from "ts-mls/keyPackage.js";
+import { decodeKeyPackage, encodeKeyPackage, signKeyPackage } from "ts-mls/keyPackage.js";
 import { signLeafNodeKeyPackage } from "ts-mls/leafNode.js";
 import {
   Ciphersuite,
@@ -318,7 +318,7 @@ describe("adding: key package checks", () => {
         hpkePublicKey: victim.encryptionKey(),
         signaturePublicKey: mallory.publicKey,
         credential: { credentialType: "basic", identity: mallory.clientId.bytes() },
-        capabilities: victim.decoded.leafNode.capabilities,
+        capabilities: decodeKeyPackage(victim.serialize(), 0)![0].leafNode.capabilities,
         leafNodeSource: "key_package",
         lifetime: { notBefore: now - 60n, notAfter: now + 3600n },
         extensions: [],

@@ -14,6 +14,7 @@ import {
   asTs,
   openWelcome,
   refsOf,
+  resignCommitLeaf,
   sealWelcome,
   signedGroupInfo,
   treeOf,
@@ -195,20 +196,28 @@ describe("a hostile Welcome is refused, and no key package is lost", () => {
 
   /**
    * A Welcome whose tree the hostile creator edited with `edit` (tree hash, confirmation tag and
-   * signature made to match), for a tree [peer, parent node 1, x, blank, us].
+   * signature made to match), for a tree [peer, parent node 1, x, blank, us] where node 1 comes
+   * from x's own UpdatePath: x's leaf is then on node 1's parent-hash chain (§7.9.2, through its
+   * parent_hash field) but in no sibling subtree it hashes, so editing x's leaf breaks §7.3 only.
    */
-  async function editedTree(name: string, edit: (tree: RatchetTree) => void) {
+  async function editedTree(name: string, edit: TreeEdit) {
     const cs = await tsSuite(SUITE1);
     const id = enc(name);
     const peer = await Hostile.create(id, cs);
-    await peer.add((await tsKeyPackage(cs, { identity: "x" })).kp);
-    await peer.commit([]); // UpdatePath: node 1 becomes a parent node
+    const xKp = await tsKeyPackage(cs, { identity: "x" });
+    const x = await Hostile.join((await peer.add(xKp.kp)).welcome as Uint8Array, cs, xKp);
+    await peer.receive((await x.commit([])).commit); // x's UpdatePath: node 1 becomes a parent node
     const us = await member(1);
     const kp = await keypackage(us);
     const welcome = (await peer.add(asTs(kp))).welcome as Uint8Array;
     const opened = await openWelcome(welcome, us, kp);
     const tree = treeOf(opened.groupInfo);
-    edit(tree);
+    await edit(tree, {
+      cs,
+      groupId: id,
+      peerKey: peer.signaturePrivateKey,
+      xKey: xKp.priv.signaturePrivateKey,
+    });
     const forged = await sealWelcome(opened, {
       groupInfoBytes: await withTree(opened, tree, peer.signaturePrivateKey),
     });
@@ -227,7 +236,16 @@ describe("a hostile Welcome is refused, and no key package is lost", () => {
     return n;
   }
 
-  const treeCases: [string, RegExp, (tree: RatchetTree) => void][] = [
+  /** What an edit may re-sign with: the group id, and the signature keys of peer (leaf 0) and x (leaf 1). */
+  interface EditKeys {
+    cs: Awaited<ReturnType<typeof tsSuite>>;
+    groupId: Uint8Array;
+    peerKey: Uint8Array;
+    xKey: Uint8Array;
+  }
+  type TreeEdit = (tree: RatchetTree, keys: EditKeys) => void | Promise<void>;
+
+  const treeCases: [string, RegExp, TreeEdit][] = [
     [
       "unmerged_leaves listing a leaf that is not below the node (§7.9.1)",
       /§7\.9\.1/,
@@ -247,23 +265,26 @@ describe("a hostile Welcome is refused, and no key package is lost", () => {
     ],
     [
       "two leaves with one signature key (§7.3)",
-      /§7\.3/,
-      (tree) => {
+      /§7\.3 duplicate_signature_key/,
+      async (tree, k) => {
+        // x's leaf takes peer's signature key, signed with it so that its signature verifies
         const x = leafAt(tree, 2);
         tree[2] = { ...x, leaf: { ...x.leaf, signaturePublicKey: leafAt(tree, 0).leaf.signaturePublicKey } };
+        await resignCommitLeaf(tree, 1, k.groupId, k.peerKey, k.cs);
       },
     ],
     [
       "a leaf with a parent node's encryption key (§7.3)",
-      /§7\.3/,
-      (tree) => {
+      /§7\.3 duplicate_encryption_key/,
+      async (tree, k) => {
         const x = leafAt(tree, 2);
         tree[2] = { ...x, leaf: { ...x.leaf, hpkePublicKey: parentAt(tree, 1).parent.hpkePublicKey } };
+        await resignCommitLeaf(tree, 1, k.groupId, k.xKey, k.cs);
       },
     ],
     [
       "a leaf whose signature does not verify (§7.3)",
-      /§7\.3/,
+      /§7\.3 leaf_signature/,
       (tree) => {
         const x = leafAt(tree, 2);
         tree[2] = {
@@ -404,5 +425,25 @@ describe("a hostile commit or message is refused, and the conversation is unchan
     await stillWorks(us, id, peer, before);
     // at a time within its lifetime, the same commit is accepted
     expect((await receive(us, id, commit)).hasEpochChanged).toBe(true);
+  });
+
+  it("a PrivateMessage proposal and commit rejected after decryption consume no key (§9.2)", async () => {
+    const { id, peer, us, cs } = await hostileGroup("expired-add-private");
+    const x = await tsKeyPackage(cs, { identity: "x", notAfter: 3600n });
+    const add: Proposal = { proposalType: "add", add: { keyPackage: x.kp } };
+    const at = peer.state;
+    const proposal = await peer.propose(add, false);
+    peer.state = at; // only an input: the commit below uses the same handshake generation
+    const { commit } = await peer.commit([add], { publicMessage: false });
+    us.clock.advance(2 * 3_600_000);
+    const before = await snapshot(us, id);
+    await rejects(receive(us, id, proposal), ErrorCode.InvalidMessage, /§7\.3|§10\.1/);
+    await rejects(receive(us, id, commit), ErrorCode.InvalidCommit, /§7\.3|§10\.1/);
+    expect(await snapshot(us, id)).toEqual(before);
+    us.clock.advance(-2 * 3_600_000);
+    // the key of that generation was not consumed: the same commit, within x's lifetime, is accepted
+    expect((await receive(us, id, commit)).hasEpochChanged).toBe(true);
+    expect(dec(await peer.receive(await send(us, id, "next epoch")))).toBe("next epoch");
+    expect(dec((await receive(us, id, await peer.send("and back"))).message)).toBe("and back");
   });
 });

@@ -414,6 +414,29 @@ export async function withTree(
   return signedGroupInfo({ ...gi, groupContext, confirmationTag, extensions }, signer, cs);
 }
 
+/**
+ * Leaf `leafIndex` (source commit) of `tree` signed again by `signer` (LeafNodeTBS with group_id
+ * and leaf_index, §7.2): the tree then breaks whatever rule the edit made, but not the signature.
+ */
+export async function resignCommitLeaf(
+  tree: RatchetTree,
+  leafIndex: number,
+  groupId: Uint8Array,
+  signer: Uint8Array,
+  cs: CiphersuiteImpl,
+): Promise<void> {
+  const n = tree[2 * leafIndex];
+  if (n?.nodeType !== "leaf" || n.leaf.leafNodeSource !== "commit") throw new Error("not a commit leaf");
+  const { signature: _old, ...rest } = n.leaf;
+  const signed = (await signLeafNodeCommit(
+    { ...rest, groupId, leafIndex },
+    signer,
+    cs.signature,
+  )) as unknown as Record<string, unknown>;
+  const { groupId: _g, leafIndex: _l, ...leaf } = signed;
+  tree[2 * leafIndex] = { ...n, leaf: leaf as unknown as typeof n.leaf };
+}
+
 /** Read our stored key package refs (hex) — "not consumed" means still listed. */
 export async function refsOf(m: Member): Promise<string[]> {
   return (await m.cc.transaction((tx) => tx.getKeypackageRefs())).map((r) => r.hex()).sort();

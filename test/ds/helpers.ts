@@ -13,9 +13,11 @@ import {
 } from "../../src/index.js";
 import { defaultCryptoProvider, getCiphersuiteImpl } from "ts-mls";
 import { getCiphersuiteFromId, type CiphersuiteId } from "ts-mls/crypto/ciphersuite.js";
-import { encodeKeyPackage, signKeyPackage } from "ts-mls/keyPackage.js";
+import { decodeKeyPackage, encodeKeyPackage, signKeyPackage } from "ts-mls/keyPackage.js";
 import { signLeafNodeKeyPackage } from "ts-mls/leafNode.js";
-import { buildKeypackage, type MlsKeyPackage } from "../../src/mls/keypackage.js";
+import type { KeyPackage as MlsKeyPackage } from "ts-mls";
+import { ciphersuiteImpl } from "../../src/mls/crypto/select.js";
+import { buildKeyPackage } from "../../src/mls/keypackage/build.js";
 import { createDeliveryService, type DeliveryServiceOptions } from "../../src/ds/server.js";
 import { DeliveryServiceClient } from "../../src/ds/client.js";
 import type { DeliveryServiceStore } from "../../src/ds/store.js";
@@ -215,7 +217,7 @@ export async function craft(
   credential: Credential,
   o: { notBefore: number; notAfter: number; lastResort?: boolean },
 ): Promise<Uint8Array> {
-  const built = await buildKeypackage({
+  const built = await buildKeyPackage(await ciphersuiteImpl(credential.ciphersuite), {
     ciphersuite: credential.ciphersuite,
     credential: credential.encoded,
     signaturePublicKey: credential.publicKey,
@@ -227,7 +229,10 @@ export async function craft(
   return built.bytes;
 }
 
-/** Decode, change, and re-sign (leaf node and key package) with the credential's key. */
+/**
+ * Decode, change, and re-sign (leaf node and key package) with the credential's key: an attack
+ * input built with ts-mls (its structures and signer), independent of the engine under test.
+ */
 export async function tamper(
   bytes: Uint8Array,
   credential: Credential,
@@ -238,7 +243,9 @@ export async function tamper(
     getCiphersuiteFromId(credential.ciphersuite as CiphersuiteId),
     defaultCryptoProvider,
   );
-  const kp = change(structuredClone(Keypackage.deserialize(bytes).decoded));
+  const decoded = decodeKeyPackage(bytes, 0);
+  if (decoded === undefined || decoded[1] !== bytes.length) throw new Error("tamper: not a KeyPackage");
+  const kp = change(structuredClone(decoded[0]));
   let leafNode = kp.leafNode;
   if (options.resignLeaf === true) {
     const { signature: _old, ...tbs } = leafNode as MlsKeyPackage["leafNode"] & { signature: Uint8Array };

@@ -6,15 +6,16 @@
 import { randomBytes } from "node:crypto";
 import { connect } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { Credential } from "../../src/index.js";
+import { Keypackage, type Credential } from "../../src/index.js";
 import { PostgresDsStore } from "../../src/ds/postgresStore.js";
 import { SqliteDsStore } from "../../src/ds/sqliteStore.js";
 import { CLIENT_ID_PATTERN, MAX_CLIENT_ID_LENGTH } from "../../src/ds/schemas.js";
 import {
   InProcessVerifier,
+  VerifierUnavailableError,
   WorkerVerifier,
   type PackageVerifier,
-  type VerifyFailure,
+  type VerifyResult,
 } from "../../src/ds/verifyPool.js";
 import {
   Device,
@@ -77,7 +78,7 @@ class RecordingVerifier implements PackageVerifier {
   get pending(): number {
     return this.#pending;
   }
-  async verify(packages: readonly Uint8Array[], nowMs: number): Promise<(VerifyFailure | undefined)[]> {
+  async verify(packages: readonly Uint8Array[], nowMs: number): Promise<VerifyResult[]> {
     this.#pending += packages.length;
     try {
       this.seen.push(...packages);
@@ -498,6 +499,33 @@ describe("bounded work", () => {
     }
   });
 
+  it("a verification pool that fails is 503 verification_unavailable, never 500, nothing stored", async () => {
+    const s = new SqliteDsStore(":memory:");
+    await s.init();
+    const broken: PackageVerifier = {
+      pending: 0,
+      verify: async () => {
+        throw new VerifierUnavailableError("a verification worker exited (1)");
+      },
+      warm: () => undefined,
+      close: async () => undefined,
+    };
+    const srv = await startServer(s, { verifier: broken });
+    try {
+      const d = await Device.create();
+      const ds = await d.register(srv.url);
+      const p = `/v1/clients/${encodeURIComponent(d.id)}/key-packages`;
+      const r = await http(srv.url, "POST", p, {
+        token: ds.token as string,
+        body: { keyPackages: (await d.generate(2)).map((k) => b64(k.serialize())) },
+      });
+      expectOurError(r, 503, "verification_unavailable");
+      expect(await s.poolSizes(0)).toEqual([]);
+    } finally {
+      await srv.close();
+    }
+  });
+
   it("failed authentication is limited per address, before any token lookup", async () => {
     const s = new SqliteDsStore(":memory:");
     await s.init();
@@ -560,8 +588,11 @@ describe("signature verification pool", () => {
         new InProcessVerifier().verify(mixed, now),
       ]);
       expect(fromPool).toEqual(inProcess);
-      expect(fromPool.filter((v) => v !== undefined).map((v) => v!.rule)).toEqual(
-        Array(20).fill("keypackage_signature"),
+      expect(fromPool.flatMap((v) => (v.ok ? [] : [v.rule]))).toEqual(Array(20).fill("keypackage_signature"));
+      // the refs of the valid ones, as the library computes them
+      const refs = fromPool.flatMap((v) => (v.ok ? [Buffer.from(v.ref).toString("hex")] : []));
+      expect(refs).toEqual(
+        [...good.slice(0, 60), ...good.slice(60)].map((b) => Keypackage.deserialize(b).ref().hex()),
       );
       expect(pool.pending).toBe(0);
       // A big job, then a small one: the small one is not queued behind the whole big one.

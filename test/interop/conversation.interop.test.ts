@@ -372,4 +372,42 @@ describe.each(SUITES)("conversations with CoreCrypto 10.3.0, suite %i", (suite) 
     await ccReceive(c1, id, external);
     await everybodyReads(id, [us], [c1, c2], "after external join");
   });
+
+  it("(8) we join CoreCrypto's group by external commit (tx.joinByExternalCommit); CoreCrypto merges it", async () => {
+    const cc = await loadCoreCrypto();
+    const c1 = await ccMember(suite);
+    const c2 = await ccMember(suite);
+    const us = await member(110, suite);
+    const id = enc(`cc-external-commit-${suite}`);
+    const convId = new cc.ConversationId(id);
+    await c1.core.transaction(async (ctx) => {
+      await ctx.createConversation(convId, c1.credentialRef);
+      await ctx.addClientsToConversation(convId, [new cc.KeyPackage(await ccKeypackage(c2))]);
+    });
+    await c2.core.transaction((ctx) => ctx.processWelcomeMessage(new cc.Welcome(c1.welcome())));
+    // CoreCrypto's bundle carries the GroupInfo (MLSMessage) with external_pub and the full tree
+    const groupInfo = new Uint8Array(c1.last().groupInfo.payload);
+    const joined = await us.cc.transaction((tx) => tx.joinByExternalCommit(groupInfo, us.cred));
+    expect(joined.conversationId).toEqual(id);
+    expect(us.transport.last().commit).toEqual(joined.commit);
+    for (const c of [c1, c2]) await ccReceive(c, id, joined.commit);
+    expect(await ourEpoch(us, id)).toBe(await ccEpoch(c1, id));
+    expect(await c2.core.transaction((ctx) => ctx.getClientIds(convId))).toHaveLength(3);
+    expect((await us.cc.transaction((tx) => tx.getClientIds(id))).map(String).sort()).toEqual(
+      [c1.text, c2.text, us.clientId.toString()].sort(),
+    );
+    await everybodyReads(id, [us], [c1, c2], "after our external join");
+
+    // CoreCrypto's self-update, then ours, then CoreCrypto removes c2: we follow and are followed
+    await c1.core.transaction((ctx) => ctx.updateKeyingMaterial(convId));
+    expect((await receive(us, id, new Uint8Array(c1.last().commit))).hasEpochChanged).toBe(true);
+    await ccReceive(c2, id, new Uint8Array(c1.last().commit));
+    await us.cc.transaction((tx) => tx.updateKeyingMaterial(id));
+    for (const c of [c1, c2]) await ccReceive(c, id, us.transport.last().commit);
+    await everybodyReads(id, [us], [c1, c2], "after both updates");
+    await c1.core.transaction((ctx) => ctx.removeClientsFromConversation(convId, [ccClientId(cc, c2.text)]));
+    expect((await receive(us, id, new Uint8Array(c1.last().commit))).isActive).toBe(true);
+    await everybodyReads(id, [us], [c1], "after CoreCrypto's removal");
+    expect(await ourEpoch(us, id)).toBe(await ccEpoch(c1, id));
+  });
 });

@@ -1,6 +1,7 @@
 /**
- * ts-mls itself (raw API, its default crypto provider, no adapter of ours) as a third,
- * independent implementation: it invites us, and we invite it.
+ * ts-mls itself (raw API, its default crypto provider, no adapter of ours) as a second peer
+ * beside CoreCrypto: it creates a group and adds us, and we create one and add it; in both, a
+ * commit and messages each way (and ts-mls adds a second client of ours to our group).
  */
 import { describe, expect, it } from "vitest";
 import {
@@ -141,5 +142,36 @@ describe.each(SUITES)("conversations with raw ts-mls 1.6.4 (default provider), s
     expect(peer.state.groupContext.groupId).toEqual(id);
     expect(await peer.receive(await send(us, id, "hello ts-mls"))).toBe("hello ts-mls");
     expect(dec((await receive(us, id, await peer.send("hello back"))).message)).toBe("hello back");
+
+    // a commit each way: ts-mls's self-update (a PrivateMessage, its default), then ours
+    const upd = await createCommit({ state: peer.state, cipherSuite: cs });
+    peer.state = upd.newState;
+    const r = await receive(us, id, encodeMlsMessage(upd.commit));
+    expect(r).toMatchObject({ kind: "commit", hasEpochChanged: true, epoch: 2n });
+    expect(r.senderClientId?.toString()).toBe(TS_MLS_ID);
+    await us.cc.transaction((tx) => tx.updateKeyingMaterial(id));
+    await peer.receive(us.transport.last().commit);
+    expect(peer.state.groupContext.epoch).toBe(3n);
+
+    // ts-mls adds a second client of ours to our group: it joins from ts-mls's Welcome
+    const u2 = await member(203, suite);
+    const kp2 = decodeKeyPackage((await keypackage(u2)).serialize(), 0)?.[0] as KeyPackage;
+    const add = await createCommit(
+      { state: peer.state, cipherSuite: cs },
+      { extraProposals: [{ proposalType: "add", add: { keyPackage: kp2 } }], ratchetTreeExtension: true },
+    );
+    peer.state = add.newState;
+    if (add.welcome === undefined) throw new Error("no welcome");
+    expect((await receive(us, id, encodeMlsMessage(add.commit))).epoch).toBe(4n);
+    const welcome = encodeMlsMessage({ version: "mls10", wireformat: "mls_welcome", welcome: add.welcome });
+    expect(await u2.cc.transaction((tx) => tx.processWelcomeMessage(welcome))).toEqual(id);
+    const fromU2 = await send(u2, id, "third member");
+    expect(await peer.receive(fromU2)).toBe("third member");
+    expect(dec((await receive(us, id, fromU2)).message)).toBe("third member");
+    const fromPeer = await peer.send("to both");
+    for (const m of [us, u2]) expect(dec((await receive(m, id, fromPeer)).message)).toBe("to both");
+    expect((await u2.cc.transaction((tx) => tx.getClientIds(id))).map(String).sort()).toEqual(
+      [TS_MLS_ID, us.clientId.toString(), u2.clientId.toString()].sort(),
+    );
   });
 });

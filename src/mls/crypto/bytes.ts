@@ -195,8 +195,8 @@ export function wrapPkcs8(alg: Rfc8410Alg, raw: Uint8Array): Uint8Array {
 
 /**
  * Normalises an EdDSA signing key to its raw seed. Accepts the raw seed
- * (RFC 8032), a PKCS#8 v1 encoding of it (ts-mls's default provider emits a
- * 48-byte PKCS#8 Ed25519 key) and, for Ed25519, the 64-byte seed||pub form.
+ * (RFC 8032), a PKCS#8 v1 encoding of it (48 bytes for Ed25519, as some
+ * providers emit it) and, for Ed25519, the 64-byte seed||pub form.
  */
 export function edSeed(alg: "Ed25519" | "Ed448", key: Uint8Array): Uint8Array {
   const n = alg === "Ed25519" ? 32 : 57;

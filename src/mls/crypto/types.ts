@@ -2,10 +2,9 @@
  * The crypto interfaces of the engine: what a cipher suite (RFC 9420 §5.1, §17.1) offers to the
  * protocol code, and what a provider (node:crypto, WebCrypto, or the application's) implements.
  *
- * The method shapes are those of ts-mls 1.6.4's crypto interfaces on purpose: the old group
- * adapter still hands our providers to ts-mls functions, and `useCryptoProvider` still accepts a
- * ts-mls provider. Both directions stay assignable as long as these shapes (and the name unions)
- * match. No platform imports.
+ * The method shapes are unchanged from the previous engine's on purpose: a provider written for
+ * earlier releases (`useCryptoProvider`) still fits, and the tests can hand our providers to the
+ * MLS library they use as a differential oracle. No platform imports.
  * @module
  */
 

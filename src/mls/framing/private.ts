@@ -14,8 +14,11 @@
  *   sender_data_nonce = ExpandWithLabel(sender_data_secret, "nonce", ciphertext_sample, AEAD.Nn)
  *   content nonce     = ratchet nonce with its first 4 bytes XORed with reuse_guard
  *
- * Receiving stages the ratchet key and merges the secret tree only once the content decrypted,
- * parsed and its signature verified: a rejected message consumes no key.
+ * Receiving stages the ratchet key: `openPrivate` returns it unmerged, for a caller that accepts
+ * the message only after more checks (a handshake message: the group layer merges the key once
+ * the proposal or commit itself was accepted); `unprotectPrivate` merges it as soon as the
+ * content decrypted, parsed and its signature verified. Either way a rejected message consumes
+ * no key.
  */
 import { ErrorCode, MlsRuleError } from "../../errors.js";
 import { DecodeError, Writer, decodeExact } from "../codec/index.js";
@@ -261,6 +264,18 @@ export interface UnprotectedPrivate {
   readonly secretTree: SecretTree;
 }
 
+/**
+ * The decrypted, verified content of a PrivateMessage and its ratchet key, staged: nothing is
+ * consumed until the caller merges `staged` into the tree it came from (`ctx.secretTree.merge`),
+ * which it does only once it accepted the whole message (§9.2: a consumed key is deleted).
+ */
+export interface OpenedPrivate {
+  readonly content: AuthenticatedContent;
+  readonly generation: number;
+  /** The key the message used (already zeroed): its `merge` consumes it. */
+  readonly staged: StagedKey;
+}
+
 /** §6.3.2 decrypts and decodes the SenderData. */
 async function openSenderData(
   cs: CiphersuiteImpl,
@@ -307,13 +322,30 @@ function framedContentOf(
  * Decrypts and checks a received PrivateMessage: group ("§6 wrong_group"), epoch ("§6
  * wrong_epoch"), sender data ("§6.3.2 sender_data"), generation ("§9.2 generation_reused",
  * "§9.2 generation_window"), content ("§6.3.1 decryption", "§6.3.1 content", "§6.3.1
- * padding") and signature ("§6.1 signature").
+ * padding") and signature ("§6.1 signature"). The key is consumed (`secretTree` returned).
  */
 export async function unprotectPrivate(
   cs: CiphersuiteImpl,
   msg: PrivateMessage,
   ctx: PrivateReceiveContext,
 ): Promise<UnprotectedPrivate> {
+  const opened = await openPrivate(cs, msg, ctx);
+  return {
+    content: opened.content,
+    generation: opened.generation,
+    secretTree: ctx.secretTree.merge(opened.staged),
+  };
+}
+
+/**
+ * `unprotectPrivate`'s checks, the key staged and not consumed (`ctx.secretTree` stays live and
+ * unchanged): for a message whose acceptance depends on more than its framing.
+ */
+export async function openPrivate(
+  cs: CiphersuiteImpl,
+  msg: PrivateMessage,
+  ctx: PrivateReceiveContext,
+): Promise<OpenedPrivate> {
   const gc = ctx.groupContext;
   checkGroupAndEpoch(msg.groupId, msg.epoch, gc);
   const ct = msg.contentType;
@@ -356,6 +388,6 @@ export async function unprotectPrivate(
   return {
     content: { wireFormat: WireFormats.mls_private_message, content, auth },
     generation: senderData.generation,
-    secretTree: ctx.secretTree.merge(staged),
+    staged,
   };
 }

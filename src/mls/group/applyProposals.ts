@@ -250,8 +250,11 @@ export async function applyProposals(
     if (proposal.proposalType !== ProposalTypes.add) continue;
     const kp = proposal.keyPackage;
     if (ctx.verifiedKeyPackages?.has(kp) !== true) await checkKeyPackage(kp, ctx, i);
-    // §12.1.1 / §7.3: the new leaf fits the group (capabilities, credential types, unique keys).
-    await validateLeafNode(kp.leafNode, "key_package", nextLeafIndex(tree), tree, g);
+    // §12.1.1 / §7.3: the new leaf fits the group (capabilities, credential types, unique keys);
+    // its signature was verified with the package's (§10.1, just above or by the caller).
+    await validateLeafNode(kp.leafNode, "key_package", nextLeafIndex(tree), tree, g, {
+      signatureVerified: true,
+    });
     const r = addLeaf(tree, kp.leafNode);
     tree = r.tree;
     added.push({ leafIndex: r.leafIndex, keyPackage: kp });

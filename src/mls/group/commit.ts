@@ -8,6 +8,7 @@
  * the Delivery Service accepted the commit.
  */
 import { ErrorCode } from "../../errors.js";
+import { Writer } from "../codec/index.js";
 import type { AuthenticationService } from "../credential/authentication.js";
 import { toPublicMessage } from "../framing/public.js";
 import { signFramedContent } from "../framing/sign.js";
@@ -22,7 +23,7 @@ import {
   type ProposalOrRef,
   type Sender,
 } from "../framing/types.js";
-import type { KeyPackage } from "../keypackage/types.js";
+import { MLS10, type KeyPackage } from "../keypackage/types.js";
 import { pskSecret } from "../keyschedule/psk.js";
 import { groupContextBytes, zeroSecret } from "../keyschedule/schedule.js";
 import { confirmationTag } from "../keyschedule/transcript.js";
@@ -31,7 +32,7 @@ import { createUpdatePath, pathSecretForJoiner, type CreatedUpdatePath } from ".
 import { applyProposals, type PskLookup } from "./applyProposals.js";
 import { fail } from "./errors.js";
 import { enterEpoch, nextEpoch, privateKeysOf, provisionalContext } from "./epoch.js";
-import { bundleGroupInfo } from "./groupInfo.js";
+import { bundleGroupInfo, encodedGroupInfo } from "./groupInfo.js";
 import { encodeMlsMessage } from "./mlsMessage.js";
 import { pathRequired, type ResolvedProposal } from "./proposals.js";
 import { keysStillInTree, ownLeafNode, pskLookupOf, type GroupState, type PendingProposal } from "./state.js";
@@ -67,6 +68,12 @@ export interface CreatedCommit {
   /** MLSMessage(GroupInfo) of the new epoch. */
   readonly groupInfo: Uint8Array;
   readonly groupInfoObject: GroupInfo;
+}
+
+/** §6 MLSMessage(GroupInfo): version mls10, wire format, then the GroupInfo's (kept) encoding. */
+function groupInfoMessage(gi: GroupInfo): Uint8Array {
+  const body = encodedGroupInfo(gi);
+  return new Writer(body.length + 4).u16(MLS10).u16(WireFormats.mls_group_info).raw(body).finish();
 }
 
 function leafOf(sender: Sender): number | undefined {
@@ -267,7 +274,7 @@ export async function createCommit(state: GroupState, options: CommitOptions): P
     state: newState,
     commit: encodeMlsMessage({ wireFormat, publicMessage: message }),
     welcome,
-    groupInfo: encodeMlsMessage({ wireFormat: WireFormats.mls_group_info, groupInfo }),
+    groupInfo: groupInfoMessage(groupInfo),
     groupInfoObject: groupInfo,
   };
 }

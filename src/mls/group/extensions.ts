@@ -12,7 +12,7 @@ import { decodeExact, Writer, type Reader } from "../codec/index.js";
 import { readCredential, writeCredential } from "../credential/codec.js";
 import type { Credential } from "../credential/types.js";
 import { ExtensionTypes, type Extension } from "../keypackage/types.js";
-import { readRatchetTree } from "../tree/codec.js";
+import { readRatchetTreeRemembered } from "../tree/nodeEncoding.js";
 import type { RatchetTree } from "../tree/types.js";
 
 /** §12.1.8.1 ExternalSender. */
@@ -68,7 +68,10 @@ export function ratchetTreeExtension(encodedTree: Uint8Array): Extension {
   return { extensionType: ExtensionTypes.ratchet_tree, extensionData: encodedTree };
 }
 
-/** §12.4.3.3 the tree in a ratchet_tree extension's data. Throws DecodeError when malformed. */
+/**
+ * §12.4.3.3 the tree in a ratchet_tree extension's data (its nodes' encodings remembered, see
+ * tree/nodeEncoding.ts). Throws DecodeError when malformed.
+ */
 export function readRatchetTreeExtension(data: Uint8Array): RatchetTree {
-  return decodeExact(data, readRatchetTree);
+  return decodeExact(data, readRatchetTreeRemembered);
 }

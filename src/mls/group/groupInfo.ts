@@ -7,7 +7,7 @@
  *   signature = SignWithLabel(signer's key, "GroupInfoTBS", GroupInfoTBS)
  */
 import type { ErrorCode } from "../../errors.js";
-import { Writer } from "../codec/index.js";
+import { encode, Writer } from "../codec/index.js";
 import { signWithLabel, verifyWithLabel } from "../crypto/labels.js";
 import type { CiphersuiteImpl } from "../crypto/types.js";
 import type { Extension } from "../keypackage/types.js";
@@ -15,7 +15,7 @@ import { externalKeyPair } from "../keyschedule/schedule.js";
 import type { GroupContext } from "../keyschedule/types.js";
 import { getLeaf, leafCount } from "../tree/tree.js";
 import type { RatchetTree } from "../tree/types.js";
-import { writeGroupInfoTbs } from "./codec.js";
+import { writeGroupInfo, writeGroupInfoTbs } from "./codec.js";
 import { fail } from "./errors.js";
 import { externalPubExtension, ratchetTreeExtension } from "./extensions.js";
 import { encodedRatchetTree } from "./stateEncoding.js";
@@ -23,10 +23,15 @@ import type { GroupInfo } from "./types.js";
 
 /** §12.4.3 the encoded GroupInfoTBS of `gi` (its signature excluded). */
 export function groupInfoTbs(gi: Omit<GroupInfo, "signature">): Uint8Array {
-  const w = new Writer(1024);
+  let size = 256 + gi.groupContext.groupId.length;
+  for (const e of gi.extensions) size += e.extensionData.length + 8;
+  const w = new Writer(size);
   writeGroupInfoTbs(w, { ...gi, signature: new Uint8Array(0) });
   return w.finish();
 }
+
+/** Encodings of the GroupInfos we signed: GroupInfoTBS || signature<V> (§12.4.3). */
+const signedEncodings = new WeakMap<GroupInfo, Uint8Array>();
 
 /** §12.4.3 signs a GroupInfo with the signer's signature key. */
 export async function signGroupInfo(
@@ -34,8 +39,20 @@ export async function signGroupInfo(
   tbs: Omit<GroupInfo, "signature">,
   signaturePrivateKey: Uint8Array,
 ): Promise<GroupInfo> {
-  const signature = await signWithLabel(signaturePrivateKey, "GroupInfoTBS", groupInfoTbs(tbs), cs.signature);
-  return { ...tbs, signature };
+  const tbsBytes = groupInfoTbs(tbs);
+  const signature = await signWithLabel(signaturePrivateKey, "GroupInfoTBS", tbsBytes, cs.signature);
+  const gi: GroupInfo = { ...tbs, signature };
+  // GroupInfo is GroupInfoTBS followed by the signature: its encoding without a second pass.
+  signedEncodings.set(
+    gi,
+    new Writer(tbsBytes.length + signature.length + 4).raw(tbsBytes).vec(signature).finish(),
+  );
+  return gi;
+}
+
+/** §12.4.3 the encoded GroupInfo (kept from signing when we signed it). */
+export function encodedGroupInfo(gi: GroupInfo): Uint8Array {
+  return signedEncodings.get(gi) ?? encode(gi, writeGroupInfo, 1024);
 }
 
 /**

@@ -11,7 +11,7 @@
 import { ErrorCode } from "../../errors.js";
 import type { AuthenticationService } from "../credential/authentication.js";
 import { proposalRef, type AuthenticatedContent } from "../framing/authenticatedContent.js";
-import { protectPrivate, unprotectPrivate } from "../framing/private.js";
+import { openPrivate, protectPrivate } from "../framing/private.js";
 import { unprotectPublic } from "../framing/public.js";
 import {
   ContentTypes,
@@ -26,7 +26,7 @@ import {
 } from "../framing/types.js";
 import type { LeafNode } from "../keypackage/types.js";
 import type { GroupContext } from "../keyschedule/types.js";
-import type { SecretTree } from "../keyschedule/secretTree.js";
+import type { SecretTree, StagedKey } from "../keyschedule/secretTree.js";
 import { getLeaf, leafCount, nextLeafIndex } from "../tree/tree.js";
 import { validateLeafNode, type GroupParams } from "../tree/validate.js";
 import { checkKeyPackage, type PskLookup } from "./applyProposals.js";
@@ -35,7 +35,7 @@ import { readExternalSenders } from "./extensions.js";
 import { decodeMlsMessage, encodeMlsMessage } from "./mlsMessage.js";
 import { processCommit } from "./processCommit.js";
 import { checkSenderMaySend } from "./proposals.js";
-import { leavesOf, type GroupState, type PastEpoch } from "./state.js";
+import { leavesOf, type GroupState } from "./state.js";
 
 const M = ErrorCode.InvalidMessage;
 
@@ -271,7 +271,6 @@ function epochOf(
   senderDataSecret: Uint8Array;
   secretTree: SecretTree;
   leaves: readonly (LeafNode | undefined)[];
-  past: PastEpoch | undefined;
 } {
   if (msg.epoch === state.context.epoch)
     return {
@@ -279,7 +278,6 @@ function epochOf(
       senderDataSecret: state.keys.senderDataSecret,
       secretTree: state.secretTree,
       leaves: leavesOf(state.tree),
-      past: undefined,
     };
   const past = state.pastEpochs.find((p) => p.context.epoch === msg.epoch);
   // §6: only application messages of a kept past epoch are accepted late; everything else is for the current epoch.
@@ -289,16 +287,38 @@ function epochOf(
       "§6 wrong_epoch",
       `the message is for epoch ${msg.epoch}, the group is at ${state.context.epoch}`,
     );
-  return { ...past, past };
+  return past;
 }
 
+/**
+ * §9.2: `state` with the ratchet key of a message it accepted consumed: `from` (the secret tree
+ * the key was staged from, still live) is replaced by `from.merge(staged)` where the state holds
+ * it — the current epoch's tree, or a past epoch's (a late application message, or the epoch a
+ * PrivateMessage commit just ended).
+ */
+function consumeKey(state: GroupState, from: SecretTree, staged: StagedKey): GroupState {
+  const held = state.secretTree === from || state.pastEpochs.some((p) => p.secretTree === from);
+  if (!held) throw new TypeError("the state does not hold the secret tree the key was staged from");
+  const merged = from.merge(staged);
+  if (state.secretTree === from) return { ...state, secretTree: merged };
+  return {
+    ...state,
+    pastEpochs: state.pastEpochs.map((p) => (p.secretTree === from ? { ...p, secretTree: merged } : p)),
+  };
+}
+
+/**
+ * §6.3 a received PrivateMessage: decrypted and verified with its key staged; the key is
+ * consumed (merged) only once the whole message was accepted — for a proposal or commit, once
+ * the handshake processing succeeded — so a rejected message leaves `state` as it was.
+ */
 async function receivePrivate(
   state: GroupState,
   msg: PrivateMessage,
   options: ReceiveOptions,
 ): Promise<Received> {
   const e = epochOf(state, msg);
-  const r = await unprotectPrivate(state.cs, msg, {
+  const opened = await openPrivate(state.cs, msg, {
     groupContext: e.context,
     senderDataSecret: e.senderDataSecret,
     secretTree: e.secretTree,
@@ -309,27 +329,22 @@ async function receivePrivate(
       return memberKey(e.leaves, s.leafIndex).signatureKey;
     },
   });
-  const next: GroupState =
-    e.past === undefined
-      ? { ...state, secretTree: r.secretTree }
-      : {
-          ...state,
-          pastEpochs: state.pastEpochs.map((p) => (p === e.past ? { ...p, secretTree: r.secretTree } : p)),
-        };
-  const content = r.content.content;
+  const content = opened.content.content;
   if (content.contentType === ContentTypes.application) {
     const sender = content.sender;
     const senderLeaf = sender.senderType === SenderTypes.member ? e.leaves[sender.leafIndex] : undefined;
     return {
       kind: "application",
-      state: next,
+      state: consumeKey(state, e.secretTree, opened.staged),
       data: content.applicationData,
       sender,
       senderLeaf,
       epoch: msg.epoch,
     };
   }
-  return handshake(next, r.content, options);
+  // §6: a handshake message is for the current epoch (epochOf), whose tree the result still holds.
+  const r = await handshake(state, opened.content, options);
+  return { ...r, state: consumeKey(r.state, e.secretTree, opened.staged) };
 }
 
 /**

@@ -44,7 +44,11 @@ import { readLeafNode, writeLeafNode } from "../keypackage/codec.js";
 import type { LeafNode } from "../keypackage/types.js";
 import { readGroupContext, writeGroupContext } from "../keyschedule/codec.js";
 import { encodeSecretTreeState, readSecretTreeState } from "../keyschedule/secretTree.js";
-import { readRatchetTree, writeRatchetTree } from "../tree/codec.js";
+import {
+  encodedRatchetTree as nodeEncodedRatchetTree,
+  readRatchetTreeRemembered,
+  rememberRatchetTreeEncoding,
+} from "../tree/nodeEncoding.js";
 import { leafCount } from "../tree/tree.js";
 import type { RatchetTree } from "../tree/types.js";
 import { decodeAs, fail } from "./errors.js";
@@ -74,25 +78,11 @@ const EPOCH_KEY_NAMES = [
   "initSecret",
 ] as const satisfies ReadonlyArray<keyof EpochKeys>;
 
-/** §12.4.3.3 encodings of ratchet trees, by tree: a tree is immutable, so its encoding is reused. */
-const treeEncodings = new WeakMap<RatchetTree, Uint8Array>();
-
 /** The §12.4.3.3 `optional<Node> ratchet_tree<V>` encoding of `tree` (computed once per tree). */
-export function encodedRatchetTree(tree: RatchetTree): Uint8Array {
-  let b = treeEncodings.get(tree);
-  if (b === undefined) {
-    const w = new Writer(1024);
-    writeRatchetTree(w, tree);
-    b = w.finish();
-    treeEncodings.set(tree, b);
-  }
-  return b;
-}
+export const encodedRatchetTree = nodeEncodedRatchetTree;
 
 /** Records `bytes` as the encoding of `tree` (a tree just decoded from canonical bytes). */
-export function rememberTreeEncoding(tree: RatchetTree, bytes: Uint8Array): void {
-  treeEncodings.set(tree, bytes);
-}
+export const rememberTreeEncoding = rememberRatchetTreeEncoding;
 
 function writeEpochKeys(w: Writer, k: EpochKeys): void {
   for (const name of EPOCH_KEY_NAMES) w.vec(k[name]);
@@ -193,9 +183,7 @@ export function decodeGroupState(bytes: Uint8Array, cs: CiphersuiteImpl, ciphers
     const context = readGroupContext(r);
     if (context.ciphersuite !== ciphersuite)
       bad(`cipher suite ${context.ciphersuite}, expected ${ciphersuite}`);
-    const treeStart = r.offset;
-    const tree = readRatchetTree(r);
-    rememberTreeEncoding(tree, bytes.slice(treeStart, r.offset));
+    const tree = readRatchetTreeRemembered(r);
     const ownLeaf = r.u32();
     if (ownLeaf >= leafCount(tree)) bad(`own leaf ${ownLeaf} outside the tree`);
     const nodeKeys = new Map<number, NodeKey>();

@@ -16,12 +16,11 @@ import { ErrorCode, MlsRuleError } from "../../errors.js";
 import { decodeExact, encode } from "../codec/index.js";
 import type { AuthenticationService } from "../credential/authentication.js";
 import { bytesEqual } from "../crypto/bytes.js";
-import { decryptWithLabel, makeKeyPackageRef } from "../crypto/labels.js";
+import { decryptWithLabel, makeKeyPackageRef, verifyWithLabel } from "../crypto/labels.js";
 import type { CiphersuiteImpl } from "../crypto/types.js";
 import { WireFormats } from "../framing/types.js";
-import { writeKeyPackage, writeLeafNode } from "../keypackage/codec.js";
+import { writeKeyPackage, writeKeyPackageTbs, writeLeafNode } from "../keypackage/codec.js";
 import { ExtensionTypes, MLS10, type KeyPackage, type LeafNode } from "../keypackage/types.js";
-import { keyPackageSignContents } from "../keypackage/validate.js";
 import { pskSecret, type PskInput } from "../keyschedule/psk.js";
 import {
   epochSecretsFromJoiner,
@@ -221,15 +220,22 @@ function findOwnLeaf(tree: RatchetTree, leaf: LeafNode): number {
   return fail(W, "§12.4.3.1 own_leaf", "our key package's leaf is not in the tree");
 }
 
-/** Our own stored key package's two signatures (§10.1), checked before we trust it. */
+/**
+ * Our own stored key package's signatures (§10.1), checked before we trust it: the KeyPackage
+ * signature here; the LeafNode signature is that of our leaf in the tree, which
+ * `validateRatchetTree` verified (`findOwnLeaf` matched the encodings byte for byte, and a
+ * key_package leaf's LeafNodeTBS carries no group context: the same message).
+ */
 async function checkOwnKeyPackage(cs: CiphersuiteImpl, kp: KeyPackage): Promise<void> {
-  const signed = keyPackageSignContents(kp);
-  const key = kp.leafNode.signatureKey;
-  const ok = async (m: Uint8Array, s: Uint8Array): Promise<boolean> =>
-    cs.signature.verify(key, m, s).catch(() => false);
-  // §10.1: the leaf node and key package signatures of our own package verify.
-  if (!(await ok(signed.leaf, kp.leafNode.signature)) || !(await ok(signed.keyPackage, kp.signature)))
-    fail(W, "§12.4.3.1 own_key_package", "the signatures of our own key package do not verify");
+  const ok = await verifyWithLabel(
+    kp.leafNode.signatureKey,
+    "KeyPackageTBS",
+    encode(kp, writeKeyPackageTbs),
+    kp.signature,
+    cs.signature,
+  ).catch(() => false);
+  // §10.1: the key package signature of our own package verifies.
+  if (!ok) fail(W, "§12.4.3.1 own_key_package", "the signatures of our own key package do not verify");
 }
 
 /** §12.4.3.1: every check of a Welcome, for our key package `keys`. */

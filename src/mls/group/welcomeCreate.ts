@@ -15,7 +15,8 @@ import { writeKeyPackage } from "../keypackage/codec.js";
 import type { KeyPackage } from "../keypackage/types.js";
 import { welcomeKeyNonce, welcomeSecret } from "../keyschedule/schedule.js";
 import type { PreSharedKeyId } from "../keyschedule/types.js";
-import { writeGroupInfo, writeGroupSecrets } from "./codec.js";
+import { writeGroupSecrets } from "./codec.js";
+import { encodedGroupInfo } from "./groupInfo.js";
 import type { EncryptedGroupSecrets, GroupInfo, Welcome } from "./types.js";
 
 /** A member the Welcome is for. */
@@ -44,7 +45,7 @@ export async function createWelcome(cs: CiphersuiteImpl, input: WelcomeInput): P
     key,
     nonce,
     new Uint8Array(0),
-    encode(input.groupInfo, writeGroupInfo),
+    encodedGroupInfo(input.groupInfo),
   );
   key.fill(0);
   const secrets = await Promise.all(

@@ -53,7 +53,6 @@ export function readTreeNode(r: Reader): TreeNode {
   throw new DecodeError("§2.1 unknown enum value", `node type ${nodeType}`);
 }
 
-const readOptionalNode = (r: Reader): TreeNode | undefined => r.optional(readTreeNode);
 
 /** Smallest full tree width 2^(d+1)-1 holding `n` ≥ 1 nodes (§12.4.3.3). */
 function fullWidth(n: number): number {
@@ -84,10 +83,21 @@ export function writeRatchetTree(w: Writer, tree: RatchetTree): void {
 
 /**
  * §12.4.3.3 `optional<Node> ratchet_tree<V>`: refuses a list whose last node is blank (or an
- * empty one), and returns it padded with blanks to the smallest width 2^(d+1)-1.
+ * empty one), and returns it padded with blanks to the smallest width 2^(d+1)-1. `onNode`, when
+ * given, sees each node with the bytes of its body (after the NodeType octet), a view.
  */
-export function readRatchetTree(r: Reader): RatchetTree {
-  const nodes = r.vecOf(readOptionalNode);
+export function readRatchetTree(
+  r: Reader,
+  onNode?: (node: TreeNode, body: Uint8Array) => void,
+): RatchetTree {
+  const nodes = r.vecOf((r2): TreeNode | undefined =>
+    r2.optional((r3) => {
+      const start = r3.offset + 1;
+      const node = readTreeNode(r3);
+      onNode?.(node, r3.bytes.subarray(start, r3.offset));
+      return node;
+    }),
+  );
   // §12.4.3.3: "The receiver MUST check that the last node in ratchet_tree is non-blank".
   if (nodes.length === 0 || nodes[nodes.length - 1] === undefined)
     throw new DecodeError("§12.4.3.3 last node blank", "the ratchet tree is empty or ends with a blank node");

@@ -13,12 +13,11 @@
  * changed; the rest are look-ups. With a synchronous digest (node:crypto) no promise is made.
  */
 import { Writer } from "../codec/writer.js";
-import { writeLeafNode } from "../keypackage/codec.js";
 import type { LeafNode } from "../keypackage/types.js";
 import { bytesEqual } from "../crypto/bytes.js";
 import { syncDigestOf, type Hash } from "../crypto/types.js";
-import { writeParentNode } from "./codec.js";
 import { isLeaf, leafRange, leafToNode, left, right, root } from "./math.js";
+import { encodedLeafNode, encodedParentNode } from "./nodeEncoding.js";
 import { leafCount } from "./tree.js";
 import type { ParentNode, RatchetTree, TreeNode } from "./types.js";
 
@@ -54,17 +53,27 @@ function memoOf(hash: Hash): Memo {
   return m;
 }
 
-/** §7.8 TreeHashInput of a leaf position. */
+/** §7.8 TreeHashInput of a leaf position (the LeafNode's cached encoding copied in). */
 function leafInput(leafIndex: number, leaf: LeafNode | undefined): Uint8Array {
-  const w = new Writer(leaf === undefined ? 8 : 512).u8(1).u32(leafIndex);
-  w.optional(leaf, writeLeafNode);
-  return w.finish();
+  if (leaf === undefined) return new Writer(8).u8(1).u32(leafIndex).u8(0).finish();
+  const body = encodedLeafNode(leaf);
+  const out = new Uint8Array(6 + body.length);
+  out[0] = 1; // node_type leaf
+  out[1] = leafIndex >>> 24;
+  out[2] = (leafIndex >>> 16) & 0xff;
+  out[3] = (leafIndex >>> 8) & 0xff;
+  out[4] = leafIndex & 0xff;
+  out[5] = 1; // optional<LeafNode> present
+  out.set(body, 6);
+  return out;
 }
 
 /** §7.8 TreeHashInput of a parent position. */
 function parentInput(p: ParentNode | undefined, l: Uint8Array, r: Uint8Array): Uint8Array {
-  const w = new Writer(256).u8(2);
-  w.optional(p, writeParentNode);
+  const body = p === undefined ? undefined : encodedParentNode(p);
+  const w = new Writer(2 + (body?.length ?? 0) + l.length + r.length + 4).u8(2);
+  if (body === undefined) w.u8(0);
+  else w.u8(1).raw(body);
   return w.vec(l).vec(r).finish();
 }
 

@@ -209,6 +209,11 @@ export async function validateLeafNode(
   leafIndex: number,
   tree: RatchetTree,
   g: GroupParams,
+  /**
+   * `signatureVerified`: the caller has just verified this leaf's signature, e.g. a key_package
+   * leaf whose KeyPackage passed §10.1 (its LeafNodeTBS has no group context: same message).
+   */
+  options?: { readonly signatureVerified?: boolean },
 ): Promise<void> {
   // §7.3: leaf_node_source matches where the leaf appears.
   if (leaf.leafNodeSource !== SOURCE_OF[origin])
@@ -220,7 +225,8 @@ export async function validateLeafNode(
         leafIndex,
       },
     );
-  await checkSignature(leaf, g, leafIndex);
+  if (options?.signatureVerified !== true || origin !== "key_package")
+    await checkSignature(leaf, g, leafIndex);
   await checkCredential(leaf, g, leafIndex, AUTH_CONTEXT[origin]);
   checkCapabilities(leaf, g, leafIndex);
   checkLifetime(leaf, g, leafIndex);

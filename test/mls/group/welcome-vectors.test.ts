@@ -1,22 +1,25 @@
 /**
- * welcome.json (RFC 9420 §12.4.3.1) through OUR engine: the KeyPackageRef, the GroupSecrets
- * decrypted with init_priv (`openGroupSecrets`), the GroupInfo decrypted and decoded strictly
- * (`openGroupInfo`), its confirmation tag from the joiner's key schedule and its signature under
- * signer_pub. (The vectors carry no ratchet tree, so the full `verifyWelcome` is exercised by the
- * passive-client files.)
+ * welcome.json through OUR engine, checking exactly what test-vectors.md asks ("Verification"):
+ *
+ * - identify the entry of `welcome.secrets` for `key_package` (its KeyPackageRef, §5.2);
+ * - decrypt the encrypted group secrets with `init_priv` (`openGroupSecrets`, §12.4.3.1);
+ * - decrypt the encrypted group info (`openGroupInfo`, decoded strictly);
+ * - verify the GroupInfo signature with `signer_pub` (§12.4.3).
+ *
+ * Plus the strict decoding and re-encoding of both messages. Not a full key package validation
+ * (§10.1): the vector does not ask for it, and case #6's package does not list its own suite 7 in
+ * its capabilities. The full `verifyWelcome` is exercised by the passive-client files.
  */
 import { expect } from "vitest";
 import { decodeExact, encode } from "../../../src/mls/codec/index.js";
-import { bytesToHex, hexToBytes } from "../../../src/mls/crypto/bytes.js";
+import { bytesEqual, bytesToHex, hexToBytes } from "../../../src/mls/crypto/bytes.js";
 import { makeKeyPackageRef, verifyWithLabel } from "../../../src/mls/crypto/labels.js";
 import type { CiphersuiteImpl } from "../../../src/mls/crypto/types.js";
 import { readMlsMessage, writeMlsMessage } from "../../../src/mls/group/codec.js";
 import { groupInfoTbs } from "../../../src/mls/group/groupInfo.js";
 import { openGroupInfo, openGroupSecrets, parseWelcome } from "../../../src/mls/group/welcome.js";
 import { WireFormats } from "../../../src/mls/framing/types.js";
-import { keyPackageSignContents } from "../../../src/mls/keypackage/validate.js";
-import { epochSecretsFromJoiner, zeroSecret } from "../../../src/mls/keyschedule/schedule.js";
-import { verifyConfirmationTag } from "../../../src/mls/keyschedule/transcript.js";
+import { zeroSecret } from "../../../src/mls/keyschedule/schedule.js";
 import { PROVIDERS, type SkippedVector, vectorTests } from "../../vectors/helpers.js";
 
 interface WelcomeVector {
@@ -36,25 +39,19 @@ vectorTests<WelcomeVector>("welcome.json", PROVIDERS, async (v, impl) => {
   const kpMsg = decodeExact(kpAll, readMlsMessage);
   if (kpMsg.wireFormat !== WireFormats.mls_key_package) throw new Error("not a KeyPackage");
   expect(bytesToHex(encode(kpMsg, writeMlsMessage))).toBe(v.key_package);
-  // The two signatures of the key package (§10.1). (Not the full verifyKeyPackage: case #6's
-  // package does not list its own suite 7 in its capabilities.)
-  const kp = kpMsg.keyPackage;
-  const signed = keyPackageSignContents(kp);
-  expect(await cs.signature.verify(kp.leafNode.signatureKey, signed.leaf, kp.leafNode.signature)).toBe(true);
-  expect(await cs.signature.verify(kp.leafNode.signatureKey, signed.keyPackage, kp.signature)).toBe(true);
+  const welcomeAll = hexToBytes(v.welcome);
+  const welcomeMsg = decodeExact(welcomeAll, readMlsMessage);
+  expect(bytesToHex(encode(welcomeMsg, writeMlsMessage))).toBe(v.welcome);
 
-  const w = parseWelcome(hexToBytes(v.welcome));
+  const w = parseWelcome(welcomeAll);
   expect(w.ciphersuite).toBe(v.cipher_suite);
+  // the entry of welcome.secrets for key_package: KeyPackageRef of the KeyPackage (MLSMessage header off)
   const ref = await makeKeyPackageRef(kpAll.subarray(4), cs.hash);
+  expect(w.newMembers.some((m) => bytesEqual(m, ref))).toBe(true);
+  // its group secrets, decrypted with init_priv; then the group info
   const secrets = await openGroupSecrets(cs, w.welcome, ref, hexToBytes(v.init_priv));
   const gi = await openGroupInfo(cs, w.welcome, secrets.joinerSecret, zeroSecret(cs));
-  const epoch = await epochSecretsFromJoiner(cs, secrets.joinerSecret, zeroSecret(cs), gi.groupContext);
-  await verifyConfirmationTag(
-    cs,
-    epoch.confirmationKey,
-    gi.groupContext.confirmedTranscriptHash,
-    gi.confirmationTag,
-  );
+  // the signature on the decrypted group info, with signer_pub
   expect(
     await verifyWithLabel(
       hexToBytes(v.signer_pub),
