@@ -5,8 +5,13 @@
 export { createDeliveryService, DEFAULT_LIMITS, HttpError } from "./server.js";
 export type { DeliveryServiceLimits, DeliveryServiceOptions } from "./server.js";
 export { openStore, isPostgresUrl } from "./open.js";
-export { InProcessVerifier, WorkerVerifier, defaultVerifyWorkers } from "./verifyPool.js";
-export type { PackageVerifier, VerifyFailure } from "./verifyPool.js";
+export {
+  InProcessVerifier,
+  VerifierUnavailableError,
+  WorkerVerifier,
+  defaultVerifyWorkers,
+} from "./verifyPool.js";
+export type { PackageVerifier, VerifyFailure, VerifyResult, VerifySuccess } from "./verifyPool.js";
 export { parseCorsOrigins } from "./cors.js";
 export { CLIENT_ID_PATTERN, MAX_CLIENT_ID_LENGTH } from "./schemas.js";
 export type { OpenStoreOptions } from "./open.js";

@@ -106,6 +106,12 @@ export interface IndexedDbOptions {
   compaction?: CompactionOptions | false;
   /** How long an idle connection keeps the cross-tab lock, ms (default 2 000). */
   lockIdleMs?: number;
+  /**
+   * Share this realm's connection with other opens of the same database (default `true`): a
+   * second open only checks the key. The first open's options apply to all. `false` gives an own
+   * connection, as another tab would have (tests).
+   */
+  shared?: boolean;
 }
 
 type Tables = { [T in TableName]: Map<string, RowOf[T]> };
@@ -257,6 +263,8 @@ async function verifyKeycheck(aes: CryptoKey, rec: KeycheckRecord): Promise<void
 // ---- loading -------------------------------------------------------------------------------
 
 interface State {
+  /** The key-check record (verifies the key of another open in this realm). */
+  check: KeycheckRecord;
   tables: Tables;
   seq: number;
   keyEpoch: number;
@@ -340,6 +348,7 @@ async function loadState(db: IDBDatabase, aes: CryptoKey): Promise<State | undef
     applyPayload(tables, payload, (t, k) => dirty.set(idOf(t, k), [t, k, seq]));
   });
   return {
+    check,
     tables,
     seq: head.seq + logs.length,
     keyEpoch: head.keyEpoch,
@@ -543,10 +552,18 @@ const DEFAULT_COMPACTION: Required<CompactionOptions> = {
   chunkBytes: 64 << 10,
 };
 
-export class IndexedDbKeystore implements Keystore {
-  readonly backend = "indexeddb";
+/**
+ * This realm's connection to one database: the in-memory state, the IndexedDB connection, the
+ * cross-tab lock and channel. Every `IndexedDbKeystore` opened on the same database in the same
+ * realm (page, worker) shares one (like two handles on one file), unless opened with `shared: false`.
+ */
+class Connection {
   readonly name: string;
   readonly #id = Math.random().toString(36).slice(2);
+  /** Open handles. */
+  refs = 1;
+  /** Called once when the connection shuts down (unregisters it). */
+  onShutdown: (() => void) | undefined;
   #db: IDBDatabase | undefined;
   #aes: CryptoKey;
   #s: State;
@@ -562,7 +579,6 @@ export class IndexedDbKeystore implements Keystore {
   #compactPending = false;
   #failure: MlsKeypackagesError | undefined;
 
-  /** @internal use `openIndexedDbKeystore`. */
   constructor(db: IDBDatabase, name: string, aes: CryptoKey, state: State, options: IndexedDbOptions) {
     this.#db = db;
     this.name = name;
@@ -594,8 +610,23 @@ export class IndexedDbKeystore implements Keystore {
     // Another connection upgrades the database: step aside rather than block it.
     db.onversionchange = () => {
       db.close();
-      this.#shutdown();
+      this.shutdown();
     };
+  }
+
+  /** Shut down or failed: not to be shared with new handles. */
+  get unusable(): boolean {
+    return this.#db === undefined || this.#failure !== undefined;
+  }
+
+  /** Whether `aes` opens this database (checked against the key-check record, no I/O). */
+  async accepts(aes: CryptoKey): Promise<boolean> {
+    try {
+      await verifyKeycheck(aes, this.#s.check);
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   /**
@@ -975,6 +1006,7 @@ export class IndexedDbKeystore implements Keystore {
       if (rekey) {
         this.#aes = aes;
         s.keyEpoch = keyEpoch;
+        s.check = check as KeycheckRecord;
       }
       s.manifest = snap.manifest;
       s.compactions += 1;
@@ -983,19 +1015,99 @@ export class IndexedDbKeystore implements Keystore {
     }
   }
 
-  #shutdown(): void {
+  shutdown(): void {
+    const db = this.#db;
+    if (db === undefined) return;
     this.#db = undefined;
     this.#lock.close();
     this.#channel?.close();
+    db.close();
+    this.onShutdown?.();
+  }
+
+  /** Catch up now (a rekey by another tab shows up as `unusable`). */
+  async check(): Promise<void> {
+    await this.#refresh();
+  }
+}
+
+/**
+ * The IndexedDB keystore: a handle on this realm's connection to the database (see
+ * `Connection`). Closing it closes the connection once no other handle uses it.
+ */
+export class IndexedDbKeystore implements Keystore {
+  readonly backend = "indexeddb";
+  readonly name: string;
+  #c: Connection | undefined;
+
+  /** @internal use `openIndexedDbKeystore`. */
+  constructor(connection: Connection) {
+    this.#c = connection;
+    this.name = connection.name;
+  }
+
+  #conn(): Connection {
+    if (this.#c === undefined) throw new MlsKeypackagesError(ErrorCode.KeystoreClosed, "the keystore is closed");
+    return this.#c;
+  }
+
+  /**
+   * The lock that serializes transactions on this database across tabs (`Database` takes it
+   * for every transaction). Taking it afresh first reads what other tabs committed.
+   */
+  get transactionLock(): TransactionLock {
+    return this.#conn().transactionLock;
+  }
+
+  /** Log records not yet compacted, the snapshot's bucket count (inspection, tests). */
+  get stats(): { seq: number; logRecords: number; logBytes: number; buckets: number; compactions: number } {
+    return this.#conn().stats;
+  }
+
+  get<T extends TableName>(table: T, key: string): Promise<RowOf[T] | undefined> {
+    return this.#run((c) => c.get(table, key));
+  }
+  all<T extends TableName>(table: T): Promise<RowOf[T][]> {
+    return this.#run((c) => c.all(table));
+  }
+  listKeypackageMeta(): Promise<KeypackageMeta[]> {
+    return this.#run((c) => c.listKeypackageMeta());
+  }
+  keypackageRefsForCredential(credentialId: string): Promise<string[]> {
+    return this.#run((c) => c.keypackageRefsForCredential(credentialId));
+  }
+  conversationsForCredential(credentialId: string): Promise<string[]> {
+    return this.#run((c) => c.conversationsForCredential(credentialId));
+  }
+  counts(): Promise<RowCounts> {
+    return this.#run((c) => c.counts());
+  }
+  commit(ops: readonly StagedOp[]): Promise<void> {
+    return this.#run((c) => c.commit(ops));
+  }
+  /** Fold the log into the snapshot now (it also happens by itself as the log grows). */
+  compact(): Promise<void> {
+    return this.#run((c) => c.compact());
+  }
+  /** Re-encrypt everything under `key`; afterwards only `key` opens the database. */
+  updateKey(key: DatabaseKey): Promise<void> {
+    return this.#run((c) => c.updateKey(key));
+  }
+
+  async #run<T>(fn: (c: Connection) => Promise<T>): Promise<T> {
+    return fn(this.#conn());
   }
 
   async close(): Promise<void> {
-    const db = this.#db;
-    if (db === undefined) return;
-    this.#shutdown();
-    db.close();
+    const c = this.#c;
+    if (c === undefined) return;
+    this.#c = undefined;
+    if (--c.refs === 0) c.shutdown();
   }
 }
+
+/** This realm's shared connections, by factory and database name. */
+const connections = new WeakMap<IDBFactory, Map<string, { pending: Promise<Connection> }>>();
 
 /**
  * Open (or create) the encrypted IndexedDB keystore `name`. Throws `WrongDatabaseKey` when `key`
@@ -1011,6 +1123,49 @@ export async function openIndexedDbKeystore(
   const factory = options.indexedDB ?? globalThis.indexedDB;
   if (factory === undefined) throw new MlsKeypackagesError(ErrorCode.KeystoreError, "IndexedDB is not available here");
   const aes = await deriveAesKey(key);
+  if (options.shared === false) return new IndexedDbKeystore(await connect(factory, name, aes, options));
+  let byName = connections.get(factory);
+  if (byName === undefined) connections.set(factory, (byName = new Map()));
+  for (;;) {
+    const entry = byName.get(name);
+    if (entry === undefined) break;
+    const c = await entry.pending.catch(() => undefined);
+    if (byName.get(name) !== entry) continue; // replaced meanwhile
+    if (c === undefined || c.unusable) {
+      byName.delete(name);
+      break;
+    }
+    if (!(await c.accepts(aes))) {
+      // Maybe another tab changed the key and this connection has not noticed yet.
+      await c.check().catch(() => undefined);
+      if (!c.unusable) throw wrongKey();
+      continue;
+    }
+    if (c.unusable) continue;
+    c.refs++;
+    return new IndexedDbKeystore(c);
+  }
+  const entry = { pending: connect(factory, name, aes, options) };
+  const registry = byName;
+  registry.set(name, entry);
+  try {
+    const c = await entry.pending;
+    c.onShutdown = () => {
+      if (registry.get(name) === entry) registry.delete(name);
+    };
+    return new IndexedDbKeystore(c);
+  } catch (e) {
+    if (registry.get(name) === entry) registry.delete(name);
+    throw e;
+  }
+}
+
+async function connect(
+  factory: IDBFactory,
+  name: string,
+  aes: CryptoKey,
+  options: IndexedDbOptions,
+): Promise<Connection> {
   const chunkBytes = (options.compaction || undefined)?.chunkBytes ?? DEFAULT_COMPACTION.chunkBytes;
   let prepared: PreparedMigration | undefined;
   let db: IDBDatabase | undefined;
@@ -1038,7 +1193,7 @@ export async function openIndexedDbKeystore(
       state = await loadState(db, aes);
       if (state === undefined) throw corrupt("missing_keycheck", "the key-check record is missing");
     }
-    return new IndexedDbKeystore(db, name, aes, state, options);
+    return new Connection(db, name, aes, state, options);
   } catch (e) {
     db.close();
     if (e instanceof MlsKeypackagesError) throw e;

@@ -4,8 +4,10 @@
  * place, the bucket of a row, and the snapshot manifest. Browser-safe (WebCrypto only).
  *
  *   payload  := u8 version (1) · u32 count · entry*
- *   entry    := u8 table · u8 kind (1 put, 0 delete) · str key · row (put only)
- *   str      := u8 tag (0 ASCII, 1 UTF-8) · u32 length · bytes
+ *   entry    := u8 table · u8 kind · [str key] · [row]
+ *               kind 0 delete (key), 1 put (key, row), 2 put whose key is the hex of a byte
+ *               field of the row (row only: key packages' private rows, conversations)
+ *   str      := u8 tag (0 ASCII, 1 UTF-8, 2 lowercase hex stored as its bytes) · u32 length · bytes
  *   bytes    := u32 length · bytes
  *   number   := f64 (big endian)
  *
@@ -14,6 +16,7 @@
 import { ErrorCode, MlsKeypackagesError } from "../errors.js";
 import { TABLES, type RowOf, type TableName } from "./contract.js";
 import type { DatabaseKey } from "./databaseKey.js";
+import { toHex } from "./staging.js";
 
 const utf8 = new TextEncoder();
 const utf8d = new TextDecoder();
@@ -69,6 +72,25 @@ export class ByteWriter {
     this.#ensure(b.length);
     this.#buf.set(b, this.#len);
     this.#len += b.length;
+    return this;
+  }
+
+  /** A string that is usually lowercase hex (keys, ids): stored as its bytes when it is. */
+  key(s: string): this {
+    const n = s.length;
+    let hex = n % 2 === 0 && n > 0 && n <= 0x20000;
+    for (let i = 0; hex && i < n; i++) {
+      const c = s.charCodeAt(i);
+      hex = (c >= 48 && c <= 57) || (c >= 97 && c <= 102);
+    }
+    if (!hex) return this.str(s);
+    this.u8(2).u32(n >> 1);
+    this.#ensure(n >> 1);
+    for (let i = 0; i < n; i += 2) {
+      const a = s.charCodeAt(i);
+      const b = s.charCodeAt(i + 1);
+      this.#buf[this.#len++] = (((a & 0xf) + (a >> 6) * 9) << 4) | ((b & 0xf) + (b >> 6) * 9);
+    }
     return this;
   }
 
@@ -143,6 +165,7 @@ export class ByteReader {
   str(): string {
     const tag = this.u8();
     const b = this.bytes();
+    if (tag === 2) return toHex(b);
     if (tag === 1) return utf8d.decode(b);
     if (tag !== 0) throw new RangeError("bad string tag");
     // Short ASCII (keys, hex ids): fromCharCode beats TextDecoder's call overhead.
@@ -192,14 +215,14 @@ const ROW_CODECS: { [T in TableName]: RowCodec<T> } = {
   keypackages: {
     write: (w, r) =>
       void w
-        .str(r.credentialId)
+        .key(r.credentialId)
         .f64(r.ciphersuite)
         .f64(r.credentialType)
         .f64(r.notBefore)
         .f64(r.notAfter)
         .u8(r.lastResort ? 1 : 0)
-        .str(r.initKey)
-        .str(r.encryptionKey)
+        .key(r.initKey)
+        .key(r.encryptionKey)
         .bytes(r.keypackage),
     read: (r, key) => ({
       ref: key,
@@ -217,7 +240,7 @@ const ROW_CODECS: { [T in TableName]: RowCodec<T> } = {
   hpke_private_keys: pairCodec,
   encryption_keypairs: pairCodec,
   conversations: {
-    write: (w, r) => void w.bytes(r.id).str(r.credentialId).bytes(r.state),
+    write: (w, r) => void w.bytes(r.id).key(r.credentialId).bytes(r.state),
     read: (r) => ({ id: r.bytes(), credentialId: r.str(), state: r.bytes() }),
   },
   kv: {
@@ -227,6 +250,13 @@ const ROW_CODECS: { [T in TableName]: RowCodec<T> } = {
 };
 
 const TABLE_INDEX = new Map<TableName, number>(TABLES.map((t, i) => [t, i]));
+
+/** Tables whose key is the hex of a byte field of the row: the key is not stored (entry kind 2). */
+const DERIVED_KEY: { [T in TableName]?: (row: RowOf[TableName]) => string } = {
+  hpke_private_keys: (r) => toHex((r as RowOf["hpke_private_keys"]).publicKey),
+  encryption_keypairs: (r) => toHex((r as RowOf["encryption_keypairs"]).publicKey),
+  conversations: (r) => toHex((r as RowOf["conversations"]).id),
+};
 
 /** One row-level change: `row` undefined means "deleted". */
 export interface Entry {
@@ -243,9 +273,14 @@ export function encodeEntries(entries: readonly Entry[], sizeHint = 1024): Uint8
   w.u8(PAYLOAD_VERSION).u32(entries.length);
   for (const e of entries) {
     w.u8(TABLE_INDEX.get(e.table) as number);
-    w.u8(e.row === undefined ? 0 : 1);
-    w.str(e.key);
-    if (e.row !== undefined) (ROW_CODECS[e.table] as RowCodec<TableName>).write(w, e.row as never);
+    if (e.row === undefined) {
+      w.u8(0).key(e.key);
+      continue;
+    }
+    const derived = DERIVED_KEY[e.table];
+    if (derived !== undefined && derived(e.row) === e.key) w.u8(2);
+    else w.u8(1).key(e.key);
+    (ROW_CODECS[e.table] as RowCodec<TableName>).write(w, e.row as never);
   }
   return w.done();
 }
@@ -262,6 +297,13 @@ export function decodeEntries(
     const table = TABLES[r.u8()];
     if (table === undefined) throw new RangeError("unknown table");
     const kind = r.u8();
+    if (kind === 2) {
+      const derived = DERIVED_KEY[table];
+      if (derived === undefined) throw new RangeError("no derived key for this table");
+      const row = (ROW_CODECS[table] as RowCodec<TableName>).read(r, "");
+      apply(table, derived(row), row);
+      continue;
+    }
     const key = r.str();
     if (kind === 0) apply(table, key, undefined);
     else if (kind === 1) apply(table, key, (ROW_CODECS[table] as RowCodec<TableName>).read(r, key));

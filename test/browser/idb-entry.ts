@@ -4,13 +4,14 @@
  * real IndexedDB and WebCrypto of the browser. Publishes `window.__results`.
  */
 import { ErrorCode, MlsKeypackagesError } from "../../src/errors.js";
-import { SCHEMA_VERSION, TABLES } from "../../src/keystore/contract.js";
 import { DatabaseKey } from "../../src/keystore/databaseKey.js";
 import { RecordDecryptionError } from "../../src/keystore/encryption.js";
-import { openIndexedDbKeystore, type StoredRecord } from "../../src/keystore/indexeddb.js";
+import { INDEXEDDB_SCHEMA_VERSION, openIndexedDbKeystore } from "../../src/keystore/indexeddb.js";
+import type { StoredRecord } from "../../src/keystore/indexeddbLegacy.js";
+import { buildLegacyDatabase, dumpIdb } from "../keystore/fixtures/idb.js";
 import { toHex } from "../../src/keystore/staging.js";
 import { defineKeystoreContract, type ContractApi, type Matchers } from "../keystore/contract-cases.js";
-import { bundleOps, credentialRow, keypackageBundle, randomBytes } from "../keystore/fixtures/rows.js";
+import { bundleDeleteOps, bundleOps, credentialRow, keypackageBundle } from "../keystore/fixtures/rows.js";
 
 // ── a minimal describe/it/expect ─────────────────────────────────────────────
 interface Test {
@@ -123,7 +124,7 @@ async function rawDb(name: string, version?: number): Promise<IDBDatabase> {
   return request(req);
 }
 
-async function rawGet(name: string, store: string, key: string): Promise<StoredRecord> {
+async function rawGet(name: string, store: string, key: string | number): Promise<StoredRecord> {
   const db = await rawDb(name);
   try {
     return (await request(db.transaction(store).objectStore(store).get(key))) as StoredRecord;
@@ -158,8 +159,12 @@ defineKeystoreContract(api, "indexeddb (Chromium)", async () => {
 });
 
 // ── IndexedDB specifics ─────────────────────────────────────────────────────
+async function rawDump(name: string): Promise<{ version: number; stores: Record<string, Record<string, unknown>[]> }> {
+  return dumpIdb(indexedDB, name);
+}
+
 api.describe("IndexedDB backend (Chromium)", () => {
-  api.it("persists across reopen; a wrong key fails with WrongDatabaseKey", async () => {
+  api.it("persists across reopen; a wrong key fails with WrongDatabaseKey, nothing written", async () => {
     const name = uniqueName();
     const key = DatabaseKey.generate();
     const cred = credentialRow();
@@ -167,8 +172,11 @@ api.describe("IndexedDB backend (Chromium)", () => {
     const ks = await openIndexedDbKeystore(name, key);
     await ks.commit([{ kind: "put", table: "credentials", key: cred.id, row: cred }, ...bundleOps(b)]);
     await ks.close();
+    const before = JSON.stringify(await rawDump(name), (_k, v: unknown) => (v instanceof Uint8Array ? toHex(v) : v));
     const err = await errorOf(openIndexedDbKeystore(name, DatabaseKey.generate()));
     expect(MlsKeypackagesError.is(err, ErrorCode.WrongDatabaseKey), String(err)).toBe(true);
+    const after = JSON.stringify(await rawDump(name), (_k, v: unknown) => (v instanceof Uint8Array ? toHex(v) : v));
+    expect(after).toBe(before);
     const again = await openIndexedDbKeystore(name, key);
     expect(await again.get("credentials", cred.id)).toEqual(cred);
     expect(await again.get("keypackages", b.kp.ref)).toEqual(b.kp);
@@ -177,56 +185,55 @@ api.describe("IndexedDB backend (Chromium)", () => {
     await deleteDb(name);
   });
 
-  api.it("a record moved under another key or into another table fails to decrypt (AAD)", async () => {
+  api.it("log records are bound to their sequence number (swapped records fail to decrypt)", async () => {
     const name = uniqueName();
+    const key = DatabaseKey.generate();
     const cred = credentialRow();
-    const [a, b] = [keypackageBundle(cred.id), keypackageBundle(cred.id)];
-    const ks = await openIndexedDbKeystore(name, DatabaseKey.generate());
-    await ks.commit([...bundleOps(a), ...bundleOps(b)]);
-    const ra = await rawGet(name, "hpke_private_keys", a.kp.initKey);
-    const rb = await rawGet(name, "hpke_private_keys", b.kp.initKey);
-    await rawPut(name, "hpke_private_keys", { ...ra, v: rb.v });
-    await rawPut(name, "encryption_keypairs", { ...rb, publicKey: b.kp.initKey });
-    const moved = await errorOf(ks.get("hpke_private_keys", a.kp.initKey));
-    expect(moved).toBeInstanceOf(RecordDecryptionError);
-    expect((moved as MlsKeypackagesError).code).toBe(ErrorCode.KeystoreError);
-    expect(await errorOf(ks.get("encryption_keypairs", b.kp.initKey))).toBeInstanceOf(RecordDecryptionError);
-    // The untouched record still decrypts.
-    expect(await ks.get("hpke_private_keys", b.kp.initKey)).toEqual(b.hpke);
+    const ks = await openIndexedDbKeystore(name, key, { compaction: false });
+    await ks.commit(bundleOps(keypackageBundle(cred.id)));
+    await ks.commit(bundleOps(keypackageBundle(cred.id)));
     await ks.close();
+    const r1 = (await rawGet(name, "log", 1)) as unknown as { seq: number; v: Uint8Array };
+    const r2 = (await rawGet(name, "log", 2)) as unknown as { seq: number; v: Uint8Array };
+    await rawPut(name, "log", { seq: 1, v: r2.v });
+    await rawPut(name, "log", { seq: 2, v: r1.v });
+    const err = await errorOf(openIndexedDbKeystore(name, key));
+    expect(err).toBeInstanceOf(RecordDecryptionError);
+    expect((err as MlsKeypackagesError).code).toBe(ErrorCode.KeystoreError);
+    await rawPut(name, "log", r1);
+    await rawPut(name, "log", r2);
+    const again = await openIndexedDbKeystore(name, key);
+    expect((await again.counts()).keypackages).toBe(2);
+    await again.close();
     await deleteDb(name);
   });
 
-  api.it("records keep metadata in clear, secrets only as ciphertext; listing decrypts nothing", async () => {
+  api.it("stores only sealed records: meta, log and chunks; nothing in clear", async () => {
     const name = uniqueName();
     const cred = credentialRow();
     const b = keypackageBundle(cred.id);
     const ks = await openIndexedDbKeystore(name, DatabaseKey.generate());
-    await ks.commit(bundleOps(b));
-    const rec = await rawGet(name, "keypackages", b.kp.ref);
-    expect(Object.keys(rec).sort()).toEqual([
-      "ciphersuite",
-      "credentialId",
-      "credentialType",
-      "h",
-      "lastResort",
-      "notAfter",
-      "notBefore",
-      "ref",
-      "v",
-    ]);
-    const priv = await rawGet(name, "hpke_private_keys", b.kp.initKey);
-    expect(Object.keys(priv).sort()).toEqual(["h", "publicKey", "v"]);
-    expect(toHex(priv.v).includes(toHex(b.hpke.privateKey))).toBe(false);
-    await rawPut(name, "keypackages", { ...rec, v: randomBytes(rec.v.length) });
-    expect((await ks.listKeypackageMeta()).map((m) => m.ref)).toEqual([b.kp.ref]);
-    expect(await ks.keypackageRefsForCredential(cred.id)).toEqual([b.kp.ref]);
-    expect(await errorOf(ks.get("keypackages", b.kp.ref))).toBeInstanceOf(RecordDecryptionError);
+    await ks.commit([{ kind: "put", table: "credentials", key: cred.id, row: cred }, ...bundleOps(b)]);
+    await ks.compact();
+    await ks.commit(bundleOps(keypackageBundle(cred.id)));
     await ks.close();
+    const { version, stores } = await rawDump(name);
+    expect(version).toBe(INDEXEDDB_SCHEMA_VERSION);
+    expect(Object.keys(stores).sort()).toEqual(["chunks", "log", "meta"]);
+    const allowed = ["compactions", "id", "keyEpoch", "name", "seq", "v"];
+    let text = "";
+    for (const recs of Object.values(stores))
+      for (const r of recs) {
+        for (const k of Object.keys(r)) expect(allowed.includes(k), k).toBe(true);
+        text += JSON.stringify(r, (_k, v: unknown) => (v instanceof Uint8Array ? toHex(v) : v));
+      }
+    for (const secret of [b.hpke.privateKey, b.enc.privateKey, cred.signaturePrivateKey])
+      expect(text.includes(toHex(secret))).toBe(false);
+    for (const id of [cred.id, b.kp.ref, b.kp.initKey]) expect(text.includes(id)).toBe(false);
     await deleteDb(name);
   });
 
-  api.it("updateKey re-encrypts everything: new key opens, old key fails", async () => {
+  api.it("updateKey reseals everything: new key opens, old key fails", async () => {
     const name = uniqueName();
     const [oldKey, newKey] = [DatabaseKey.generate(), DatabaseKey.generate()];
     const cred = credentialRow();
@@ -236,37 +243,92 @@ api.describe("IndexedDB backend (Chromium)", () => {
       { kind: "put", table: "credentials", key: cred.id, row: cred },
       ...bundles.flatMap(bundleOps),
     ]);
-    const before = await rawGet(name, "credentials", cred.id);
     await ks.updateKey(newKey);
+    await ks.commit(bundleOps(keypackageBundle(cred.id)));
     await ks.close();
-    const after = await rawGet(name, "credentials", cred.id);
-    expect(toHex(after.v) === toHex(before.v)).toBe(false);
     const err = await errorOf(openIndexedDbKeystore(name, oldKey));
     expect(MlsKeypackagesError.is(err, ErrorCode.WrongDatabaseKey)).toBe(true);
     const again = await openIndexedDbKeystore(name, newKey);
     expect(await again.get("credentials", cred.id)).toEqual(cred);
     for (const b of bundles)
       expect(await again.get("encryption_keypairs", b.kp.encryptionKey)).toEqual(b.enc);
-    expect((await again.counts()).keypackages).toBe(10);
+    expect((await again.counts()).keypackages).toBe(11);
     await again.close();
     await deleteDb(name);
   });
 
   api.it("a database from a newer schema is refused with SchemaTooNew", async () => {
     const name = uniqueName();
-    (await rawDb(name, SCHEMA_VERSION + 1)).close();
+    (await rawDb(name, INDEXEDDB_SCHEMA_VERSION + 1)).close();
     const err = await errorOf(openIndexedDbKeystore(name, DatabaseKey.generate()));
     expect(MlsKeypackagesError.is(err, ErrorCode.SchemaTooNew), String(err)).toBe(true);
     await deleteDb(name);
   });
 
-  api.it("one store per table, at the current schema version", async () => {
+  api.it("migrates a database of the per-row format (schema 2) with its data", async () => {
     const name = uniqueName();
-    await (await openIndexedDbKeystore(name, DatabaseKey.generate())).close();
-    const db = await rawDb(name);
-    expect(db.version).toBe(SCHEMA_VERSION);
-    expect(Array.from(db.objectStoreNames).sort()).toEqual([...TABLES, "meta"].sort());
-    db.close();
+    const key = DatabaseKey.generate();
+    const cred = credentialRow();
+    const bundles = Array.from({ length: 20 }, (_, i) => keypackageBundle(cred.id, { lastResort: i === 0 }));
+    await buildLegacyDatabase(indexedDB, name, key, 2, [
+      { kind: "put", table: "credentials", key: cred.id, row: cred },
+      ...bundles.flatMap(bundleOps),
+    ]);
+    const err = await errorOf(openIndexedDbKeystore(name, DatabaseKey.generate()));
+    expect(MlsKeypackagesError.is(err, ErrorCode.WrongDatabaseKey)).toBe(true);
+    expect((await rawDump(name)).version).toBe(2);
+    const ks = await openIndexedDbKeystore(name, key);
+    expect(await ks.get("credentials", cred.id)).toEqual(cred);
+    for (const b of bundles) {
+      expect(await ks.get("keypackages", b.kp.ref)).toEqual(b.kp);
+      expect(await ks.get("hpke_private_keys", b.kp.initKey)).toEqual(b.hpke);
+    }
+    await ks.close();
+    const raw = await rawDump(name);
+    expect(raw.version).toBe(INDEXEDDB_SCHEMA_VERSION);
+    expect(Object.keys(raw.stores).sort()).toEqual(["chunks", "log", "meta"]);
+    await deleteDb(name);
+  });
+
+  api.it("compaction folds the log into chunks; reopening reads the same rows", async () => {
+    const name = uniqueName();
+    const key = DatabaseKey.generate();
+    const cred = credentialRow();
+    const ks = await openIndexedDbKeystore(name, key, { compaction: { maxLogRecords: 3, chunkBytes: 4096 } });
+    const live: string[] = [];
+    for (let i = 0; i < 12; i++) {
+      const add = Array.from({ length: 10 }, () => keypackageBundle(cred.id));
+      const gone = live.splice(0, 3);
+      live.push(...add.map((b) => b.kp.ref));
+      const drop = await Promise.all(gone.map((ref) => ks.get("keypackages", ref)));
+      await ks.commit([...add.flatMap(bundleOps), ...drop.flatMap((kp) => (kp ? bundleDeleteOps(kp) : []))]);
+    }
+    await ks.compact();
+    expect(ks.stats.logRecords).toBe(0);
+    const want = live.sort();
+    expect((await ks.keypackageRefsForCredential(cred.id)).sort()).toEqual(want);
+    await ks.close();
+    const again = await openIndexedDbKeystore(name, key);
+    expect((await again.keypackageRefsForCredential(cred.id)).sort()).toEqual(want);
+    expect((await again.counts()).hpke_private_keys).toBe(want.length);
+    await again.close();
+    await deleteDb(name);
+  });
+
+  api.it("two connections in one page (Web Locks, BroadcastChannel): concurrent commits all land", async () => {
+    const name = uniqueName();
+    const key = DatabaseKey.generate();
+    const a = await openIndexedDbKeystore(name, key, { shared: false });
+    const b = await openIndexedDbKeystore(name, key, { shared: false });
+    const cred = credentialRow();
+    const run = (ks: typeof a) =>
+      Promise.all(Array.from({ length: 10 }, () => ks.commit(bundleOps(keypackageBundle(cred.id)))));
+    await Promise.all([run(a), run(b)]);
+    await new Promise((r) => setTimeout(r, 50));
+    expect((await a.counts()).keypackages).toBe(20);
+    expect((await b.counts()).keypackages).toBe(20);
+    await a.close();
+    await b.close();
     await deleteDb(name);
   });
 });

@@ -45,5 +45,5 @@ it("IndexedDB keystore passes the contract and its own checks in headless Chromi
   expect(results.passed.filter((n) => n.startsWith("Keystore contract: indexeddb (Chromium)"))).toHaveLength(
     contract,
   );
-  expect(results.passed.filter((n) => n.startsWith("IndexedDB backend (Chromium)"))).toHaveLength(6);
+  expect(results.passed.filter((n) => n.startsWith("IndexedDB backend (Chromium)"))).toHaveLength(8);
 }, 120_000);

@@ -607,10 +607,14 @@ describe("signature verification pool", () => {
         maxLag = Math.max(maxLag, t - last - 5);
         last = t;
       }, 5);
+      const started = performance.now();
       await Promise.all([big, small]);
+      const elapsed = performance.now() - started;
       clearInterval(tick);
       expect(order).toEqual(["small", "big"]);
-      expect(maxLag).toBeLessThan(100);
+      // Verifying on this thread would stall it for the whole run; off it, the loop only sees
+      // the machine's own noise (a generous bound: other test files share the cores).
+      expect(maxLag).toBeLessThan(Math.max(150, elapsed / 2));
     } finally {
       await pool.close();
     }

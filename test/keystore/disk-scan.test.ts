@@ -16,6 +16,7 @@ import { openIndexedDbKeystore } from "../../src/keystore/indexeddb.js";
 import { openSqliteKeystore } from "../../src/keystore/sqlite.js";
 import { toHex } from "../../src/keystore/staging.js";
 import { Ciphersuite, ClientId, CoreCrypto, Credential, Database } from "../../src/index.js";
+import { buildLegacyDatabase } from "./fixtures/idb.js";
 import { bundleOps, conversationRow, credentialRow, keypackageBundle } from "./fixtures/rows.js";
 
 let dir: string;
@@ -189,6 +190,27 @@ describe("nothing secret on disk", () => {
     await ks.commit(ops);
     await ks.close();
     const raw = await idbBytes(factory, "scan");
+    expect(raw.length).toBeGreaterThan(1000);
+    expect(found(raw, secrets)).toEqual([]);
+  });
+
+  it("IndexedDB: log records, compacted snapshot chunks and a migrated database hold only ciphertext", async () => {
+    const factory = new IDBFactory();
+    const { ops, secrets } = secretRows();
+    const key = DatabaseKey.generate();
+    // Migrated from the per-row format.
+    await buildLegacyDatabase(factory, "scan-legacy", key, 2, ops);
+    const migrated = await openIndexedDbKeystore("scan-legacy", key, { indexedDB: factory });
+    expect((await migrated.counts()).keypackages).toBe(1);
+    await migrated.close();
+    expect(found(await idbBytes(factory, "scan-legacy"), secrets)).toEqual([]);
+    // Written as log records, then folded into snapshot chunks.
+    const ks = await openIndexedDbKeystore("scan-compact", key, { indexedDB: factory, compaction: false });
+    for (const op of ops) await ks.commit([op]);
+    expect(found(await idbBytes(factory, "scan-compact"), secrets)).toEqual([]);
+    await ks.compact();
+    await ks.close();
+    const raw = await idbBytes(factory, "scan-compact");
     expect(raw.length).toBeGreaterThan(1000);
     expect(found(raw, secrets)).toEqual([]);
   });

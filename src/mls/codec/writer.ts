@@ -6,12 +6,37 @@
 
 const MAX_VARINT = 0x3fffffff;
 
+/**
+ * Scratch buffers of finished writers, reused by the next ones: an encoding then costs one
+ * allocation (`finish()`'s exact-size copy) instead of two or more, which matters on hot paths
+ * that encode dozens of small structures. A buffer is zeroed up to what was written before it
+ * is pooled (encodings may hold secrets); buffers larger than `POOLED_MAX` are left to the GC.
+ */
+const pool: Uint8Array[] = [];
+const POOL_SIZE = 8;
+const POOLED_MIN = 1024;
+const POOLED_MAX = 256 * 1024;
+const FINISHED = new Uint8Array(0);
+
+/** A pooled buffer of at least `capacity` bytes (all zero), if one is free. */
+function fromPool(capacity: number): Uint8Array | undefined {
+  for (let i = pool.length - 1; i >= 0; i--) {
+    const b = pool[i] as Uint8Array;
+    if (b.length >= capacity) {
+      pool[i] = pool[pool.length - 1] as Uint8Array;
+      pool.pop();
+      return b;
+    }
+  }
+  return undefined;
+}
+
 export class Writer {
   #buf: Uint8Array;
   #len = 0;
 
   constructor(initialCapacity = 256) {
-    this.#buf = new Uint8Array(initialCapacity);
+    this.#buf = fromPool(initialCapacity) ?? new Uint8Array(Math.max(initialCapacity, POOLED_MIN));
   }
 
   get length(): number {
@@ -22,8 +47,10 @@ export class Writer {
     const at = this.#len;
     const need = at + n;
     if (need > this.#buf.length) {
+      if (this.#buf === FINISHED) throw new TypeError("Writer used after finish()");
       const next = new Uint8Array(Math.max(need, this.#buf.length * 2));
       next.set(this.#buf.subarray(0, at));
+      this.#buf.fill(0, 0, at);
       this.#buf = next;
     }
     this.#len = need;
@@ -100,6 +127,7 @@ export class Writer {
     if (head !== 4) {
       b.copyWithin(gap + head, start, this.#len);
       this.#len -= 4 - head;
+      b.fill(0, this.#len, this.#len + 4 - head); // the vacated tail: pooled buffers stay zero past #len
     }
     return this;
   }
@@ -119,9 +147,16 @@ export class Writer {
     return this;
   }
 
-  /** The written bytes (a copy sized exactly). */
+  /** The written bytes (a copy sized exactly). The writer cannot be used afterwards. */
   finish(): Uint8Array {
-    return this.#buf.slice(0, this.#len);
+    const buf = this.#buf;
+    if (buf === FINISHED) throw new TypeError("Writer.finish() called twice");
+    const out = buf.slice(0, this.#len);
+    buf.fill(0, 0, this.#len);
+    this.#buf = FINISHED;
+    this.#len = 0;
+    if (buf.length <= POOLED_MAX && pool.length < POOL_SIZE) pool.push(buf);
+    return out;
   }
 }
 

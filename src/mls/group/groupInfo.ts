@@ -11,7 +11,7 @@ import { encode, Writer } from "../codec/index.js";
 import { signWithLabel, verifyWithLabel } from "../crypto/labels.js";
 import type { CiphersuiteImpl } from "../crypto/types.js";
 import type { Extension } from "../keypackage/types.js";
-import { externalKeyPair } from "../keyschedule/schedule.js";
+import { externalPublicKey } from "../keyschedule/schedule.js";
 import type { GroupContext } from "../keyschedule/types.js";
 import { getLeaf, leafCount } from "../tree/tree.js";
 import type { RatchetTree } from "../tree/types.js";
@@ -98,11 +98,9 @@ export async function bundleGroupInfo(
     readonly signaturePrivateKey: Uint8Array;
   },
 ): Promise<GroupInfo> {
-  const external = await externalKeyPair(cs, input.externalSecret);
-  external.privateKey.fill(0);
   const extensions: Extension[] = [
     ratchetTreeExtension(encodedRatchetTree(input.tree)),
-    externalPubExtension(external.publicKey),
+    externalPubExtension(await externalPublicKey(cs, input.externalSecret)),
   ];
   return signGroupInfo(
     cs,

@@ -6,14 +6,16 @@
  */
 import {
   deriveSecret,
-  deriveSecretSync,
   deriveTreeSecret,
   deriveTreeSecretSync,
   expandWithLabel,
   expandWithLabelSync,
+  kdfLabel,
 } from "../crypto/labels.js";
 import type { Kdf, SyncExpandKdf } from "../crypto/types.js";
 import { syncExpandOf } from "../crypto/types.js";
+
+const EMPTY = new Uint8Array(0);
 
 /** A value now (synchronous provider) or later (asynchronous provider). */
 export type Maybe<T> = T | Promise<T>;
@@ -23,6 +25,8 @@ export class LabeledKdf {
   readonly nh: number;
   readonly kdf: Kdf;
   readonly #sync: SyncExpandKdf | undefined;
+  /** KDFLabel of DeriveSecret (empty context, length Nh) per label: the same bytes every time. */
+  readonly #deriveLabels = new Map<string, Uint8Array>();
 
   constructor(kdf: Kdf) {
     this.kdf = kdf;
@@ -46,7 +50,13 @@ export class LabeledKdf {
   /** §8 DeriveSecret(Secret, Label) = ExpandWithLabel(Secret, Label, "", KDF.Nh). */
   deriveSecret(secret: Uint8Array, label: string): Maybe<Uint8Array> {
     const s = this.#sync;
-    return s === undefined ? deriveSecret(secret, label, this.kdf) : deriveSecretSync(secret, label, s);
+    if (s === undefined) return deriveSecret(secret, label, this.kdf);
+    let info = this.#deriveLabels.get(label);
+    if (info === undefined) {
+      info = kdfLabel(label, EMPTY, this.nh);
+      this.#deriveLabels.set(label, info);
+    }
+    return s.expandSync(secret, info, this.nh);
   }
 
   /** §9 DeriveTreeSecret(Secret, Label, Generation, Length). */

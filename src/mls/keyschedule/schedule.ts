@@ -24,7 +24,7 @@ import { ErrorCode, MlsRuleError } from "../../errors.js";
 import type { CiphersuiteImpl } from "../crypto/types.js";
 import { encode } from "../codec/index.js";
 import { writeGroupContext } from "./codec.js";
-import { labeledKdf } from "./kdf.js";
+import { labeledKdf, type Maybe } from "./kdf.js";
 import type { GroupContext } from "./types.js";
 
 /** The secrets of one epoch (§8 table 4), plus the next epoch's init_secret. */
@@ -55,6 +55,12 @@ const EPOCH_LABELS = [
 ] as const satisfies ReadonlyArray<readonly [keyof EpochSecrets, string]>;
 
 const contexts = new WeakMap<GroupContext, Uint8Array>();
+
+/** The values of `items`: as they are when none is a promise (a synchronous KDF), else awaited. */
+function all(items: readonly Maybe<Uint8Array>[]): Maybe<Uint8Array[]> {
+  for (const v of items) if (v instanceof Promise) return Promise.all(items);
+  return items as Uint8Array[];
+}
 
 /** The §8.1 GroupContext encoding (once per immutable GroupContext object). */
 export function groupContextBytes(gc: GroupContext): Uint8Array {
@@ -118,7 +124,7 @@ export async function epochSecretsFromJoiner(
   const member = await memberSecret(cs, joiner, pskSecret);
   const epochSecret = await k.expandWithLabel(member, "epoch", groupContextBytes(groupContext), k.nh);
   member.fill(0);
-  const values = await Promise.all(EPOCH_LABELS.map(([, label]) => k.deriveSecret(epochSecret, label)));
+  const values = await all(EPOCH_LABELS.map(([, label]) => k.deriveSecret(epochSecret, label)));
   epochSecret.fill(0);
   const out: Partial<Record<keyof EpochSecrets, Uint8Array>> = {};
   EPOCH_LABELS.forEach(([name], i) => (out[name] = values[i] as Uint8Array));
@@ -154,10 +160,10 @@ export async function welcomeKeyNonce(
 ): Promise<{ readonly key: Uint8Array; readonly nonce: Uint8Array }> {
   const k = labeledKdf(cs.kdf);
   const empty = new Uint8Array(0);
-  const [key, nonce] = await Promise.all([
+  const [key, nonce] = (await all([
     k.expandWithLabel(welcome, "key", empty, cs.hpke.keyLength),
     k.expandWithLabel(welcome, "nonce", empty, cs.hpke.nonceLength),
-  ]);
+  ])) as [Uint8Array, Uint8Array];
   return { key, nonce };
 }
 
@@ -177,6 +183,12 @@ export async function mlsExporter(
   const out = await k.expandWithLabel(derived, "exported", hash, length);
   derived.fill(0);
   return out;
+}
+
+/** §12.4.3.2 external_pub: the public key of KEM.DeriveKeyPair(external_secret) (no private key exported). */
+export async function externalPublicKey(cs: CiphersuiteImpl, externalSecret: Uint8Array): Promise<Uint8Array> {
+  const kp = await cs.hpke.deriveKeyPair(externalSecret);
+  return cs.hpke.exportPublicKey(kp.publicKey);
 }
 
 /** §8 external key pair: KEM.DeriveKeyPair(external_secret); its public key is the external_pub extension. */

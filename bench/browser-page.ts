@@ -1,0 +1,156 @@
+/**
+ * In-page side of bench/browser.ts: the same key package operations on our library
+ * (`Database.open` in IndexedDB, or in memory) and on CoreCrypto 10.3.0's browser build (its
+ * persistent IndexedDB database, or in memory), each timed with `performance.now()`.
+ * Bundled by esbuild; CoreCrypto's wasm is served next to it.
+ */
+import * as cc from "@wireapp/core-crypto/browser";
+import { Ciphersuite, ClientId, CoreCrypto, Credential, Database, DatabaseKey } from "../src/index.js";
+import type { CredentialRef } from "../src/index.js";
+
+const SUITE = Ciphersuite.MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519;
+const USER = "3c4a8bd6-9b53-4c2f-8f36-4c8f8e5c5b1a";
+const DEVICE = "4d2a";
+const DOMAIN = "wire.com";
+
+type CcCore = cc.CoreCrypto;
+type CcContext = Parameters<Parameters<CcCore["transaction"]>[0]>[0];
+type CcCredentialRef = Parameters<CcContext["generateKeyPackage"]>[0];
+
+/** One side of the comparison: a session on one database, with the operations timed. */
+interface Side {
+  addCredential(): Promise<unknown>;
+  generate(cred: unknown, n: number): Promise<void>;
+  list(): Promise<number>;
+  removeFor(cred: unknown): Promise<void>;
+  /** A second session on the same database: open it and list. */
+  secondOpenAndList(): Promise<number>;
+}
+
+const transport = {
+  async sendCommitBundle(): Promise<undefined> {
+    return undefined;
+  },
+  async prepareForTransport(): Promise<never> {
+    throw new Error("unused");
+  },
+} as never;
+
+let keyBytes = crypto.getRandomValues(new Uint8Array(32));
+
+async function ours(name: string | undefined): Promise<Side> {
+  const key = new DatabaseKey(keyBytes);
+  const session = await CoreCrypto.open(name === undefined ? await Database.inMemory() : await Database.open(name, key));
+  const clientId = ClientId.parse(`${USER}:${DEVICE}@${DOMAIN}`);
+  return {
+    addCredential: () => session.transaction((tx) => tx.addCredential(Credential.basic(SUITE, clientId))),
+    generate: (cred, n) =>
+      session.transaction(async (tx) => {
+        for (let i = 0; i < n; i++) await tx.generateKeypackage(cred as CredentialRef);
+      }),
+    list: () => session.transaction(async (tx) => (await tx.getKeypackageRefs()).length),
+    removeFor: (cred) => session.transaction((tx) => tx.removeKeypackagesFor(cred as CredentialRef)),
+    async secondOpenAndList() {
+      const second = await CoreCrypto.open(await Database.open(name as string, key));
+      const n = await second.transaction(async (tx) => (await tx.getKeypackageRefs()).length);
+      await second.close();
+      return n;
+    },
+  };
+}
+
+async function theirs(name: string | undefined): Promise<Side> {
+  const clientId = () => new cc.ClientId(new cc.Uuid(USER), cc.DeviceId.fromHexString(DEVICE), DOMAIN);
+  const openDb = () => (name === undefined ? cc.Database.inMemory() : cc.Database.open(name, new cc.DatabaseKey(keyBytes)));
+  const core = cc.CoreCrypto.new(await openDb());
+  await core.transaction((ctx) => ctx.mlsInit(clientId(), transport));
+  return {
+    addCredential: () => core.transaction((ctx) => ctx.addCredential(cc.Credential.basic(cc.cipherSuiteFromU16(SUITE), clientId()))),
+    generate: (cred, n) =>
+      core.transaction(async (ctx) => {
+        for (let i = 0; i < n; i++) await ctx.generateKeyPackage(cred as CcCredentialRef);
+      }),
+    list: () => core.transaction(async (ctx) => (await ctx.getKeyPackages()).length),
+    removeFor: (cred) => core.transaction((ctx) => ctx.removeKeyPackagesFor(cred as CcCredentialRef)),
+    async secondOpenAndList() {
+      const second = cc.CoreCrypto.new(await openDb());
+      return second.transaction(async (ctx) => {
+        await ctx.mlsInit(clientId(), transport);
+        return (await ctx.getKeyPackages()).length;
+      });
+    },
+  };
+}
+
+const sides = new Map<string, { side: Side; base: unknown }>();
+let dbNo = 0;
+
+async function timed<T>(fn: () => Promise<T>): Promise<{ ms: number; value: T }> {
+  const t0 = performance.now();
+  const value = await fn();
+  return { ms: performance.now() - t0, value };
+}
+
+const api = {
+  userAgent: () => navigator.userAgent,
+
+  async init(wasmUrl: string): Promise<string> {
+    await cc.initWasmModule(wasmUrl);
+    keyBytes = crypto.getRandomValues(new Uint8Array(32));
+    return cc.version();
+  },
+
+  /** Generate `n` key packages in one transaction on a fresh database; ms. */
+  async generateFresh(impl: "ours" | "cc", persistent: boolean, n: number): Promise<number> {
+    const name = persistent ? `bench-gen-${impl}-${Date.now()}-${dbNo++}` : undefined;
+    const side = impl === "ours" ? await ours(name) : await theirs(name);
+    const cred = await side.addCredential();
+    await side.generate(cred, 2); // warm the session's credential path
+    return (await timed(() => side.generate(cred, n))).ms;
+  },
+
+  /** Time a first session's open + list on database `name` in this page (a new tab's view). */
+  async openFresh(impl: "ours" | "cc", name: string, keyHex: string): Promise<{ ms: number; n: number }> {
+    keyBytes = Uint8Array.from(keyHex.match(/../g) as string[], (h) => parseInt(h, 16));
+    const r = await timed(async () => {
+      const side = impl === "ours" ? await ours(name) : await theirs(name);
+      return side.list();
+    });
+    return { ms: r.ms, n: r.value };
+  },
+
+  keyHex: () => Array.from(keyBytes, (b) => b.toString(16).padStart(2, "0")).join(""),
+
+  /** A database with `stored` packages of a base credential (untimed); returns its name. */
+  async setup(id: string, impl: "ours" | "cc", persistent: boolean, stored: number): Promise<string | undefined> {
+    const name = persistent ? `bench-${impl}-${Date.now()}-${dbNo++}` : undefined;
+    const side = impl === "ours" ? await ours(name) : await theirs(name);
+    const base = await side.addCredential();
+    for (let left = stored; left > 0; left -= 300) await side.generate(base, Math.min(300, left));
+    sides.set(id, { side, base });
+    return name;
+  },
+
+  /**
+   * One round on a set-up database of `stored` packages: add `extra` under a new credential
+   * (untimed), then time list, remove-by-credential of those, and a second session's open + list.
+   */
+  async round(id: string, extra: number, second: boolean): Promise<{ list: number; remove: number; open?: number; counts: number[] }> {
+    const { side } = sides.get(id) as { side: Side };
+    const cred = await side.addCredential();
+    await side.generate(cred, extra);
+    const list = await timed(() => side.list());
+    const remove = await timed(() => side.removeFor(cred));
+    const after = await side.list();
+    const open = second ? await timed(() => side.secondOpenAndList()) : undefined;
+    return {
+      list: list.ms,
+      remove: remove.ms,
+      open: open?.ms,
+      counts: [list.value, after, ...(open ? [open.value] : [])],
+    };
+  },
+};
+
+export type BrowserBenchApi = typeof api;
+(globalThis as unknown as { browserBench: BrowserBenchApi }).browserBench = api;
