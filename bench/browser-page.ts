@@ -40,7 +40,9 @@ let keyBytes = crypto.getRandomValues(new Uint8Array(32));
 
 async function ours(name: string | undefined): Promise<Side> {
   const key = new DatabaseKey(keyBytes);
-  const session = await CoreCrypto.open(name === undefined ? await Database.inMemory() : await Database.open(name, key));
+  const session = await CoreCrypto.open(
+    name === undefined ? await Database.inMemory() : await Database.open(name, key),
+  );
   const clientId = ClientId.parse(`${USER}:${DEVICE}@${DOMAIN}`);
   return {
     addCredential: () => session.transaction((tx) => tx.addCredential(Credential.basic(SUITE, clientId))),
@@ -61,11 +63,15 @@ async function ours(name: string | undefined): Promise<Side> {
 
 async function theirs(name: string | undefined): Promise<Side> {
   const clientId = () => new cc.ClientId(new cc.Uuid(USER), cc.DeviceId.fromHexString(DEVICE), DOMAIN);
-  const openDb = () => (name === undefined ? cc.Database.inMemory() : cc.Database.open(name, new cc.DatabaseKey(keyBytes)));
+  const openDb = () =>
+    name === undefined ? cc.Database.inMemory() : cc.Database.open(name, new cc.DatabaseKey(keyBytes));
   const core = cc.CoreCrypto.new(await openDb());
   await core.transaction((ctx) => ctx.mlsInit(clientId(), transport));
   return {
-    addCredential: () => core.transaction((ctx) => ctx.addCredential(cc.Credential.basic(cc.cipherSuiteFromU16(SUITE), clientId()))),
+    addCredential: () =>
+      core.transaction((ctx) =>
+        ctx.addCredential(cc.Credential.basic(cc.cipherSuiteFromU16(SUITE), clientId())),
+      ),
     generate: (cred, n) =>
       core.transaction(async (ctx) => {
         for (let i = 0; i < n; i++) await ctx.generateKeyPackage(cred as CcCredentialRef);
@@ -119,10 +125,40 @@ const api = {
     return { ms: r.ms, n: r.value };
   },
 
+  /** Median of bare IndexedDB read-write transactions putting one 1 KiB record (the floor of any commit). */
+  async idbFloor(rounds: number): Promise<number> {
+    const db = await new Promise<IDBDatabase>((resolve, reject) => {
+      const r = indexedDB.open(`bench-floor-${Date.now()}`, 1);
+      r.onupgradeneeded = () => r.result.createObjectStore("s");
+      r.onsuccess = () => resolve(r.result);
+      r.onerror = () => reject(r.error);
+    });
+    const value = crypto.getRandomValues(new Uint8Array(1024));
+    const ms: number[] = [];
+    for (let i = 0; i <= rounds; i++) {
+      const t0 = performance.now();
+      const tx = db.transaction("s", "readwrite");
+      tx.objectStore("s").put({ v: value }, i);
+      await new Promise((resolve, reject) => {
+        tx.oncomplete = resolve;
+        tx.onabort = reject;
+      });
+      if (i > 0) ms.push(performance.now() - t0);
+    }
+    db.close();
+    ms.sort((a, b) => a - b);
+    return ms[ms.length >> 1] as number;
+  },
+
   keyHex: () => Array.from(keyBytes, (b) => b.toString(16).padStart(2, "0")).join(""),
 
   /** A database with `stored` packages of a base credential (untimed); returns its name. */
-  async setup(id: string, impl: "ours" | "cc", persistent: boolean, stored: number): Promise<string | undefined> {
+  async setup(
+    id: string,
+    impl: "ours" | "cc",
+    persistent: boolean,
+    stored: number,
+  ): Promise<string | undefined> {
     const name = persistent ? `bench-${impl}-${Date.now()}-${dbNo++}` : undefined;
     const side = impl === "ours" ? await ours(name) : await theirs(name);
     const base = await side.addCredential();
@@ -135,7 +171,11 @@ const api = {
    * One round on a set-up database of `stored` packages: add `extra` under a new credential
    * (untimed), then time list, remove-by-credential of those, and a second session's open + list.
    */
-  async round(id: string, extra: number, second: boolean): Promise<{ list: number; remove: number; open?: number; counts: number[] }> {
+  async round(
+    id: string,
+    extra: number,
+    second: boolean,
+  ): Promise<{ list: number; remove: number; open?: number; counts: number[] }> {
     const { side } = sides.get(id) as { side: Side };
     const cred = await side.addCredential();
     await side.generate(cred, extra);

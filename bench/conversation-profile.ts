@@ -7,12 +7,14 @@
  *
  * The call counts are what bench/conversation.ts's primitive floors replay.
  */
+import { writeFileSync } from "node:fs";
+import { Session } from "node:inspector";
 import { createRequire, syncBuiltinESMExports } from "node:module";
 import { CASES, OPS, fillers, oursBench, type CaseName } from "./conversationOurs.js";
 import { fmt } from "./util.js";
 
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
-const WARMUP_ROUNDS = Number(process.env.BENCH_WARMUP_ROUNDS ?? 5);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 30);
+const WARMUP_ROUNDS = Number(process.env.BENCH_WARMUP_ROUNDS ?? 15);
 const wanted = process.argv.slice(2);
 const names = CASES.map(([k]) => k).filter((k) => wanted.length === 0 || wanted.includes(k));
 
@@ -37,8 +39,12 @@ if (process.env.BENCH_COUNT === "1") {
   };
   wrap("createHmac");
   wrap("createHash");
-  wrap("sign");
-  wrap("verify");
+  const size = (i: number) => (a: unknown[]): string => {
+    const n = (a[i] as Uint8Array).length;
+    return n < 1024 ? "<1K" : `${Math.round(n / 1024)}K`;
+  };
+  wrap("sign", size(1));
+  wrap("verify", size(1));
   wrap("diffieHellman");
   wrap("createPrivateKey", kty);
   wrap("createPublicKey", kty);
@@ -57,9 +63,28 @@ if (process.env.BENCH_PROFILE === "1") {
   const inputs: unknown[] = [];
   for (let i = 0; i < WARMUP_ROUNDS + ROUNDS; i++) inputs.push(await c.prepare());
   console.error(`timed-from-us ${process.hrtime.bigint() / 1000n}`);
+  // BENCH_ALLOC=<file>: a sampling profile of every allocation of the runs (collected or not).
+  const alloc = process.env.BENCH_ALLOC;
+  const session = alloc === undefined ? undefined : new Session();
+  const post = (method: string, params: object = {}): Promise<unknown> =>
+    new Promise((resolve, reject) =>
+      session?.post(method, params, (e, r) => (e === null ? resolve(r) : reject(e))),
+    );
+  if (session !== undefined) {
+    session.connect();
+    await post("HeapProfiler.startSampling", {
+      samplingInterval: 1024,
+      includeObjectsCollectedByMajorGC: true,
+      includeObjectsCollectedByMinorGC: true,
+    });
+  }
   const t0 = performance.now();
   for (const input of inputs) await c.run(input);
   console.log(`${names[0]} ${fmt((performance.now() - t0) / OPS / inputs.length)} ms/op (profiled)`);
+  if (alloc !== undefined) {
+    const { profile } = (await post("HeapProfiler.stopSampling")) as { profile: unknown };
+    writeFileSync(alloc, JSON.stringify(profile));
+  }
   process.exit(0);
 }
 for (const k of names) {

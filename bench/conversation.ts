@@ -25,6 +25,7 @@ import {
   verify,
 } from "node:crypto";
 import { writeFileSync } from "node:fs";
+import { loadavg } from "node:os";
 import type { Keypackage } from "../src/index.js";
 import { coreCryptoClient, loadCoreCrypto } from "../test/interop/corecrypto.js";
 import {
@@ -49,8 +50,12 @@ import { fmt, machine } from "./util.js";
  * a path before its optimizing tiers take it over (a 30-op warm-up left ours 15–20% slower
  * than its steady state); CoreCrypto's wasm tiers up too. Both sides get the same warm-up.
  */
-const WARMUP_ROUNDS = Number(process.env.BENCH_WARMUP_ROUNDS ?? 5);
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
+const WARMUP_ROUNDS = Number(process.env.BENCH_WARMUP_ROUNDS ?? 15);
+/**
+ * Many short rounds rather than a few long ones: on a shared machine the best round is the one
+ * least disturbed by other load, and short rounds give both sides more chances of a quiet one.
+ */
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 30);
 class Rollback extends Error {}
 
 // ── CoreCrypto ──────────────────────────────────────────────────────────────
@@ -192,87 +197,194 @@ async function coreCryptoBench(fill: Keypackage[]): Promise<Cases> {
 }
 
 // ── the primitive floor (suite 1) ──────────────────────────────────────────
-// The RFC 9420 operations each path cannot avoid, straight on node:crypto with no encoding,
-// no awaits and no storage: what any implementation on these primitives must spend at least.
+// The node:crypto calls our engine makes on each path (counted per operation with
+// `BENCH_COUNT=1 npx tsx bench/conversation-profile.ts`, which wraps node:crypto), replayed
+// straight with no encoding, no awaits and no storage. Each is an RFC 9420 operation of the
+// path; keys our provider finds in its key-object caches (the same init key, external key or
+// ephemeral key met again in a rolled-back case) are not counted, as they are not imported.
 
-const hmacs = (n: number, key: Uint8Array, data: Uint8Array): void => {
-  for (let i = 0; i < n; i++) createHmac("sha256", key).update(data).digest();
+const K32 = randomBytes(32);
+const K16 = randomBytes(16);
+const N12 = randomBytes(12);
+const ED = generateKeyPairSync("ed25519");
+const X = generateKeyPairSync("x25519");
+const X_PUB_JWK = X.publicKey.export({ format: "jwk" });
+const bytes = (n: number): Buffer => randomBytes(n);
+const signed = (n: number): { msg: Buffer; sig: Buffer } => {
+  const msg = bytes(n);
+  return { msg, sig: sign(null, msg, ED.privateKey) };
 };
-const hashes = (n: number, data: Uint8Array): void => {
-  for (let i = 0; i < n; i++) createHash("sha256").update(data).digest();
-};
-const aesGcm = (key: Uint8Array, nonce: Uint8Array, data: Uint8Array): Buffer => {
-  const c = createCipheriv("aes-128-gcm", key, nonce);
-  return Buffer.concat([c.update(data), c.final(), c.getAuthTag()]);
-};
-const aesGcmOpen = (key: Uint8Array, nonce: Uint8Array, sealed: Buffer): void => {
-  const d = createDecipheriv("aes-128-gcm", key, nonce);
-  d.setAuthTag(sealed.subarray(sealed.length - 16));
-  d.update(sealed.subarray(0, sealed.length - 16));
-  d.final();
-};
-/**
- * A DeriveKeyPair-style import: raw X25519 scalar → private KeyObject → public key bytes. JWK is
- * node's cheapest import (~75 us); a PKCS#8 import goes through OpenSSL 3's decoders (~0.6 ms).
- */
-const x25519FromScalar = (d: Uint8Array): void => {
-  const b64 = Buffer.from(d).toString("base64url");
-  const jwk = { kty: "OKP", crv: "X25519", d: b64, x: b64 }; // x is recomputed by OpenSSL
-  createPrivateKey({ key: jwk, format: "jwk" }).export({ format: "jwk" });
+
+/** One primitive call of a path, with the size of its input. */
+type Prim =
+  | { op: "x25519Import" } // a raw X25519 private key → KeyObject (JWK) → public key bytes
+  | { op: "x25519PubImport" } // a peer's raw X25519 public key → KeyObject (JWK)
+  | { op: "dh" }
+  | { op: "sign" | "verify" | "hmac" | "hash" | "aesSeal" | "aesOpen"; size: number };
+
+function replay(list: readonly (readonly [Prim, number])[]): Case {
+  // inputs made once, outside the timing
+  const steps = list.map(([p, count]): (() => void) => {
+    switch (p.op) {
+      case "x25519Import":
+        return () => {
+          for (let i = 0; i < count; i++) {
+            const d = Buffer.from(K32).toString("base64url");
+            createPrivateKey({ key: { kty: "OKP", crv: "X25519", d, x: "AA" }, format: "jwk" }).export({
+              format: "jwk",
+            });
+          }
+        };
+      case "x25519PubImport":
+        return () => {
+          for (let i = 0; i < count; i++) createPublicKey({ key: X_PUB_JWK, format: "jwk" });
+        };
+      case "dh":
+        return () => {
+          for (let i = 0; i < count; i++) diffieHellman({ privateKey: X.privateKey, publicKey: X.publicKey });
+        };
+      case "sign": {
+        const m = bytes(p.size);
+        return () => {
+          for (let i = 0; i < count; i++) sign(null, m, ED.privateKey);
+        };
+      }
+      case "verify": {
+        const { msg, sig } = signed(p.size);
+        return () => {
+          for (let i = 0; i < count; i++) verify(null, msg, ED.publicKey, sig);
+        };
+      }
+      case "hmac": {
+        const m = bytes(p.size);
+        return () => {
+          for (let i = 0; i < count; i++) createHmac("sha256", K32).update(m).digest();
+        };
+      }
+      case "hash": {
+        const m = bytes(p.size);
+        return () => {
+          for (let i = 0; i < count; i++) createHash("sha256").update(m).digest();
+        };
+      }
+      case "aesSeal": {
+        const m = bytes(p.size);
+        return () => {
+          for (let i = 0; i < count; i++) {
+            const c = createCipheriv("aes-128-gcm", K16, N12);
+            c.update(m);
+            c.final();
+            c.getAuthTag();
+          }
+        };
+      }
+      case "aesOpen": {
+        const c = createCipheriv("aes-128-gcm", K16, N12);
+        const body = Buffer.concat([c.update(bytes(p.size)), c.final()]);
+        const tag = c.getAuthTag();
+        return () => {
+          for (let i = 0; i < count; i++) {
+            const d = createDecipheriv("aes-128-gcm", K16, N12);
+            d.setAuthTag(tag);
+            d.update(body);
+            d.final();
+          }
+        };
+      }
+    }
+  });
+  return kase(
+    async () => undefined,
+    async () => {
+      for (let i = 0; i < OPS; i++) for (const step of steps) step();
+    },
+  );
+}
+
+const SMALL = 300; // a LeafNode, a FramedContentTBS, a KDFLabel: a few hundred bytes at most
+/** The GroupInfo of the 100-member group (its ratchet_tree extension): ~23 KiB. */
+const GROUP_INFO_100 = 23 * 1024;
+
+/** Our engine's node:crypto calls per operation (bench/conversation-profile.ts, BENCH_COUNT=1). */
+const FLOORS: Partial<Record<CaseName, readonly (readonly [Prim, number])[]>> = {
+  // create: leaf key pair, leaf signature, epoch 0 key schedule; add: the package's two
+  // signatures, commit signature, key schedule, external_pub, GroupInfo signature, Welcome
+  // (HPKE seal to the init key with an ephemeral key, welcome_key), transcript and tree hashes
+  createAdd2: [
+    [{ op: "x25519Import" }, 3],
+    [{ op: "sign", size: SMALL }, 3],
+    [{ op: "verify", size: SMALL }, 2],
+    [{ op: "dh" }, 1],
+    [{ op: "hmac", size: 64 }, 39],
+    [{ op: "hash", size: SMALL }, 6],
+    [{ op: "aesSeal", size: 1024 }, 2],
+  ],
+  // HPKE open of the group secrets, GroupInfo, its signature, the two leaves of the tree, our
+  // own key package's signature, key schedule, tree and transcript hashes
+  welcome2: [
+    [{ op: "x25519Import" }, 1],
+    [{ op: "x25519PubImport" }, 1],
+    [{ op: "dh" }, 1],
+    [{ op: "hmac", size: 64 }, 22],
+    [{ op: "aesOpen", size: 1024 }, 2],
+    [{ op: "verify", size: SMALL }, 4],
+    [{ op: "hash", size: SMALL }, 4],
+  ],
+  // as createAdd2's add, with a 23 KiB GroupInfo (signed, sealed, and hashed into the HPKE
+  // info of the group secrets); the tree hash touches O(log n) nodes
+  add100: [
+    [{ op: "x25519Import" }, 1],
+    [{ op: "sign", size: SMALL }, 1],
+    [{ op: "sign", size: GROUP_INFO_100 }, 1],
+    [{ op: "verify", size: SMALL }, 2],
+    [{ op: "dh" }, 1],
+    [{ op: "hmac", size: 64 }, 26],
+    [{ op: "hmac", size: GROUP_INFO_100 }, 1],
+    [{ op: "hash", size: SMALL }, 3],
+    [{ op: "aesSeal", size: GROUP_INFO_100 }, 1],
+    [{ op: "aesSeal", size: 64 }, 1],
+  ],
+  // membership tag, commit signature, the added package's two signatures, key schedule,
+  // confirmation tag, O(log n) tree hashes, transcript hashes
+  commit100: [
+    [{ op: "verify", size: SMALL }, 3],
+    [{ op: "hmac", size: 64 }, 15],
+    [{ op: "hash", size: SMALL }, 10],
+  ],
+  // as welcome2 with 100 leaves: 101 leaf signatures, a 23 KiB GroupInfo, the whole tree hashed
+  welcome100: [
+    [{ op: "dh" }, 1],
+    [{ op: "hmac", size: 64 }, 21],
+    [{ op: "hmac", size: GROUP_INFO_100 }, 1],
+    [{ op: "aesOpen", size: GROUP_INFO_100 }, 1],
+    [{ op: "aesOpen", size: 64 }, 1],
+    [{ op: "verify", size: GROUP_INFO_100 }, 1],
+    [{ op: "verify", size: SMALL }, 101],
+    [{ op: "hash", size: SMALL }, 203],
+  ],
+  // sender: secret tree ratchet, sender data key, content and sender data sealed, signed;
+  // receiver: the same, opened and verified
+  message1k: [
+    [{ op: "sign", size: 1024 }, 1],
+    [{ op: "verify", size: 1024 }, 1],
+    [{ op: "hmac", size: 64 }, 10],
+    [{ op: "aesSeal", size: 1024 }, 1],
+    [{ op: "aesSeal", size: 32 }, 1],
+    [{ op: "aesOpen", size: 1024 }, 1],
+    [{ op: "aesOpen", size: 32 }, 1],
+  ],
 };
 
 function floorCases(): Partial<Cases> {
-  const ed = generateKeyPairSync("ed25519");
-  const joinerInit = generateKeyPairSync("x25519");
-  const tbs = randomBytes(200);
-  const sig = sign(null, tbs, ed.privateKey);
-  const k32 = randomBytes(32);
-  const k16 = randomBytes(16);
-  const n12 = randomBytes(12);
-  const groupSecrets = randomBytes(40);
-  const groupInfo = randomBytes(600);
-  const sealedSecrets = aesGcm(k16, n12, groupSecrets);
-  const sealedInfo = aesGcm(k16, n12, groupInfo);
-  const createAdd2 = kase(
-    async () => undefined,
-    async () => {
-      for (let i = 0; i < OPS; i++) {
-        generateKeyPairSync("x25519"); // creator's leaf encryption key (§7.2)
-        sign(null, tbs, ed.privateKey); // creator's LeafNode signature
-        verify(null, tbs, ed.publicKey, sig); // added KeyPackage: leaf node signature (§10.1)
-        verify(null, tbs, ed.publicKey, sig); // …and KeyPackage signature
-        sign(null, tbs, ed.privateKey); // commit signature (§6.1)
-        x25519FromScalar(k32); // external_pub = DeriveKeyPair(external_secret) (§12.4.3.2)
-        sign(null, tbs, ed.privateKey); // GroupInfo signature (§12.4.3)
-        const eph = generateKeyPairSync("x25519"); // HPKE seal of GroupSecrets (§12.4.3.1)
-        diffieHellman({ privateKey: eph.privateKey, publicKey: joinerInit.publicKey });
-        aesGcm(k16, n12, groupSecrets);
-        aesGcm(k16, n12, groupInfo); // encrypted GroupInfo
-        hmacs(36, k32, tbs.subarray(0, 64)); // two key schedules, HPKE, welcome key, tags (§8)
-        hashes(8, tbs); // tree hashes, transcript hashes, KeyPackage ref
-      }
-    },
-  );
-  const welcome2 = kase(
-    async () => undefined,
-    async () => {
-      for (let i = 0; i < OPS; i++) {
-        x25519FromScalar(k32); // HPKE open: import our init private key…
-        diffieHellman({ privateKey: joinerInit.privateKey, publicKey: joinerInit.publicKey }); // …and DH
-        aesGcmOpen(k16, n12, sealedSecrets);
-        aesGcmOpen(k16, n12, sealedInfo); // GroupInfo (§12.4.3.1)
-        verify(null, tbs, ed.publicKey, sig); // GroupInfo signature
-        verify(null, tbs, ed.publicKey, sig); // the other member's LeafNode signature (§7.3)
-        hmacs(24, k32, tbs.subarray(0, 64)); // HPKE, welcome key, key schedule, confirmation tag
-        hashes(6, tbs); // tree hash and parent hash checks, transcript hash
-      }
-    },
-  );
-  return { createAdd2, welcome2 };
+  const out: Partial<Cases> = {};
+  for (const [k, list] of Object.entries(FLOORS)) out[k as CaseName] = replay(list);
+  return out;
 }
 
 // ── report ──────────────────────────────────────────────────────────────────
 
+const loadAverage = (): string => loadavg().map((l) => l.toFixed(2)).join("/");
+const loadBefore = loadAverage();
 const fill = await fillers();
 const ours = await oursBench(fill);
 const theirs = await coreCryptoBench(fill);
@@ -320,11 +432,11 @@ const report = [
   "# Conversation benchmark",
   "",
   `- date: ${new Date().toISOString()}`,
-  `- machine: ${machine()}`,
+  `- machine: ${machine()}; load average (1/5/15 min) ${loadBefore} at the start, ${loadAverage()} at the end (the machine is shared)`,
   `- cipher suite ${SUITE}, ${OPS} ops per round, best of ${ROUNDS} rounds after ${WARMUP_ROUNDS} untimed warm-up rounds (${WARMUP_ROUNDS * OPS} ops) per side, rounds alternating between the two sides; in-memory databases on both sides`,
   "- CoreCrypto: the real 10.3.0 wasm build in Node (test/interop/corecrypto.ts); its transport accepts every commit",
   '- "rolled back": the operation runs inside a transaction that is then aborted, so the same group/Welcome is reused',
-  "- ours: the library's default crypto provider for this runtime (node:crypto, `src/mls/crypto`), ts-mls 1.6.4",
+  "- ours: our RFC 9420 engine (src/mls/) on the library's default crypto provider for this runtime (node:crypto, `src/mls/crypto`)",
   "",
   ...lines,
   "",

@@ -15,10 +15,10 @@ import {
   type MlsTransportResponse,
 } from "../src/index.js";
 
-export const OPS = Number(process.env.BENCH_OPS ?? 30);
+export const OPS = Number(process.env.BENCH_OPS ?? 10);
 export const SUITE = Number(process.env.BENCH_SUITE ?? 1) as Ciphersuite;
 /** Members of the large group before the timed add (→ this + 1). */
-export const BIG = 99;
+export const BIG = Number(process.env.BENCH_BIG ?? 99);
 const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
 let seq = 0;
 export const freshId = (): Uint8Array => enc(`bench-${process.pid}-${++seq}`);

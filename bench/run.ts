@@ -8,7 +8,7 @@ import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { machine } from "./util.js";
 
-const ALL = ["lifecycle", "crypto", "keystore", "conversation", "ds"];
+const ALL = ["lifecycle", "crypto", "keystore", "conversation", "ds", "browser"];
 const args = process.argv.slice(2);
 const wanted = args.filter((a) => ALL.includes(a));
 // `--assemble`: only rebuild BENCHMARKS.md from the existing results.

@@ -11,6 +11,8 @@ const kp = await cc.transaction((tx) => tx.generateKeypackage(jref));
 const a = await CoreCrypto.open(await Database.inMemory());
 a.provideTransport({ async sendCommitBundle() { return "success" as const; } } as never);
 const aref = await a.transaction((tx) => tx.addCredential(cred));
+const fixed = new TextEncoder().encode("fixed");
+await a.transaction((tx) => tx.createConversation(fixed, aref));
 const policy = { now: new Date(), authenticationService: defaultAuthenticationService };
 const enc = new TextEncoder();
 let n = 0;
@@ -25,6 +27,8 @@ const steps: [string, () => Promise<unknown>][] = [
   ["create+add via API", async () => { const id = enc.encode(`x${n++}`); await a.transaction(async (tx) => { await tx.createConversation(id, aref); await tx.addClientsToConversation(id, [kp]); }); }],
   ["createConversation via API", async () => { const id = enc.encode(`y${n++}`); await a.transaction(async (tx) => { await tx.createConversation(id, aref); }); }],
   ["empty transaction", async () => { await a.transaction(async () => {}); }],
+  ["add via API, aborted", async () => { const tx = await a.newTransaction(); await tx.addClientsToConversation(fixed, [kp]); await tx.abort(); }],
+  ["g0.commit + encodeState", async () => { const o = await g0.commit({ adds: [{ keyPackage: kp.parsed, bytes: kp.serialize() }], addsVerified: true, policy }); encodeConversationState(o.group); }],
 ];
 const N = Number(process.env.N ?? 10);
 for (const [name, f] of steps) {

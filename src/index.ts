@@ -35,6 +35,13 @@ export { LAST_RESORT_EXTENSION_TYPE } from "./mls/keypackage/build.js";
 export { Database, registerPersistentKeystore } from "./keystore/database.js";
 export type { KeystoreOpener, RekeyableKeystore } from "./keystore/database.js";
 export { DatabaseKey } from "./keystore/databaseKey.js";
+export {
+  deleteWrappedDatabaseKey,
+  loadOrCreateWrappedDatabaseKey,
+  loadWrappedDatabaseKey,
+  storeWrappedDatabaseKey,
+  type WrappedKeyOptions,
+} from "./keystore/wrappedKey.js";
 export { MemoryKeystore } from "./keystore/memory.js";
 export type * from "./keystore/contract.js";
 export { TransactionContext } from "./transaction/context.js";

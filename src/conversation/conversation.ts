@@ -227,10 +227,11 @@ async function checkKeypackagesForGroup(
 ): Promise<void> {
   const now = scope.now();
   const members = group.members();
-  const signatureKeys = new Set(members.map((m) => toHex(m.signatureKey)));
-  const encryptionKeys = new Set(
-    [...members.map((m) => m.encryptionKey), ...group.parentEncryptionKeys()].map(toHex),
-  );
+  // compared byte-wise: a few packages against the tree, no hex string per member
+  const signatureKeys = members.map((m) => m.signatureKey);
+  const encryptionKeys = [...members.map((m) => m.encryptionKey), ...group.parentEncryptionKeys()];
+  const holds = (keys: readonly Uint8Array[], key: Uint8Array): boolean =>
+    keys.some((k) => bytesEqual(k, key));
   for (const [i, kp] of keypackages.entries()) {
     if (!(kp instanceof Keypackage))
       throw new InvalidKeypackageError("decode", `key package #${i} is not a Keypackage`);
@@ -252,24 +253,24 @@ async function checkKeypackagesForGroup(
         "Basic and X509 credential types must be in its capabilities",
       );
     }
-    const sig = toHex(kp.signatureKey());
-    if (signatureKeys.has(sig)) {
+    const sig = kp.signatureKey();
+    if (holds(signatureKeys, sig)) {
       throw groupRuleError(
         "duplicate_signature_key",
         i,
         "signature key already used by a member or another added package",
       );
     }
-    signatureKeys.add(sig);
-    const enc = toHex(kp.encryptionKey());
-    if (encryptionKeys.has(enc)) {
+    signatureKeys.push(sig);
+    const enc = kp.encryptionKey();
+    if (holds(encryptionKeys, enc)) {
       throw groupRuleError(
         "duplicate_encryption_key",
         i,
         "encryption key already in the ratchet tree or another added package",
       );
     }
-    encryptionKeys.add(enc);
+    encryptionKeys.push(enc);
   }
   const policy = receivePolicy(scope);
   for (const [i, kp] of keypackages.entries()) await authenticateKeyPackage(policy, kp.parsed, i);

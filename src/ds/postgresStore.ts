@@ -278,28 +278,41 @@ export class PostgresDsStore implements DeliveryServiceStore {
     this.#pool = new pg.Pool({
       connectionString: url,
       max: options.poolSize ?? 10,
+      // A request waits at most this long for a connection (PostgreSQL down → 503, not a hang).
+      connectionTimeoutMillis: 5_000,
       ...(schema !== undefined ? { options: `-c search_path=${schema}` } : {}),
     });
     // An idle connection dropped by the server must not crash the process.
     this.#pool.on("error", () => undefined);
+    // Nor one dropped while checked out (between two queries of a transaction): the query in
+    // flight rejects, and that request answers 503; without a listener the process would die.
+    this.#pool.on("connect", (client) => {
+      client.on("error", () => undefined);
+    });
   }
 
   /** Run `fn` in one transaction on one connection; run it again on a deadlock (up to 3 times). */
   async #tx<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       const c = await this.#pool.connect();
+      // A connection that failed is closed, not handed back to the pool (it may be broken).
+      let failed = false;
       try {
         await c.query("BEGIN");
         const r = await fn(c);
         await c.query("COMMIT");
         return r;
       } catch (err) {
+        if (err instanceof Rollback) {
+          await c.query("ROLLBACK").catch(() => undefined);
+          return err.value as T;
+        }
+        failed = true;
         await c.query("ROLLBACK").catch(() => undefined);
-        if (err instanceof Rollback) return err.value as T;
         if (attempt < 3 && retryable(err)) continue;
         throw err;
       } finally {
-        c.release();
+        c.release(failed);
       }
     }
   }

@@ -356,6 +356,9 @@ export async function createDeliveryService(options: DeliveryServiceOptions): Pr
       const code = e.statusCode === 415 ? "unsupported_media_type" : "bad_request";
       return sendError(reply, new HttpError(e.statusCode, code, e.message ?? "bad request"));
     }
+    if (isStoreUnavailable(err)) {
+      return sendError(reply, new HttpError(503, "store_unavailable", "the database cannot be reached"));
+    }
     request.log.error({ err }, "request failed");
     return sendError(reply, new HttpError(500, "internal", "internal error"));
   });
@@ -878,4 +881,22 @@ function sendError(reply: FastifyReply, err: HttpError): FastifyReply {
   const body: DsErrorBody = { error: err.error, message: err.message };
   if (err.rejected !== undefined) body.rejected = err.rejected;
   return reply.code(err.statusCode).send(body);
+}
+
+/**
+ * A database that cannot be reached (down, restarting, connection dropped or timed out): the
+ * request may be retried, so it answers 503 `store_unavailable`, never 500. PostgreSQL SQLSTATE
+ * classes 08 (connection exception) and 57P (operator intervention: shutdown, restart).
+ */
+function isStoreUnavailable(err: unknown): boolean {
+  if (typeof err !== "object" || err === null) return false;
+  const { code, message } = err as { code?: unknown; message?: unknown };
+  if (typeof code === "string" && (/^08/.test(code) || /^57P0/.test(code))) return true;
+  if (code === "ECONNREFUSED" || code === "ECONNRESET" || code === "EPIPE") return true;
+  return (
+    typeof message === "string" &&
+    /Connection terminated|is not queryable|timeout exceeded when trying to connect|the database system is (starting up|shutting down)/.test(
+      message,
+    )
+  );
 }

@@ -14,8 +14,9 @@
  * in-memory tables; reads never touch IndexedDB again. A commit validates against memory, seals
  * its changes as one record and appends it in one read-write transaction (which also checks
  * that nobody appended meanwhile), so a commit costs one record whatever the number of rows.
- * When the log grows, compaction rewrites the buckets it touched and deletes the log records
- * the snapshot now covers, in one IndexedDB transaction. Transactions of several tabs serialize
+ * When the log grows, compaction writes the buckets whose rows changed as new chunks and a new
+ * head in one IndexedDB transaction (log records the head covers are then ignored, and deleted
+ * afterwards). Transactions of several tabs serialize
  * on a Web Lock (sharedLock.ts); tabs tell each other about commits on a BroadcastChannel.
  * Databases of the earlier format (one object store per table, schema 1–2) are migrated at open.
  */
@@ -190,6 +191,7 @@ async function sealSnapshot(
   buckets: number,
   seq: number,
   dirty: ReadonlySet<number> | undefined,
+  yieldBetween = false,
 ): Promise<SealedSnapshot> {
   const full = dirty === undefined || buckets !== base.buckets;
   const rewrite = (b: number): boolean => full || (dirty as ReadonlySet<number>).has(b);
@@ -219,13 +221,21 @@ async function sealSnapshot(
       continue;
     }
     const id = nextId++;
-    const payload = encodeEntries(g, 4096);
     ids[b] = id;
+    // Rows are captured above (they never change once stored); encoding can take turns with
+    // the page's work.
+    if (yieldBetween && jobs.length > 0) await yieldToPage();
+    const payload = encodeEntries(g, 4096);
     sizes[b] = payload.length;
     jobs.push(sealRecord(aes, chunkAad(id, b, buckets), payload).then((v) => ({ id, v })));
   }
   const chunks = await Promise.all(jobs);
   return { manifest: { seq, buckets, nextId, ids, sizes }, chunks, removed };
+}
+
+/** Let the page run (between chunks of background work). */
+function yieldToPage(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 0));
 }
 
 /** Bucket count for `bytes` of rows: a power of two, changed only when off by 2× up or 4× down. */
@@ -257,7 +267,8 @@ async function verifyKeycheck(aes: CryptoKey, rec: KeycheckRecord): Promise<void
   } catch {
     throw wrongKey();
   }
-  if (pt.length !== KEYCHECK_PLAINTEXT.length || !pt.every((b, i) => b === KEYCHECK_PLAINTEXT[i])) throw wrongKey();
+  if (pt.length !== KEYCHECK_PLAINTEXT.length || !pt.every((b, i) => b === KEYCHECK_PLAINTEXT[i]))
+    throw wrongKey();
 }
 
 // ---- loading -------------------------------------------------------------------------------
@@ -288,7 +299,11 @@ async function openManifest(aes: CryptoKey, head: HeadRecord): Promise<Manifest>
   return m;
 }
 
-function applyPayload(tables: Tables, payload: Uint8Array, onEntry?: (table: TableName, key: string) => void): void {
+function applyPayload(
+  tables: Tables,
+  payload: Uint8Array,
+  onEntry?: (table: TableName, key: string) => void,
+): void {
   try {
     decodeEntries(payload, (table, key, row) => {
       const m = tables[table] as Map<string, unknown>;
@@ -405,7 +420,12 @@ function sameCiphertexts(recs: readonly StoredRecord[], expected: readonly Uint8
 }
 
 /** Inside the `versionchange` transaction: check the legacy stores, then swap in the snapshot. */
-function migrateInUpgrade(db: IDBDatabase, tx: IDBTransaction, prepared: PreparedMigration, onRace: () => void): void {
+function migrateInUpgrade(
+  db: IDBDatabase,
+  tx: IDBTransaction,
+  prepared: PreparedMigration,
+  onRace: () => void,
+): void {
   const stores = Array.from(db.objectStoreNames).filter((s) => s !== LOG && s !== CHUNKS);
   let pending = stores.length;
   let same = stores.length === prepared.legacy.size;
@@ -437,7 +457,11 @@ function migrateInUpgrade(db: IDBDatabase, tx: IDBTransaction, prepared: Prepare
   }
 }
 
-function openCurrent(factory: IDBFactory, name: string, prepared: PreparedMigration | undefined): Promise<IDBDatabase> {
+function openCurrent(
+  factory: IDBFactory,
+  name: string,
+  prepared: PreparedMigration | undefined,
+): Promise<IDBDatabase> {
   return new Promise((resolve, reject) => {
     let outcome: symbol | undefined;
     let r: IDBOpenDBRequest;
@@ -492,12 +516,24 @@ async function prepareMigration(
     if (db.version >= INDEXEDDB_SCHEMA_VERSION) return undefined; // migrated meanwhile
     const stores = Array.from(db.objectStoreNames);
     if (stores.length === 0) {
-      return { legacy: new Map(), keycheck: await sealKeycheck(aes), head: await sealHead(aes, emptyManifest(), 0, 0), chunks: [] };
+      return {
+        legacy: new Map(),
+        keycheck: await sealKeycheck(aes),
+        head: await sealHead(aes, emptyManifest(), 0, 0),
+        chunks: [],
+      };
     }
     const tx = db.transaction(stores, "readonly");
-    const all = await Promise.all(stores.map((s) => req(tx.objectStore(s).getAll() as IDBRequest<StoredRecord[]>)));
+    const all = await Promise.all(
+      stores.map((s) => req(tx.objectStore(s).getAll() as IDBRequest<StoredRecord[]>)),
+    );
     const legacy = new Map<string, Uint8Array[]>();
-    stores.forEach((s, i) => legacy.set(s, (all[i] as StoredRecord[]).map((r) => r.v)));
+    stores.forEach((s, i) =>
+      legacy.set(
+        s,
+        (all[i] as StoredRecord[]).map((r) => r.v),
+      ),
+    );
     const meta = (all[stores.indexOf(META)] ?? []) as StoredRecord[];
     const check = meta.find((r) => r.name === KEYCHECK) as KeycheckRecord | undefined;
     if (check !== undefined) await verifyKeycheck(aes, check);
@@ -542,9 +578,7 @@ function legacyKeyPath(table: TableName): string {
 // ---- the keystore --------------------------------------------------------------------------
 
 type Message =
-  | { t: "want"; from: string }
-  | { t: "commit"; from: string; seq: number }
-  | { t: "rekey"; from: string };
+  { t: "want"; from: string } | { t: "commit"; from: string; seq: number } | { t: "rekey"; from: string };
 
 const DEFAULT_COMPACTION: Required<CompactionOptions> = {
   maxLogRecords: 32,
@@ -577,6 +611,7 @@ class Connection {
   #stale = false;
   #refreshing: Promise<void> | undefined;
   #compactPending = false;
+  #compacting: Promise<void> | undefined;
   #failure: MlsKeypackagesError | undefined;
 
   constructor(db: IDBDatabase, name: string, aes: CryptoKey, state: State, options: IndexedDbOptions) {
@@ -591,7 +626,8 @@ class Connection {
     const BC =
       options.broadcastChannel === null
         ? undefined
-        : (options.broadcastChannel ?? (globalThis as { BroadcastChannel?: typeof BroadcastChannel }).BroadcastChannel);
+        : (options.broadcastChannel ??
+          (globalThis as { BroadcastChannel?: typeof BroadcastChannel }).BroadcastChannel);
     if (BC !== undefined) {
       const ch = new BC(`mls-keypackages/keystore/${name}`);
       ch.onmessage = (ev: MessageEvent) => this.#onMessage(ev.data as Message);
@@ -651,7 +687,8 @@ class Connection {
   }
 
   #open(): IDBDatabase {
-    if (this.#db === undefined) throw new MlsKeypackagesError(ErrorCode.KeystoreClosed, "the keystore is closed");
+    if (this.#db === undefined)
+      throw new MlsKeypackagesError(ErrorCode.KeystoreClosed, "the keystore is closed");
     if (this.#failure !== undefined) throw this.#failure;
     return this.#db;
   }
@@ -879,22 +916,26 @@ class Connection {
    */
   async #append(s: State, rec: LogRecord): Promise<boolean> {
     const db = this.#open();
+    // Holding the Web Lock, nobody else appends, compacts or rekeys: the record's key is enough.
+    const checkHead = !this.#lock.exclusive;
     let lost = false;
     let tx: IDBTransaction;
     try {
-      tx = db.transaction([META, LOG], "readwrite", { durability: this.#durability });
+      tx = db.transaction(checkHead ? [META, LOG] : [LOG], "readwrite", { durability: this.#durability });
     } catch (e) {
       throw idbError("commit failed", e);
     }
     const done = txDone(tx);
-    const headReq = tx.objectStore(META).get(HEAD) as IDBRequest<HeadRecord | undefined>;
-    headReq.onsuccess = () => {
-      const h = headReq.result;
-      if (h === undefined || h.keyEpoch !== s.keyEpoch || h.seq >= rec.seq) {
-        lost = true;
-        tx.abort();
-      }
-    };
+    if (checkHead) {
+      const headReq = tx.objectStore(META).get(HEAD) as IDBRequest<HeadRecord | undefined>;
+      headReq.onsuccess = () => {
+        const h = headReq.result;
+        if (h === undefined || h.keyEpoch !== s.keyEpoch || h.seq >= rec.seq) {
+          lost = true;
+          tx.abort();
+        }
+      };
+    }
     tx.objectStore(LOG).add(rec).onerror = (ev) => {
       if (errName((ev.target as IDBRequest).error) === "ConstraintError") lost = true;
     };
@@ -915,25 +956,45 @@ class Connection {
     const st = this.stats;
     if (st.logRecords < c.maxLogRecords && st.logBytes < c.maxLogBytes) return;
     this.#compactPending = true;
-    setTimeout(() => {
+    const run = (): void => {
       this.compact()
         .catch(() => undefined) // retried after a later commit; the log stays valid meanwhile
         .finally(() => {
           this.#compactPending = false;
         });
-    }, 0);
+    };
+    // When the page is idle (soon in any case), not in the middle of the application's work.
+    const idle = (globalThis as { requestIdleCallback?: (cb: () => void, o: { timeout: number }) => void })
+      .requestIdleCallback;
+    if (typeof idle === "function") idle(run, { timeout: 500 });
+    else setTimeout(run, 20);
   }
 
   /**
    * Fold the log into the snapshot: rewrite the buckets whose rows changed, delete the log
    * records the snapshot now covers. One IndexedDB transaction: a crash leaves the old state.
+   * It changes no row, so it takes no lock: commits go on meanwhile (their records stay in the
+   * log), and if another tab compacted or rekeyed first, the IndexedDB transaction notices.
    */
   async compact(): Promise<void> {
     if (this.#db === undefined) return;
-    await this.#write(async () => {
-      if (this.#db === undefined) return;
-      await this.#rewrite(this.#aes, false);
+    await this.#compacting?.catch(() => undefined);
+    const run = this.#rewrite(undefined).finally(() => {
+      if (this.#compacting === run) this.#compacting = undefined;
     });
+    this.#compacting = run;
+    return run;
+  }
+
+  /** Delete the log records a snapshot covers (left over by a crash: ignored, deleted next time). */
+  async #dropLog(seq: number): Promise<void> {
+    try {
+      const tx = this.#open().transaction([LOG], "readwrite", { durability: this.#durability });
+      tx.objectStore(LOG).delete(IDBKeyRange.upperBound(seq));
+      await txDone(tx);
+    } catch {
+      // closed, or failed: the records stay ignored until the next compaction deletes them
+    }
   }
 
   /** Re-encrypt everything under `key` (a full snapshot, the log emptied) in one transaction. */
@@ -942,45 +1003,62 @@ class Connection {
     const aes = await deriveAesKey(key);
     await this.#write(async () => {
       if (this.#stale && !this.#lock.exclusive) await this.#refresh();
-      await this.#rewrite(aes, true);
+      await this.#rewrite(aes);
     });
     this.#post({ t: "rekey", from: this.#id });
   }
 
-  async #rewrite(aes: CryptoKey, rekey: boolean): Promise<void> {
+  /** Compaction (`newKey` undefined) or rekeying. */
+  async #rewrite(newKey: CryptoKey | undefined): Promise<void> {
+    const rekey = newKey !== undefined;
     for (let attempt = 0; ; attempt++) {
+      if (this.#db === undefined && !rekey) return;
       const db = this.#open();
+      // Everything read and encoded synchronously, at one sequence number; sealing comes after.
       const s = this.#s;
       const seq = s.seq;
-      const bytesNow = s.manifest.sizes.reduce((a, b) => a + b, 0) + this.stats.logBytes;
-      const buckets = bucketCount(s.manifest.buckets, bytesNow, this.#chunkBytes);
+      const base = { manifest: s.manifest, keyEpoch: s.keyEpoch, compactions: s.compactions };
+      const aes = newKey ?? this.#aes;
+      const bytesNow = base.manifest.sizes.reduce((a, b) => a + b, 0) + this.stats.logBytes;
+      const buckets = bucketCount(base.manifest.buckets, bytesNow, this.#chunkBytes);
       let dirty: Set<number> | undefined;
       if (!rekey) {
         dirty = new Set();
         for (const [t, k] of s.dirty.values()) dirty.add(bucketHash(t, k) & (buckets - 1));
-        if (dirty.size === 0 && s.logSizes.size === 0 && buckets === s.manifest.buckets) return;
+        if (dirty.size === 0 && s.logSizes.size === 0 && buckets === base.manifest.buckets) return;
       }
-      const snap = await sealSnapshot(aes, s.tables, s.manifest, buckets, seq, dirty);
-      const keyEpoch = rekey ? s.keyEpoch + 1 : s.keyEpoch;
-      const head = await sealHead(aes, snap.manifest, keyEpoch, s.compactions + 1);
+      const snap = await sealSnapshot(aes, s.tables, base.manifest, buckets, seq, dirty, !rekey);
+      const keyEpoch = rekey ? base.keyEpoch + 1 : base.keyEpoch;
+      const head = await sealHead(aes, snap.manifest, keyEpoch, base.compactions + 1);
       const check = rekey ? await sealKeycheck(aes) : undefined;
 
-      const tx = db.transaction([META, CHUNKS, LOG], "readwrite", { durability: this.#durability });
+      // A compaction leaves the log alone (records up to `seq` are ignored once the head says so;
+      // they are deleted afterwards), so it never holds up an append. A rekey empties it.
+      let tx: IDBTransaction;
+      try {
+        tx = db.transaction(rekey ? [META, CHUNKS, LOG] : [META, CHUNKS], "readwrite", {
+          durability: this.#durability,
+        });
+      } catch (e) {
+        if (this.#db === undefined && !rekey) return; // closed meanwhile
+        throw idbError(rekey ? "rekeying failed" : "compaction failed", e);
+      }
       const done = txDone(tx);
       let lost = false;
       const meta = tx.objectStore(META);
       const chunks = tx.objectStore(CHUNKS);
-      const log = tx.objectStore(LOG);
       const headReq = meta.get(HEAD) as IDBRequest<HeadRecord | undefined>;
       headReq.onsuccess = () => {
         const h = headReq.result;
-        if (h === undefined || h.keyEpoch !== s.keyEpoch || h.compactions !== s.compactions) {
+        if (h === undefined || h.keyEpoch !== base.keyEpoch || h.compactions !== base.compactions) {
           lost = true;
           tx.abort();
         }
       };
       // Records after `seq` would be sealed under the old key: a rekey must cover everything.
       if (rekey) {
+        const log = tx.objectStore(LOG);
+        log.delete(IDBKeyRange.upperBound(seq));
         const later = log.count(IDBKeyRange.lowerBound(seq, true));
         later.onsuccess = () => {
           if (later.result > 0) {
@@ -994,23 +1072,32 @@ class Connection {
       for (const c of snap.chunks) chunks.put(c);
       meta.put(head);
       if (check !== undefined) meta.put(check);
-      log.delete(IDBKeyRange.upperBound(seq));
       try {
         await done;
       } catch (e) {
         if (!lost) throw idbError(rekey ? "rekeying failed" : "compaction failed", e);
-        if (attempt >= 5) throw new MlsKeypackagesError(ErrorCode.KeystoreError, "the database kept changing");
+        if (attempt >= 5)
+          throw new MlsKeypackagesError(ErrorCode.KeystoreError, "the database kept changing");
         await this.#refresh();
         continue;
       }
+      const moved = this.#s !== s || s.compactions !== base.compactions || s.keyEpoch !== base.keyEpoch;
       if (rekey) {
-        this.#aes = aes;
-        s.keyEpoch = keyEpoch;
-        s.check = check as KeycheckRecord;
+        this.#aes = newKey;
+        for (const st of new Set([s, this.#s])) {
+          st.keyEpoch = keyEpoch;
+          st.check = check as KeycheckRecord;
+        }
       }
-      s.manifest = snap.manifest;
-      s.compactions += 1;
-      this.#forget(s, seq);
+      if (moved) {
+        // Our view moved on meanwhile (a reload, only without Web Locks): read the new head.
+        await this.#refresh().catch(() => undefined);
+      } else {
+        s.manifest = snap.manifest;
+        s.compactions = base.compactions + 1;
+        this.#forget(s, seq);
+      }
+      if (!rekey) await this.#dropLog(seq);
       return;
     }
   }
@@ -1047,7 +1134,8 @@ export class IndexedDbKeystore implements Keystore {
   }
 
   #conn(): Connection {
-    if (this.#c === undefined) throw new MlsKeypackagesError(ErrorCode.KeystoreClosed, "the keystore is closed");
+    if (this.#c === undefined)
+      throw new MlsKeypackagesError(ErrorCode.KeystoreClosed, "the keystore is closed");
     return this.#c;
   }
 
@@ -1121,7 +1209,8 @@ export async function openIndexedDbKeystore(
   options: IndexedDbOptions = {},
 ): Promise<IndexedDbKeystore> {
   const factory = options.indexedDB ?? globalThis.indexedDB;
-  if (factory === undefined) throw new MlsKeypackagesError(ErrorCode.KeystoreError, "IndexedDB is not available here");
+  if (factory === undefined)
+    throw new MlsKeypackagesError(ErrorCode.KeystoreError, "IndexedDB is not available here");
   const aes = await deriveAesKey(key);
   if (options.shared === false) return new IndexedDbKeystore(await connect(factory, name, aes, options));
   let byName = connections.get(factory);
@@ -1175,7 +1264,10 @@ async function connect(
     } catch (e) {
       if ((e !== NEEDS_MIGRATION && e !== MIGRATION_RACE) || attempt >= 5) {
         if (typeof e === "symbol")
-          throw new MlsKeypackagesError(ErrorCode.KeystoreError, `cannot migrate IndexedDB database "${name}"`);
+          throw new MlsKeypackagesError(
+            ErrorCode.KeystoreError,
+            `cannot migrate IndexedDB database "${name}"`,
+          );
         throw e;
       }
       try {

@@ -252,11 +252,24 @@ const ROW_CODECS: { [T in TableName]: RowCodec<T> } = {
 const TABLE_INDEX = new Map<TableName, number>(TABLES.map((t, i) => [t, i]));
 
 /** Tables whose key is the hex of a byte field of the row: the key is not stored (entry kind 2). */
-const DERIVED_KEY: { [T in TableName]?: (row: RowOf[TableName]) => string } = {
-  hpke_private_keys: (r) => toHex((r as RowOf["hpke_private_keys"]).publicKey),
-  encryption_keypairs: (r) => toHex((r as RowOf["encryption_keypairs"]).publicKey),
-  conversations: (r) => toHex((r as RowOf["conversations"]).id),
+const DERIVED_KEY: { [T in TableName]?: (row: RowOf[TableName]) => Uint8Array } = {
+  hpke_private_keys: (r) => (r as RowOf["hpke_private_keys"]).publicKey,
+  encryption_keypairs: (r) => (r as RowOf["encryption_keypairs"]).publicKey,
+  conversations: (r) => (r as RowOf["conversations"]).id,
 };
+
+const HEX_DIGITS = "0123456789abcdef";
+
+/** `key === toHex(bytes)`, without building the string. */
+function isHexOf(key: string, bytes: Uint8Array): boolean {
+  if (key.length !== bytes.length * 2) return false;
+  for (let i = 0; i < bytes.length; i++) {
+    const b = bytes[i] as number;
+    if (key.charCodeAt(2 * i) !== HEX_DIGITS.charCodeAt(b >> 4)) return false;
+    if (key.charCodeAt(2 * i + 1) !== HEX_DIGITS.charCodeAt(b & 15)) return false;
+  }
+  return true;
+}
 
 /** One row-level change: `row` undefined means "deleted". */
 export interface Entry {
@@ -278,7 +291,7 @@ export function encodeEntries(entries: readonly Entry[], sizeHint = 1024): Uint8
       continue;
     }
     const derived = DERIVED_KEY[e.table];
-    if (derived !== undefined && derived(e.row) === e.key) w.u8(2);
+    if (derived !== undefined && isHexOf(e.key, derived(e.row))) w.u8(2);
     else w.u8(1).key(e.key);
     (ROW_CODECS[e.table] as RowCodec<TableName>).write(w, e.row as never);
   }
@@ -301,7 +314,7 @@ export function decodeEntries(
       const derived = DERIVED_KEY[table];
       if (derived === undefined) throw new RangeError("no derived key for this table");
       const row = (ROW_CODECS[table] as RowCodec<TableName>).read(r, "");
-      apply(table, derived(row), row);
+      apply(table, toHex(derived(row)), row);
       continue;
     }
     const key = r.str();

@@ -180,7 +180,12 @@ export class SharedLock implements TransactionLock {
           if (timer !== undefined) clearTimeout(timer);
           if (!got)
             failed(
-              new MlsKeypackagesError(ErrorCode.KeystoreError, "cannot take the keystore's Web Lock", {}, { cause: e }),
+              new MlsKeypackagesError(
+                ErrorCode.KeystoreError,
+                "cannot take the keystore's Web Lock",
+                {},
+                { cause: e },
+              ),
             );
         });
       ask();

@@ -54,7 +54,12 @@ function request<T>(r: IDBRequest<T>): Promise<T> {
 }
 
 function keyError(message: string, cause?: unknown): MlsKeypackagesError {
-  return new MlsKeypackagesError(ErrorCode.KeystoreError, message, {}, cause === undefined ? undefined : { cause });
+  return new MlsKeypackagesError(
+    ErrorCode.KeystoreError,
+    message,
+    {},
+    cause === undefined ? undefined : { cause },
+  );
 }
 
 async function openKeyDb(options: WrappedKeyOptions): Promise<IDBDatabase> {
@@ -72,7 +77,10 @@ async function openKeyDb(options: WrappedKeyOptions): Promise<IDBDatabase> {
 }
 
 async function seal(name: string, key: DatabaseKey): Promise<WrappedKeyRecord> {
-  const wrappingKey = await subtle().generateKey({ name: "AES-GCM", length: 256 }, false, ["encrypt", "decrypt"]);
+  const wrappingKey = await subtle().generateKey({ name: "AES-GCM", length: 256 }, false, [
+    "encrypt",
+    "decrypt",
+  ]);
   const nonce = globalThis.crypto.getRandomValues(new Uint8Array(NONCE_BYTES));
   const raw = key.bytes() as Uint8Array<ArrayBuffer>;
   try {
@@ -117,7 +125,8 @@ export async function loadWrappedDatabaseKey(
 ): Promise<DatabaseKey | undefined> {
   const db = await openKeyDb(options);
   try {
-    const rec = (await request(db.transaction(STORE).objectStore(STORE).get(name))) as WrappedKeyRecord | undefined;
+    const rec = (await request(db.transaction(STORE).objectStore(STORE).get(name))) as
+      WrappedKeyRecord | undefined;
     return rec === undefined ? undefined : await unseal(rec);
   } finally {
     db.close();
@@ -161,7 +170,8 @@ export async function loadOrCreateWrappedDatabaseKey(
     await request(db.transaction(STORE, "readwrite").objectStore(STORE).add(rec));
     return fresh;
   } catch (e) {
-    if ((e as { name?: unknown } | null)?.name !== "ConstraintError") throw keyError("cannot store the wrapped key", e);
+    if ((e as { name?: unknown } | null)?.name !== "ConstraintError")
+      throw keyError("cannot store the wrapped key", e);
   } finally {
     db.close();
   }

@@ -16,7 +16,9 @@ let session: CoreCrypto | undefined;
 const now = (): number => performance.timeOrigin + performance.now();
 
 function clientIdFor(tag: string): ClientId {
-  const hex = Array.from(new TextEncoder().encode(tag.padEnd(4, "0").slice(0, 4)), (b) => b.toString(16).padStart(2, "0")).join("");
+  const hex = Array.from(new TextEncoder().encode(tag.padEnd(4, "0").slice(0, 4)), (b) =>
+    b.toString(16).padStart(2, "0"),
+  ).join("");
   return ClientId.parse(`11111111-2222-4333-8444-555555555555:${hex}@example.com`);
 }
 
@@ -31,7 +33,8 @@ async function snapshotOf(cc: CoreCrypto): Promise<Snapshot> {
     const refs = await tx.getKeypackageRefs();
     const creds = await tx.findCredentials({});
     // Every listed package loads and parses.
-    for (const r of refs) if ((await tx.getKeypackage(r)) === undefined) throw new Error("listed package missing");
+    for (const r of refs)
+      if ((await tx.getKeypackage(r)) === undefined) throw new Error("listed package missing");
     return {
       keypackages: refs.map((r) => r.hex()).sort(),
       credentials: creds.map((c) => c.id).sort(),
@@ -59,7 +62,11 @@ const api = {
    * Add a credential for `tag`, then `transactions` transactions of `perTx` key packages each.
    * Returns each transaction's [start, end] (epoch ms) and the package count it saw at its start.
    */
-  async generate(tag: string, transactions: number, perTx: number): Promise<{ intervals: [number, number][]; seen: number[] }> {
+  async generate(
+    tag: string,
+    transactions: number,
+    perTx: number,
+  ): Promise<{ intervals: [number, number][]; seen: number[] }> {
     const cc = session as CoreCrypto;
     const ref = await cc.transaction((tx) => tx.addCredential(Credential.basic(SUITE, clientIdFor(tag))));
     const intervals: [number, number][] = [];
@@ -78,7 +85,9 @@ const api = {
   snapshot: (): Promise<Snapshot> => snapshotOf(session as CoreCrypto),
 
   /** Counts read outside any transaction (after another tab's commit: via BroadcastChannel). */
-  counts: async (): Promise<Record<string, number>> => ({ ...(await (session as CoreCrypto).database.counts()) }),
+  counts: async (): Promise<Record<string, number>> => ({
+    ...(await (session as CoreCrypto).database.counts()),
+  }),
 
   async close(): Promise<void> {
     await session?.close();
@@ -103,11 +112,17 @@ const api = {
       const n = Number(m.credentialId);
       byTx.set(n, [...(byTx.get(n) ?? []), row]);
     }
-    const w = globalThis as unknown as { __began(i: number): Promise<void>; __done(i: number): Promise<void> };
+    const w = globalThis as unknown as {
+      __began(i: number): Promise<void>;
+      __done(i: number): Promise<void>;
+    };
     for (;;) {
       i++;
       const fresh = Array.from({ length: 150 }, () => keypackageBundle(String(i), {}, 2000));
-      byTx.set(i, fresh.map((b) => b.kp));
+      byTx.set(
+        i,
+        fresh.map((b) => b.kp),
+      );
       const value = new Uint8Array(4);
       new DataView(value.buffer).setUint32(0, i);
       const ops: StagedOp[] = [
@@ -116,7 +131,7 @@ const api = {
         { kind: "put", table: "kv", key: "counter", row: { key: "counter", value } },
       ];
       byTx.delete(i - 2);
-      void w.__began(i);
+      await w.__began(i); // the test knows which commit is in flight before it starts
       await ks.commit(ops);
       void w.__done(i);
     }
@@ -126,7 +141,10 @@ const api = {
    * What a reopened database holds must be a committed prefix: counter c, exactly the bundles of
    * transactions c - 1 and c, each with its two private rows. Returns c.
    */
-  async checkPrefix(name: string, keyHex: string): Promise<{ counter: number; problems: string[]; log: unknown }> {
+  async checkPrefix(
+    name: string,
+    keyHex: string,
+  ): Promise<{ counter: number; problems: string[]; log: unknown }> {
     const ks = await openIndexedDbKeystore(name, new DatabaseKey(fromHex(keyHex)));
     const problems: string[] = [];
     const state = await ks.get("kv", "counter");
@@ -139,15 +157,20 @@ const api = {
       const row = await ks.get("keypackages", m.ref);
       if (row === undefined) problems.push(`listed ${m.ref} missing`);
       else {
-        if ((await ks.get("hpke_private_keys", row.initKey)) === undefined) problems.push(`hpke of ${m.ref} missing`);
-        if ((await ks.get("encryption_keypairs", row.encryptionKey)) === undefined) problems.push(`enc of ${m.ref} missing`);
+        if ((await ks.get("hpke_private_keys", row.initKey)) === undefined)
+          problems.push(`hpke of ${m.ref} missing`);
+        if ((await ks.get("encryption_keypairs", row.encryptionKey)) === undefined)
+          problems.push(`enc of ${m.ref} missing`);
       }
     }
     const expected = new Map<number, number>();
     for (const n of [c - 1, c]) if (n >= 1) expected.set(n, 150);
     const got = [...perTx.entries()].sort((a, b) => a[0] - b[0]);
     const want = [...expected.entries()].sort((a, b) => a[0] - b[0]);
-    if (JSON.stringify(got) !== JSON.stringify(want)) problems.push(`counter ${c}: packages per transaction ${JSON.stringify(got)}, expected ${JSON.stringify(want)}`);
+    if (JSON.stringify(got) !== JSON.stringify(want))
+      problems.push(
+        `counter ${c}: packages per transaction ${JSON.stringify(got)}, expected ${JSON.stringify(want)}`,
+      );
     const counts = await ks.counts();
     if (counts.hpke_private_keys !== counts.keypackages || counts.encryption_keypairs !== counts.keypackages)
       problems.push(`row counts differ: ${JSON.stringify(counts)}`);
@@ -157,7 +180,9 @@ const api = {
   },
 
   /** The wrapped key's record: its CryptoKey is not extractable and the raw key is not stored. */
-  async wrappedKeyRecord(name: string): Promise<{ extractable: boolean; exportFails: boolean; rawStored: boolean; type: string }> {
+  async wrappedKeyRecord(
+    name: string,
+  ): Promise<{ extractable: boolean; exportFails: boolean; rawStored: boolean; type: string }> {
     const key = await loadOrCreateWrappedDatabaseKey(name);
     const db = await new Promise<IDBDatabase>((resolve, reject) => {
       const r = indexedDB.open("mls-keypackages-keys");

@@ -210,12 +210,12 @@ async function account(
 }
 
 /**
- * Known DS faults (issue #12 report): a checked-out `pg` client's 'error' event is unhandled, so a
- * PostgreSQL restart under load kills the DS process (57P01, exit 1); and a store failure answers
- * 500 `internal`, not 503. Until both are fixed the test restarts a crashed DS (as a supervisor
- * would) and counts 500s instead of failing on them; MLSKP_FAULT_STRICT=1 asserts the promise.
+ * The promise: a PostgreSQL restart neither kills the DS process (a checked-out `pg` client's
+ * 'error' event is handled) nor makes it answer 500 (a store it cannot reach is 503
+ * `store_unavailable`). Asserted by default; MLSKP_FAULT_STRICT=0 only counts and prints both, and
+ * restarts a crashed DS as a supervisor would (for investigating a regression).
  */
-const STRICT = process.env.MLSKP_FAULT_STRICT === "1";
+const STRICT = process.env.MLSKP_FAULT_STRICT !== "0";
 
 /** A DS on `schema`, started again (after PostgreSQL answers) whenever it dies. */
 async function supervised(schema: string) {

@@ -166,7 +166,7 @@ describe("DS on SQLite: SIGKILL during uploads and claims", () => {
         // a lost answer whose batch was committed: every init key is known now
         if (
           t.pending &&
-          r.status === 400 &&
+          r.status === 422 &&
           rejected.length === batch.length &&
           rejected.every((x) => x.rule === "init_key_reused")
         ) {

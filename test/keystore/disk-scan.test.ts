@@ -8,7 +8,6 @@ import { existsSync, readFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { wrap } from "idb";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { Keystore, StagedOp } from "../../src/keystore/contract.js";
 import { DatabaseKey } from "../../src/keystore/databaseKey.js";
@@ -16,7 +15,7 @@ import { openIndexedDbKeystore } from "../../src/keystore/indexeddb.js";
 import { openSqliteKeystore } from "../../src/keystore/sqlite.js";
 import { toHex } from "../../src/keystore/staging.js";
 import { Ciphersuite, ClientId, CoreCrypto, Credential, Database } from "../../src/index.js";
-import { buildLegacyDatabase } from "./fixtures/idb.js";
+import { buildLegacyDatabase, idbRequest } from "./fixtures/idb.js";
 import { bundleOps, conversationRow, credentialRow, keypackageBundle } from "./fixtures/rows.js";
 
 let dir: string;
@@ -96,8 +95,7 @@ function fileBytes(path: string): Buffer {
 }
 
 async function idbBytes(factory: IDBFactory, name: string): Promise<Buffer> {
-  const db = await wrap(factory.open(name));
-  if (db === undefined) throw new Error("no db");
+  const db = await idbRequest(factory.open(name));
   const parts: Buffer[] = [];
   const add = (v: unknown): void => {
     if (v instanceof Uint8Array) parts.push(Buffer.from(v));
@@ -105,7 +103,8 @@ async function idbBytes(factory: IDBFactory, name: string): Promise<Buffer> {
     else if (typeof v === "object" && v !== null) for (const x of Object.values(v)) add(x);
     else parts.push(Buffer.from(String(v)));
   };
-  for (const store of db.objectStoreNames) add(await db.getAll(store));
+  for (const store of Array.from(db.objectStoreNames))
+    add(await idbRequest(db.transaction(store).objectStore(store).getAll()));
   db.close();
   return Buffer.concat(parts);
 }
@@ -175,9 +174,10 @@ describe("nothing secret on disk", () => {
     const { secrets } = secretRows();
     const req = factory.open("plain2", 1);
     req.onupgradeneeded = () => req.result.createObjectStore("s", { autoIncrement: true });
-    const plain = await wrap(req);
-    for (const s of secrets) await plain?.add("s", { v: s });
-    plain?.close();
+    const plain = await idbRequest(req);
+    for (const s of secrets)
+      await idbRequest(plain.transaction("s", "readwrite").objectStore("s").add({ v: s }));
+    plain.close();
     expect(
       found(await idbBytes(factory, "plain2"), secrets).filter((h) => h.startsWith("raw:")),
     ).toHaveLength(secrets.length);

@@ -135,7 +135,12 @@ describe("IndexedDB keystore: format", () => {
       }
     }
     const all = text.join("|");
-    for (const needle of [cred.id, kps[0]!.kp.ref, kps[1]!.kp.initKey, Buffer.from(kps[1]!.kp.ref, "hex").toString("latin1")])
+    for (const needle of [
+      cred.id,
+      kps[0]!.kp.ref,
+      kps[1]!.kp.initKey,
+      Buffer.from(kps[1]!.kp.ref, "hex").toString("latin1"),
+    ])
       expect(all.includes(needle)).toBe(false);
     expect(stores.chunks!.length).toBeGreaterThan(0);
     expect(stores.log!.map((r) => r.seq)).toEqual([3]);
@@ -145,7 +150,10 @@ describe("IndexedDB keystore: format", () => {
     const cred = credentialRow();
     const ks = await open("one-record", DatabaseKey.generate(), { compaction: false });
     const many = Array.from({ length: 1000 }, () => keypackageBundle(cred.id));
-    await ks.commit([{ kind: "put", table: "credentials", key: cred.id, row: cred }, ...many.flatMap(bundleOps)]);
+    await ks.commit([
+      { kind: "put", table: "credentials", key: cred.id, row: cred },
+      ...many.flatMap(bundleOps),
+    ]);
     await ks.compact();
     const before = await dumpIdb(factory, "one-record");
     expect(before.stores.log).toHaveLength(0);
@@ -181,7 +189,12 @@ describe("IndexedDB keystore: format", () => {
   it("log records are bound to their sequence number; a gap is CorruptDatabase; a lost tail is a prefix", async () => {
     const key = DatabaseKey.generate();
     const ks = await open("bound", key, { compaction: false });
-    const kv = (k: string): StagedOp => ({ kind: "put", table: "kv", key: k, row: { key: k, value: randomBytes(4) } });
+    const kv = (k: string): StagedOp => ({
+      kind: "put",
+      table: "kv",
+      key: k,
+      row: { key: k, value: randomBytes(4) },
+    });
     await ks.commit([kv("a")]);
     await ks.commit([kv("b")]);
     await ks.commit([kv("c")]);
@@ -189,9 +202,13 @@ describe("IndexedDB keystore: format", () => {
     const { stores } = await dumpIdb(factory, "bound");
     const [r1, r2, r3] = stores.log as { seq: number; v: Uint8Array }[];
     const put = (store: string, value: unknown) =>
-      withRawIdb(factory, "bound", (db) => idbRequest(db.transaction(store, "readwrite").objectStore(store).put(value)));
+      withRawIdb(factory, "bound", (db) =>
+        idbRequest(db.transaction(store, "readwrite").objectStore(store).put(value)),
+      );
     const del = (store: string, k: number) =>
-      withRawIdb(factory, "bound", (db) => idbRequest(db.transaction(store, "readwrite").objectStore(store).delete(k)));
+      withRawIdb(factory, "bound", (db) =>
+        idbRequest(db.transaction(store, "readwrite").objectStore(store).delete(k)),
+      );
 
     // Swapped ciphertexts: they no longer decrypt.
     await put("log", { seq: 1, v: r2!.v });
@@ -225,7 +242,15 @@ describe("IndexedDB keystore: format", () => {
     const fresh = Array.from({ length: 20 }, () => keypackageBundle(cred.id));
     const a = kps[0]!;
     const err = await ks
-      .commit([...fresh.flatMap(bundleOps), { kind: "insert", table: "keypackages", key: a.kp.ref, row: { ...a.kp, notAfter: a.kp.notAfter + 1 } }])
+      .commit([
+        ...fresh.flatMap(bundleOps),
+        {
+          kind: "insert",
+          table: "keypackages",
+          key: a.kp.ref,
+          row: { ...a.kp, notAfter: a.kp.notAfter + 1 },
+        },
+      ])
       .catch((e: unknown) => e);
     expect(MlsKeypackagesError.is(err, ErrorCode.AlreadyExists)).toBe(true);
     expect(await dumpIdb(factory, "abort")).toEqual(before);
@@ -284,6 +309,35 @@ describe("IndexedDB keystore: compaction", () => {
     await again.close();
   });
 
+  it("log records a snapshot covers are ignored if a crash left them behind", async () => {
+    const key = DatabaseKey.generate();
+    const ks = await open("leftover", key, { compaction: false });
+    const kv = (k: string): StagedOp => ({
+      kind: "put",
+      table: "kv",
+      key: k,
+      row: { key: k, value: randomBytes(4) },
+    });
+    await ks.commit([kv("a")]);
+    await ks.commit([kv("b"), { kind: "delete", table: "kv", key: "a" }]);
+    const { stores } = await dumpIdb(factory, "leftover");
+    await ks.compact();
+    await ks.commit([kv("c")]);
+    await ks.close();
+    // Put the covered records back, as if the process died between compaction and log cleanup.
+    await withRawIdb(factory, "leftover", async (db) => {
+      const tx = db.transaction("log", "readwrite");
+      for (const r of stores.log ?? []) tx.objectStore("log").put(r);
+      await new Promise((resolve) => (tx.oncomplete = resolve));
+    });
+    expect((await dumpIdb(factory, "leftover")).stores.log).toHaveLength(3);
+    const again = await open("leftover", key, { compaction: false });
+    expect((await again.all("kv")).map((r) => r.key).sort()).toEqual(["b", "c"]);
+    await again.compact();
+    expect((await dumpIdb(factory, "leftover")).stores.log).toHaveLength(0);
+    await again.close();
+  });
+
   it("compaction rewrites only the buckets whose rows changed", async () => {
     const cred = credentialRow();
     const ks = await open("incremental", DatabaseKey.generate(), { compaction: { chunkBytes: 8192 } });
@@ -307,20 +361,23 @@ describe("IndexedDB keystore: compaction", () => {
     const bundles = Array.from({ length: 50 }, () => keypackageBundle(cred.id));
     for (let i = 0; i < 10; i++) await ks.commit(bundles.slice(i * 5, i * 5 + 5).flatMap(bundleOps));
     const before = await dumpIdb(factory, "crash-compact");
-    // Abort the compaction's IndexedDB transaction after all its writes were issued.
+    // Abort the compaction's IndexedDB transaction after all its writes were issued (the head
+    // is written last).
     const proto = Object.getPrototypeOf(
-      (await withRawIdb(factory, "crash-compact", async (db) => db.transaction("log").objectStore("log"))) as object,
-    ) as { delete: (this: IDBObjectStore, k: unknown) => IDBRequest };
-    const realDelete = proto.delete;
-    proto.delete = function (this: IDBObjectStore, k: unknown) {
-      const r = realDelete.call(this, k);
-      if (this.name === "log") this.transaction.abort();
+      (await withRawIdb(factory, "crash-compact", async (db) =>
+        db.transaction("meta").objectStore("meta"),
+      )) as object,
+    ) as { put: (this: IDBObjectStore, v: unknown) => IDBRequest };
+    const realPut = proto.put;
+    proto.put = function (this: IDBObjectStore, v: unknown) {
+      const r = realPut.call(this, v);
+      if (this.name === "meta" && (v as { name?: unknown }).name === "head") this.transaction.abort();
       return r;
     };
     try {
       expect(await code(ks.compact())).toBe(ErrorCode.KeystoreError);
     } finally {
-      proto.delete = realDelete;
+      proto.put = realPut;
     }
     expect(await dumpIdb(factory, "crash-compact")).toEqual(before);
     // The same connection and a new one still read everything, and compaction works afterwards.
@@ -328,7 +385,9 @@ describe("IndexedDB keystore: compaction", () => {
     await ks.compact();
     await ks.close();
     const again = await open("crash-compact", key);
-    expect((await again.keypackageRefsForCredential(cred.id)).sort()).toEqual(bundles.map((b) => b.kp.ref).sort());
+    expect((await again.keypackageRefsForCredential(cred.id)).sort()).toEqual(
+      bundles.map((b) => b.kp.ref).sort(),
+    );
     await again.close();
   });
 });
@@ -349,7 +408,14 @@ describe("IndexedDB keystore: rekeying", () => {
     await ks.commit(bundleOps(kps[0]!));
     expect(
       await code(
-        ks.commit([{ kind: "insert", table: "hpke_private_keys", key: kps[1]!.kp.initKey, row: { publicKey: kps[1]!.hpke.publicKey, privateKey: randomBytes(32) } }]),
+        ks.commit([
+          {
+            kind: "insert",
+            table: "hpke_private_keys",
+            key: kps[1]!.kp.initKey,
+            row: { publicKey: kps[1]!.hpke.publicKey, privateKey: randomBytes(32) },
+          },
+        ]),
       ),
     ).toBe(ErrorCode.AlreadyExists);
     expect(await contents(ks)).toEqual(expected);
@@ -357,8 +423,13 @@ describe("IndexedDB keystore: rekeying", () => {
 
     const after = await dumpIdb(factory, "rekey");
     expect(after.stores.log).toHaveLength(0);
-    const oldV = new Set(Object.values(before.stores).flat().map((r) => toHex(r.v as Uint8Array)));
-    for (const r of Object.values(after.stores).flat()) expect(oldV.has(toHex(r.v as Uint8Array))).toBe(false);
+    const oldV = new Set(
+      Object.values(before.stores)
+        .flat()
+        .map((r) => toHex(r.v as Uint8Array)),
+    );
+    for (const r of Object.values(after.stores).flat())
+      expect(oldV.has(toHex(r.v as Uint8Array))).toBe(false);
 
     // The other connection (old key) fails once it learns of the new key, never reads garbage.
     await new Promise((r) => setTimeout(r, 20));
@@ -402,7 +473,9 @@ describe("IndexedDB keystore: migration from the per-row format (schema 1–2)",
       const ks = await open(`legacy${version}`, key);
       expect(await ks.get("credentials", cred.id)).toEqual(cred);
       for (const [i, b] of kps.entries()) {
-        expect(await ks.get("keypackages", b.kp.ref)).toEqual(version === 1 ? { ...b.kp, lastResort: false } : b.kp);
+        expect(await ks.get("keypackages", b.kp.ref)).toEqual(
+          version === 1 ? { ...b.kp, lastResort: false } : b.kp,
+        );
         expect((await ks.get("keypackages", b.kp.ref))?.lastResort).toBe(version === 2 && i === 0);
         expect(await ks.get("hpke_private_keys", b.kp.initKey)).toEqual(b.hpke);
         expect(await ks.get("encryption_keypairs", b.kp.encryptionKey)).toEqual(b.enc);
@@ -432,7 +505,12 @@ describe("IndexedDB keystore: migration from the per-row format (schema 1–2)",
 });
 
 describe("IndexedDB keystore: several connections (tabs) on one database", () => {
-  const kvOp = (k: string): StagedOp => ({ kind: "put", table: "kv", key: k, row: { key: k, value: randomBytes(4) } });
+  const kvOp = (k: string): StagedOp => ({
+    kind: "put",
+    table: "kv",
+    key: k,
+    row: { key: k, value: randomBytes(4) },
+  });
 
   for (const mode of ["with Web Locks", "without Web Locks"] as const) {
     it(`${mode}: concurrent commits from two connections all land; each sees the other's`, async () => {
@@ -443,7 +521,11 @@ describe("IndexedDB keystore: several connections (tabs) on one database", () =>
       const cred = credentialRow();
       await a.commit([{ kind: "put", table: "credentials", key: cred.id, row: cred }]);
       const run = (ks: IndexedDbKeystore, tag: string) =>
-        Promise.all(Array.from({ length: 15 }, (_, i) => ks.commit([...bundleOps(keypackageBundle(cred.id)), kvOp(`${tag}${i}`)])));
+        Promise.all(
+          Array.from({ length: 15 }, (_, i) =>
+            ks.commit([...bundleOps(keypackageBundle(cred.id)), kvOp(`${tag}${i}`)]),
+          ),
+        );
       await Promise.all([run(a, "a"), run(b, "b")]);
       await new Promise((r) => setTimeout(r, 20)); // BroadcastChannel delivery
       for (const ks of [a, b]) {
@@ -464,12 +546,16 @@ describe("IndexedDB keystore: several connections (tabs) on one database", () =>
     const clientId = ClientId.parse("11111111-2222-4333-8444-555555555555:1a2b@example.com");
     const suite = Ciphersuite.MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519;
     const sessions = await Promise.all(
-      [0, 1].map(async () => CoreCrypto.open(Database.fromKeystore(await open("serial", key, { locks, shared: false })))),
+      [0, 1].map(async () =>
+        CoreCrypto.open(Database.fromKeystore(await open("serial", key, { locks, shared: false }))),
+      ),
     );
     const intervals: [number, number, number][] = [];
     await Promise.all(
       sessions.map(async (cc, who) => {
-        const ref = await cc.transaction((tx) => tx.addCredential(Credential.basic(suite, clientId)).catch(() => undefined));
+        const ref = await cc.transaction((tx) =>
+          tx.addCredential(Credential.basic(suite, clientId)).catch(() => undefined),
+        );
         void ref;
         for (let i = 0; i < 6; i++) {
           await cc.transaction(async (tx) => {
@@ -485,7 +571,8 @@ describe("IndexedDB keystore: several connections (tabs) on one database", () =>
       }),
     );
     intervals.sort((x, y) => x[1] - y[1]);
-    for (let i = 1; i < intervals.length; i++) expect(intervals[i]![1]).toBeGreaterThanOrEqual(intervals[i - 1]![2]);
+    for (let i = 1; i < intervals.length; i++)
+      expect(intervals[i]![1]).toBeGreaterThanOrEqual(intervals[i - 1]![2]);
     expect(new Set(intervals.map((x) => x[0])).size).toBe(2);
     expect(locks.grants.get("mls-keypackages/keystore/serial")).toBeGreaterThan(2);
     for (const cc of sessions) {

@@ -46,7 +46,9 @@ describe("wrapped DatabaseKey", () => {
     await storeWrappedDatabaseKey("b", b, { indexedDB: factory, databaseName: "other" });
     expect((await loadWrappedDatabaseKey("a", { indexedDB: factory }))?.equals(a)).toBe(true);
     expect(await loadWrappedDatabaseKey("b", { indexedDB: factory })).toBeUndefined();
-    expect((await loadWrappedDatabaseKey("b", { indexedDB: factory, databaseName: "other" }))?.equals(b)).toBe(true);
+    expect(
+      (await loadWrappedDatabaseKey("b", { indexedDB: factory, databaseName: "other" }))?.equals(b),
+    ).toBe(true);
     await storeWrappedDatabaseKey("a", b, { indexedDB: factory });
     expect((await loadWrappedDatabaseKey("a", { indexedDB: factory }))?.equals(b)).toBe(true);
     await deleteWrappedDatabaseKey("a", { indexedDB: factory });

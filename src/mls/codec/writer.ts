@@ -108,8 +108,20 @@ export class Writer {
   /** A vector whose body `body` writes into this writer (`T items<V>`, or any struct<V>). */
   vecWith(body: (w: this) => void): this {
     const gap = this.#reserve(4);
-    const start = gap + 4;
     body(this);
+    return this.#closeVector(gap);
+  }
+
+  /** `T items<V>`. */
+  vecOf<T>(items: readonly T[], item: (w: this, v: T) => void): this {
+    const gap = this.#reserve(4);
+    for (let i = 0; i < items.length; i++) item(this, items[i] as T);
+    return this.#closeVector(gap);
+  }
+
+  /** Ends a vector whose body follows the 4-byte gap at `gap`: its minimal varint length there. */
+  #closeVector(gap: number): this {
+    const start = gap + 4;
     const len = this.#len - start;
     if (len > MAX_VARINT) throw new RangeError("vector too long");
     const head = len < 0x40 ? 1 : len < 0x4000 ? 2 : 4;
@@ -130,13 +142,6 @@ export class Writer {
       b.fill(0, this.#len, this.#len + 4 - head); // the vacated tail: pooled buffers stay zero past #len
     }
     return this;
-  }
-
-  /** `T items<V>`. */
-  vecOf<T>(items: readonly T[], item: (w: this, v: T) => void): this {
-    return this.vecWith((w) => {
-      for (const v of items) item(w, v);
-    });
   }
 
   /** `optional<T>`. */

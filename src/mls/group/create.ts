@@ -5,8 +5,8 @@
  */
 import { Writer } from "../codec/index.js";
 import type { Credential } from "../credential/types.js";
-import { signWithLabel } from "../crypto/labels.js";
-import type { CiphersuiteImpl } from "../crypto/types.js";
+import { signWithLabel, signWithLabelSync } from "../crypto/labels.js";
+import { syncKeygenOf, syncSignatureOf, type CiphersuiteImpl } from "../crypto/types.js";
 import { writeLeafNodeTbs } from "../keypackage/codec.js";
 import {
   LeafNodeSources,
@@ -53,20 +53,31 @@ async function creatorLeaf(input: CreateGroupInput, encryptionKey: Uint8Array): 
   };
   const w = new Writer(512);
   writeLeafNodeTbs(w, draft);
-  return {
-    ...draft,
-    signature: await signWithLabel(input.signaturePrivateKey, "LeafNodeTBS", w.finish(), input.cs.signature),
-  };
+  const tbs = w.finish();
+  const sync = syncSignatureOf(input.cs.signature);
+  const signature =
+    sync === undefined
+      ? await signWithLabel(input.signaturePrivateKey, "LeafNodeTBS", tbs, input.cs.signature)
+      : signWithLabelSync(input.signaturePrivateKey, "LeafNodeTBS", tbs, sync);
+  return { ...draft, signature };
+}
+
+/** §7.2 a fresh HPKE key pair for our leaf: (public, private), serialized (RFC 9180 §7.1). */
+async function leafKeyPair(cs: CiphersuiteImpl): Promise<{ publicKey: Uint8Array; privateKey: Uint8Array }> {
+  const sync = syncKeygenOf(cs.hpke);
+  if (sync !== undefined) return sync.generateRawKeyPairSync();
+  const keys = await cs.hpke.generateKeyPair();
+  const [publicKey, privateKey] = await Promise.all([
+    cs.hpke.exportPublicKey(keys.publicKey),
+    cs.hpke.exportPrivateKey(keys.privateKey),
+  ]);
+  return { publicKey, privateKey };
 }
 
 /** §11: a new group with us as its only member, at epoch 0. */
 export async function createGroup(input: CreateGroupInput): Promise<GroupState> {
   const { cs } = input;
-  const keys = await cs.hpke.generateKeyPair();
-  const [encryptionKey, encryptionPrivateKey] = await Promise.all([
-    cs.hpke.exportPublicKey(keys.publicKey),
-    cs.hpke.exportPrivateKey(keys.privateKey),
-  ]);
+  const { publicKey: encryptionKey, privateKey: encryptionPrivateKey } = await leafKeyPair(cs);
   const leaf = await creatorLeaf(input, encryptionKey);
   const tree: RatchetTree = [{ nodeType: 1, leaf }];
   const context: GroupContext = {

@@ -50,7 +50,6 @@ import {
   rememberRatchetTreeEncoding,
 } from "../tree/nodeEncoding.js";
 import { leafCount } from "../tree/tree.js";
-import type { RatchetTree } from "../tree/types.js";
 import { decodeAs, fail } from "./errors.js";
 import {
   leavesOf,
@@ -90,10 +89,11 @@ function writeEpochKeys(w: Writer, k: EpochKeys): void {
 
 /** The encoding of `state` (see the module comment). */
 export function encodeGroupState(state: GroupState): Uint8Array {
-  const w = new Writer(4096);
+  const tree = encodedRatchetTree(state.tree);
+  const w = new Writer(tree.length + 4096);
   w.vec(ENGINE_BYTES).u16(STATE_FORMAT_VERSION);
   writeGroupContext(w, state.context);
-  w.raw(encodedRatchetTree(state.tree));
+  w.raw(tree);
   w.u32(state.ownLeaf);
   w.vecOf(
     [...state.nodeKeys].sort((a, b) => a[0] - b[0]),

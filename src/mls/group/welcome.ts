@@ -19,7 +19,7 @@ import { bytesEqual } from "../crypto/bytes.js";
 import { decryptWithLabel, makeKeyPackageRef, verifyWithLabel } from "../crypto/labels.js";
 import type { CiphersuiteImpl } from "../crypto/types.js";
 import { WireFormats } from "../framing/types.js";
-import { writeKeyPackage, writeKeyPackageTbs, writeLeafNode } from "../keypackage/codec.js";
+import { writeKeyPackage, writeKeyPackageTbs } from "../keypackage/codec.js";
 import { ExtensionTypes, MLS10, type KeyPackage, type LeafNode } from "../keypackage/types.js";
 import { pskSecret, type PskInput } from "../keyschedule/psk.js";
 import {
@@ -31,6 +31,7 @@ import {
 import { verifyConfirmationTag } from "../keyschedule/transcript.js";
 import type { GroupContext, PreSharedKeyId } from "../keyschedule/types.js";
 import { leafToNode } from "../tree/math.js";
+import { encodedLeafNode } from "../tree/nodeEncoding.js";
 import { members } from "../tree/tree.js";
 import type { RatchetTree } from "../tree/types.js";
 import { validateRatchetTree } from "../tree/validate.js";
@@ -207,15 +208,13 @@ function ratchetTreeOf(
 
 /** §12.4.3.1: our leaf, the one whose LeafNode is our key package's. */
 function findOwnLeaf(tree: RatchetTree, leaf: LeafNode): number {
-  let mine: Uint8Array | undefined;
   for (const m of members(tree)) {
     if (
       !bytesEqual(m.leaf.encryptionKey, leaf.encryptionKey) ||
       !bytesEqual(m.leaf.signatureKey, leaf.signatureKey)
     )
       continue;
-    mine ??= encode(leaf, writeLeafNode);
-    if (bytesEqual(encode(m.leaf, writeLeafNode), mine)) return m.leafIndex;
+    if (bytesEqual(encodedLeafNode(m.leaf), encodedLeafNode(leaf))) return m.leafIndex;
   }
   return fail(W, "§12.4.3.1 own_leaf", "our key package's leaf is not in the tree");
 }

@@ -186,7 +186,10 @@ export async function mlsExporter(
 }
 
 /** §12.4.3.2 external_pub: the public key of KEM.DeriveKeyPair(external_secret) (no private key exported). */
-export async function externalPublicKey(cs: CiphersuiteImpl, externalSecret: Uint8Array): Promise<Uint8Array> {
+export async function externalPublicKey(
+  cs: CiphersuiteImpl,
+  externalSecret: Uint8Array,
+): Promise<Uint8Array> {
   const kp = await cs.hpke.deriveKeyPair(externalSecret);
   return cs.hpke.exportPublicKey(kp.publicKey);
 }

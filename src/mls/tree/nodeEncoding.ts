@@ -8,9 +8,9 @@
  * each node's own bytes (our reader is strict — minimal varints, presence octets 0/1 — so they
  * are exactly the node's encoding).
  */
-import { encode, type Reader, type Writer } from "../codec/index.js";
+import { encode, Writer, type Reader } from "../codec/index.js";
 import { writeLeafNode } from "../keypackage/codec.js";
-import type { LeafNode } from "../keypackage/types.js";
+import { LeafNodeSources, type LeafNode } from "../keypackage/types.js";
 import { memo } from "../memo.js";
 import { readRatchetTree, writeParentNode } from "./codec.js";
 import type { ParentNode, RatchetTree, TreeNode } from "./types.js";
@@ -22,6 +22,31 @@ const trees = new WeakMap<RatchetTree, Uint8Array>();
 /** §7.2 the LeafNode's encoding (computed once per LeafNode object). */
 export function encodedLeafNode(leaf: LeafNode): Uint8Array {
   return memo(leaves, leaf, (l) => encode(l, writeLeafNode, 512));
+}
+
+/** Bytes of the §2.1.2 varint length prefix of a vector of `n` bytes. */
+function varintLength(n: number): number {
+  return n < 0x40 ? 1 : n < 0x4000 ? 2 : 4;
+}
+
+/**
+ * §7.2 LeafNodeTBS of `leaf` from its cached encoding: the LeafNode without its signature<V>,
+ * then, for the update and commit sources, `opaque group_id<V>; uint32 leaf_index;` — the bytes
+ * `writeLeafNodeTbs` writes.
+ */
+export function leafNodeTbs(
+  leaf: LeafNode,
+  ctx: { readonly groupId: Uint8Array; readonly leafIndex: number },
+): Uint8Array {
+  const body = encodedLeafNode(leaf);
+  const sig = leaf.signature.length;
+  const unsigned = body.subarray(0, body.length - varintLength(sig) - sig);
+  if (leaf.leafNodeSource === LeafNodeSources.key_package) return unsigned;
+  return new Writer(unsigned.length + ctx.groupId.length + 8)
+    .raw(unsigned)
+    .vec(ctx.groupId)
+    .u32(ctx.leafIndex)
+    .finish();
 }
 
 /** §7.1 the ParentNode's encoding (computed once per ParentNode object). */

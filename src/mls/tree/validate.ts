@@ -9,8 +9,6 @@ import type { AuthenticationContext, AuthenticationService } from "../credential
 import { bytesEqual, bytesToHex } from "../crypto/bytes.js";
 import { verifyWithLabel } from "../crypto/labels.js";
 import type { CiphersuiteImpl } from "../crypto/types.js";
-import { Writer } from "../codec/writer.js";
-import { writeLeafNodeTbs } from "../keypackage/codec.js";
 import {
   ExtensionTypes,
   LeafNodeSources,
@@ -19,6 +17,7 @@ import {
   type LeafNodeSource,
 } from "../keypackage/types.js";
 import { treeHash } from "./hash.js";
+import { leafNodeTbs } from "./nodeEncoding.js";
 import { isLeaf } from "./math.js";
 import { verifyParentHashes } from "./parentHash.js";
 import { encryptionKeyOf, leafCount, members } from "./tree.js";
@@ -133,9 +132,8 @@ function checkLifetime(leaf: LeafNode, g: GroupParams, leafIndex: number | undef
 
 /** §7.3: the LeafNodeTBS signature, with group_id and leaf_index for update and commit sources. */
 function signatureValid(leaf: LeafNode, g: GroupParams, leafIndex: number): Promise<boolean> {
-  const w = new Writer(512);
-  writeLeafNodeTbs(w, leaf, { groupId: g.groupId, leafIndex });
-  return verifyWithLabel(leaf.signatureKey, "LeafNodeTBS", w.finish(), leaf.signature, g.cs.signature);
+  const tbs = leafNodeTbs(leaf, { groupId: g.groupId, leafIndex });
+  return verifyWithLabel(leaf.signatureKey, "LeafNodeTBS", tbs, leaf.signature, g.cs.signature);
 }
 
 async function checkSignature(leaf: LeafNode, g: GroupParams, leafIndex: number): Promise<void> {
