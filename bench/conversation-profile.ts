@@ -39,10 +39,12 @@ if (process.env.BENCH_COUNT === "1") {
   };
   wrap("createHmac");
   wrap("createHash");
-  const size = (i: number) => (a: unknown[]): string => {
-    const n = (a[i] as Uint8Array).length;
-    return n < 1024 ? "<1K" : `${Math.round(n / 1024)}K`;
-  };
+  const size =
+    (i: number) =>
+    (a: unknown[]): string => {
+      const n = (a[i] as Uint8Array).length;
+      return n < 1024 ? "<1K" : `${Math.round(n / 1024)}K`;
+    };
   wrap("sign", size(1));
   wrap("verify", size(1));
   wrap("diffieHellman");

@@ -53,7 +53,6 @@ export function readTreeNode(r: Reader): TreeNode {
   throw new DecodeError("§2.1 unknown enum value", `node type ${nodeType}`);
 }
 
-
 /** Smallest full tree width 2^(d+1)-1 holding `n` ≥ 1 nodes (§12.4.3.3). */
 function fullWidth(n: number): number {
   let w = 1;
@@ -86,10 +85,7 @@ export function writeRatchetTree(w: Writer, tree: RatchetTree): void {
  * empty one), and returns it padded with blanks to the smallest width 2^(d+1)-1. `onNode`, when
  * given, sees each node with the bytes of its body (after the NodeType octet), a view.
  */
-export function readRatchetTree(
-  r: Reader,
-  onNode?: (node: TreeNode, body: Uint8Array) => void,
-): RatchetTree {
+export function readRatchetTree(r: Reader, onNode?: (node: TreeNode, body: Uint8Array) => void): RatchetTree {
   const nodes = r.vecOf((r2): TreeNode | undefined =>
     r2.optional((r3) => {
       const start = r3.offset + 1;
