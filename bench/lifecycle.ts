@@ -4,7 +4,13 @@
  * the primitive floor (2 X25519 key generations, 2 Ed25519 signatures, 1 SHA-256).
  */
 import { createHash, generateKeyPairSync, sign } from "node:crypto";
-import { defaultCryptoProvider, generateKeyPackage, getCiphersuiteImpl, defaultCapabilities, defaultLifetime } from "ts-mls";
+import {
+  defaultCryptoProvider,
+  generateKeyPackage,
+  getCiphersuiteImpl,
+  defaultCapabilities,
+  defaultLifetime,
+} from "ts-mls";
 import { getCiphersuiteFromId, type CiphersuiteId } from "ts-mls/crypto/ciphersuite.js";
 import { Ciphersuite, ClientId, CoreCrypto, Credential, Database } from "../src/index.js";
 import { CC_CLIENT, coreCryptoClient } from "../test/interop/corecrypto.js";
@@ -16,43 +22,60 @@ const clientId = ClientId.parse(CC_CLIENT);
 async function ours(suite: Ciphersuite, n: number, batch: boolean): Promise<number> {
   const cc = await CoreCrypto.open(await Database.inMemory());
   const cred = await cc.transaction((tx) => tx.addCredential(Credential.basic(suite, clientId)));
-  return measure(n, async () => {
-    await cc.transaction(async (tx) => {
-      if (batch) await tx.generateKeypackages(cred, n);
-      else for (let i = 0; i < n; i++) await tx.generateKeypackage(cred);
-    });
-  }, 4);
+  return measure(
+    n,
+    async () => {
+      await cc.transaction(async (tx) => {
+        if (batch) await tx.generateKeypackages(cred, n);
+        else for (let i = 0; i < n; i++) await tx.generateKeypackage(cred);
+      });
+    },
+    4,
+  );
 }
 
 async function coreCrypto(suite: number, n: number): Promise<number> {
   const { core, credentialRef } = await coreCryptoClient(CC_CLIENT, suite);
-  return measure(n, async () => {
-    await core.transaction(async (ctx) => {
-      for (let i = 0; i < n; i++) await ctx.generateKeyPackage(credentialRef);
-    });
-  }, 4);
+  return measure(
+    n,
+    async () => {
+      await core.transaction(async (ctx) => {
+        for (let i = 0; i < n; i++) await ctx.generateKeyPackage(credentialRef);
+      });
+    },
+    4,
+  );
 }
 
 async function tsMlsDefault(suite: number, n: number): Promise<number> {
   const cs = await getCiphersuiteImpl(getCiphersuiteFromId(suite as CiphersuiteId), defaultCryptoProvider);
   const credential = { credentialType: "basic" as const, identity: clientId.bytes() };
-  return measure(n, async () => {
-    for (let i = 0; i < n; i++) await generateKeyPackage(credential, defaultCapabilities(), defaultLifetime, [], cs);
-  }, 4);
+  return measure(
+    n,
+    async () => {
+      for (let i = 0; i < n; i++)
+        await generateKeyPackage(credential, defaultCapabilities(), defaultLifetime, [], cs);
+    },
+    4,
+  );
 }
 
 async function floor(n: number): Promise<number> {
   const { privateKey } = generateKeyPairSync("ed25519");
   const msg = new Uint8Array(300);
-  return measure(n, async () => {
-    for (let i = 0; i < n; i++) {
-      generateKeyPairSync("x25519");
-      generateKeyPairSync("x25519");
-      sign(null, msg, privateKey);
-      sign(null, msg, privateKey);
-      createHash("sha256").update(msg).digest();
-    }
-  }, 4);
+  return measure(
+    n,
+    async () => {
+      for (let i = 0; i < n; i++) {
+        generateKeyPairSync("x25519");
+        generateKeyPairSync("x25519");
+        sign(null, msg, privateKey);
+        sign(null, msg, privateKey);
+        createHash("sha256").update(msg).digest();
+      }
+    },
+    4,
+  );
 }
 
 const rows: Row[] = [];
@@ -68,13 +91,36 @@ const suites: [Ciphersuite, number][] = [
 const sections: string[] = [];
 for (const [suite, n] of suites) {
   const r: Row[] = [];
-  r.push({ name: "mls-keypackages generateKeypackage", msPerOp: await ours(suite, n, false), note: `${n} in one transaction` });
-  r.push({ name: "mls-keypackages generateKeypackages (batch)", msPerOp: await ours(suite, n, true), note: `${n}, worker_threads` });
-  if (suite !== 4 && suite !== 6) r.push({ name: "CoreCrypto 10.3.0", msPerOp: await coreCrypto(suite, n), note: `${n} in one transaction` });
+  r.push({
+    name: "mls-keypackages generateKeypackage",
+    msPerOp: await ours(suite, n, false),
+    note: `${n} in one transaction`,
+  });
+  r.push({
+    name: "mls-keypackages generateKeypackages (batch)",
+    msPerOp: await ours(suite, n, true),
+    note: `${n}, worker_threads`,
+  });
+  if (suite !== 4 && suite !== 6)
+    r.push({
+      name: "CoreCrypto 10.3.0",
+      msPerOp: await coreCrypto(suite, n),
+      note: `${n} in one transaction`,
+    });
   r.push({ name: "ts-mls default provider", msPerOp: await tsMlsDefault(suite, Math.min(n, 200)) });
-  if (suite === 1) r.push({ name: "primitive floor", msPerOp: await floor(n), note: "2 X25519 keygen + 2 Ed25519 sign + SHA-256" });
+  if (suite === 1)
+    r.push({
+      name: "primitive floor",
+      msPerOp: await floor(n),
+      note: "2 X25519 keygen + 2 Ed25519 sign + SHA-256",
+    });
   rows.push(...r);
-  const anchors = suite === 4 || suite === 6 ? ["ts-mls default provider"] : suite === 1 ? ["CoreCrypto 10.3.0", "ts-mls default provider", "primitive floor"] : ["CoreCrypto 10.3.0", "ts-mls default provider"];
+  const anchors =
+    suite === 4 || suite === 6
+      ? ["ts-mls default provider"]
+      : suite === 1
+        ? ["CoreCrypto 10.3.0", "ts-mls default provider", "primitive floor"]
+        : ["CoreCrypto 10.3.0", "ts-mls default provider"];
   const t = table(r, anchors).replace("primitive floor |", "primitive floor |");
   sections.push(`### Suite ${suite} (${Ciphersuite[suite]})\n\n${t}\n`);
   console.log(`suite ${suite}\n${t}\n`);

@@ -41,5 +41,8 @@ run on the same machine**; read the ratios.
 Assembled ${new Date().toISOString().slice(0, 10)} on ${machine()}; each section says when it was measured.
 `;
 const targets = readFileSync(new URL("./targets.md", import.meta.url), "utf8").trim();
-writeFileSync(new URL("../BENCHMARKS.md", import.meta.url), `${header}\n${targets}\n\n${sections.join("\n\n")}\n`);
+writeFileSync(
+  new URL("../BENCHMARKS.md", import.meta.url),
+  `${header}\n${targets}\n\n${sections.join("\n\n")}\n`,
+);
 console.log("\nBENCHMARKS.md written");

@@ -55,7 +55,11 @@ try {
 
   step(2, "Two clients, each with an encrypted SQLite keystore");
   let aliceTime = Date.now();
-  const alice = await client("alice", "0f4c3a1e-8a51-4f1e-9c1c-2d3e4f5a6b7c:a11ce@example.com", () => new Date(aliceTime));
+  const alice = await client(
+    "alice",
+    "0f4c3a1e-8a51-4f1e-9c1c-2d3e4f5a6b7c:a11ce@example.com",
+    () => new Date(aliceTime),
+  );
   const bob = await client("bob", "7d6c5b4a-3928-4716-a5b4-c3d2e1f0a9b8:b0b@example.com");
   say(`alice ${alice.clientId}  ·  bob ${bob.clientId}`);
 
@@ -88,7 +92,9 @@ try {
   bar.increment(1, { stage: "uploaded  " });
   bar.stop();
   const before = { local: await localCount(alice), ds: await dsCount(alice) };
-  say(`Alice's keystore: ${before.local} valid packages · DS: ${before.ds.count} regular + ${before.ds.lastResort} last resort`);
+  say(
+    `Alice's keystore: ${before.local} valid packages · DS: ${before.ds.count} regular + ${before.ds.lastResort} last resort`,
+  );
 
   step(4, "Bob claims a key package of Alice's, creates a conversation and adds her");
   const claim = await bob.ds.claim(alice.clientId.userId(), SUITE);
@@ -109,13 +115,17 @@ try {
     await tx.createConversation(conversationId, bob.credential);
     await tx.addClientsToConversation(conversationId, [Keypackage.deserialize(claimed.keyPackage)]);
   });
-  say(`Bob's conversation has ${(await bob.cc.transaction((tx) => tx.getClientIds(conversationId))).length} members; Welcome: ${welcome?.length} bytes`);
+  say(
+    `Bob's conversation has ${(await bob.cc.transaction((tx) => tx.getClientIds(conversationId))).length} members; Welcome: ${welcome?.length} bytes`,
+  );
 
   step(5, "Alice processes the Welcome: she joins, and the key package is consumed");
   const joined = await alice.cc.transaction((tx) => tx.processWelcomeMessage(welcome!));
   say(`joined conversation "${utf8.decode(joined)}"`);
   const after = { local: await localCount(alice), ds: await dsCount(alice) };
-  say(`Alice's keystore: ${before.local} → ${after.local} valid packages (the claimed one is gone, with its private keys)`);
+  say(
+    `Alice's keystore: ${before.local} → ${after.local} valid packages (the claimed one is gone, with its private keys)`,
+  );
   say(`DS: ${before.ds.count} → ${after.ds.count} regular, last resort kept: ${after.ds.lastResort}`);
   const again = await alice.cc
     .transaction((tx) => tx.processWelcomeMessage(welcome!))
@@ -126,7 +136,9 @@ try {
   const m1 = await bob.cc.transaction((tx) => tx.encryptMessage(conversationId, text.encode("Hello Alice!")));
   const d1 = await alice.cc.transaction((tx) => tx.decryptMessage(conversationId, m1));
   say(`Bob → Alice: "${utf8.decode(d1.message)}"`);
-  const m2 = await alice.cc.transaction((tx) => tx.encryptMessage(conversationId, text.encode("Hi Bob, got your Welcome.")));
+  const m2 = await alice.cc.transaction((tx) =>
+    tx.encryptMessage(conversationId, text.encode("Hi Bob, got your Welcome.")),
+  );
   const d2 = await bob.cc.transaction((tx) => tx.decryptMessage(conversationId, m2));
   say(`Alice → Bob: "${utf8.decode(d2.message)}"`);
 

@@ -28,7 +28,8 @@ await cc.transaction(async (tx) => {
 console.log(`default lifetime: ${KEYPACKAGE_DEFAULT_LIFETIME / DAY} days`);
 
 // 2. Count the valid ones.
-const countValid = () => cc.transaction(async (tx) => (await tx.getKeypackageRefs()).filter((r) => r.isValid()).length);
+const countValid = () =>
+  cc.transaction(async (tx) => (await tx.getKeypackageRefs()).filter((r) => r.isValid()).length);
 console.log(`valid key packages: ${await countValid()}`);
 
 // 3. 31 days later the 30-day ones have expired: remove them.
@@ -47,4 +48,7 @@ const replacement = await cc.transaction(async (tx) => {
   return fresh;
 });
 console.log(`replaced credential; valid key packages now: ${await countValid()}`);
-console.log(`credentials left: ${(await cc.transaction((tx) => tx.findCredentials({ clientId }))).length}`, replacement.toString());
+console.log(
+  `credentials left: ${(await cc.transaction((tx) => tx.findCredentials({ clientId }))).length}`,
+  replacement.toString(),
+);

@@ -1,4 +1,9 @@
-import { assertCiphersuite, signatureSchemeOf, type Ciphersuite, type SignatureScheme } from "../mls/ciphersuite.js";
+import {
+  assertCiphersuite,
+  signatureSchemeOf,
+  type Ciphersuite,
+  type SignatureScheme,
+} from "../mls/ciphersuite.js";
 import { encode } from "../mls/codec/index.js";
 import { writeCredential } from "../mls/credential/codec.js";
 import { CredentialTypes } from "../mls/credential/types.js";

@@ -1,5 +1,10 @@
 import { ErrorCode, MlsKeypackagesError } from "../errors.js";
-import { isCiphersuite, signatureSchemeOf, type Ciphersuite, type SignatureScheme } from "../mls/ciphersuite.js";
+import {
+  isCiphersuite,
+  signatureSchemeOf,
+  type Ciphersuite,
+  type SignatureScheme,
+} from "../mls/ciphersuite.js";
 import { hash } from "../mls/hash.js";
 import { DecodeError, Reader, Writer } from "../mls/codec/index.js";
 import { bytesEqual } from "../mls/crypto/bytes.js";
@@ -78,7 +83,10 @@ export class CredentialRef {
 
   static deserialize(bytes: Uint8Array): CredentialRef {
     const fail = (why: string): never => {
-      throw new MlsKeypackagesError(ErrorCode.InvalidCredentialRef, `invalid serialized credential ref: ${why}`);
+      throw new MlsKeypackagesError(
+        ErrorCode.InvalidCredentialRef,
+        `invalid serialized credential ref: ${why}`,
+      );
     };
     if (bytes.length < 4 || bytes[0] !== FORMAT_VERSION) fail("unknown format");
     const suite = ((bytes[1] as number) << 8) | (bytes[2] as number);

@@ -13,12 +13,7 @@ import { bytesEqual } from "../mls/crypto/bytes.js";
 export const SCHEMA_VERSION = 2;
 
 export type TableName =
-  | "credentials"
-  | "keypackages"
-  | "hpke_private_keys"
-  | "encryption_keypairs"
-  | "conversations"
-  | "kv";
+  "credentials" | "keypackages" | "hpke_private_keys" | "encryption_keypairs" | "conversations" | "kv";
 
 export const TABLES: readonly TableName[] = [
   "credentials",
@@ -108,7 +103,11 @@ export interface RowOf {
 }
 
 /** Tables whose rows may never change once written (CoreCrypto's `AlreadyExists`). */
-export const INSERT_ONLY: ReadonlySet<TableName> = new Set(["keypackages", "hpke_private_keys", "encryption_keypairs"]);
+export const INSERT_ONLY: ReadonlySet<TableName> = new Set([
+  "keypackages",
+  "hpke_private_keys",
+  "encryption_keypairs",
+]);
 
 /**
  * One staged write.
@@ -117,11 +116,12 @@ export const INSERT_ONLY: ReadonlySet<TableName> = new Set(["keypackages", "hpke
  * - `put`: insert or replace (credentials, conversations, kv).
  * - `delete`: no-op when absent.
  */
-export type StagedOp =
-  { [T in TableName]:
-      | { kind: "insert"; table: T; key: string; row: RowOf[T] }
-      | { kind: "put"; table: T; key: string; row: RowOf[T] }
-      | { kind: "delete"; table: T; key: string } }[TableName];
+export type StagedOp = {
+  [T in TableName]:
+    | { kind: "insert"; table: T; key: string; row: RowOf[T] }
+    | { kind: "put"; table: T; key: string; row: RowOf[T] }
+    | { kind: "delete"; table: T; key: string };
+}[TableName];
 
 export type RowCounts = Record<TableName, number>;
 

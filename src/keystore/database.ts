@@ -78,7 +78,10 @@ export class Database {
   /** Re-encrypt the database under `key`; afterwards only `key` opens it. */
   async updateKey(key: DatabaseKey): Promise<void> {
     if (!isRekeyable(this.keystore)) {
-      throw new MlsKeypackagesError(ErrorCode.KeystoreError, `the ${this.keystore.backend} keystore is not encrypted`);
+      throw new MlsKeypackagesError(
+        ErrorCode.KeystoreError,
+        `the ${this.keystore.backend} keystore is not encrypted`,
+      );
     }
     const release = await this.lock.acquire();
     try {

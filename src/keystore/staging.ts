@@ -84,7 +84,8 @@ export class StagedKeystore {
     const slots = this.#slots("keypackages");
     const base = await this.#base.keypackageRefsForCredential(credentialId);
     const out = base.filter((ref) => !slots.has(ref));
-    for (const [ref, slot] of slots) if (slot !== DELETED && slot.credentialId === credentialId) out.push(ref);
+    for (const [ref, slot] of slots)
+      if (slot !== DELETED && slot.credentialId === credentialId) out.push(ref);
     return out;
   }
 

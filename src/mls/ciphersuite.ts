@@ -28,7 +28,10 @@ interface SuiteInfo {
 }
 
 const SUITES: Record<Ciphersuite, SuiteInfo> = {
-  [Ciphersuite.MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519]: { scheme: SignatureScheme.ED25519, hash: "SHA-256" },
+  [Ciphersuite.MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519]: {
+    scheme: SignatureScheme.ED25519,
+    hash: "SHA-256",
+  },
   [Ciphersuite.MLS_128_DHKEMP256_AES128GCM_SHA256_P256]: {
     scheme: SignatureScheme.ECDSA_SECP256R1_SHA256,
     hash: "SHA-256",
@@ -42,7 +45,10 @@ const SUITES: Record<Ciphersuite, SuiteInfo> = {
     scheme: SignatureScheme.ECDSA_SECP521R1_SHA512,
     hash: "SHA-512",
   },
-  [Ciphersuite.MLS_256_DHKEMX448_CHACHA20POLY1305_SHA512_Ed448]: { scheme: SignatureScheme.ED448, hash: "SHA-512" },
+  [Ciphersuite.MLS_256_DHKEMX448_CHACHA20POLY1305_SHA512_Ed448]: {
+    scheme: SignatureScheme.ED448,
+    hash: "SHA-512",
+  },
   [Ciphersuite.MLS_256_DHKEMP384_AES256GCM_SHA384_P384]: {
     scheme: SignatureScheme.ECDSA_SECP384R1_SHA384,
     hash: "SHA-384",
@@ -62,9 +68,13 @@ export function isCiphersuite(value: unknown): value is Ciphersuite {
 /** Throws `UnsupportedCiphersuite` unless `value` is a suite we support. */
 export function assertCiphersuite(value: unknown): Ciphersuite {
   if (!isCiphersuite(value) || !SUPPORTED_CIPHERSUITES.includes(value)) {
-    throw new MlsKeypackagesError(ErrorCode.UnsupportedCiphersuite, `unsupported cipher suite: ${String(value)}`, {
-      ciphersuite: value,
-    });
+    throw new MlsKeypackagesError(
+      ErrorCode.UnsupportedCiphersuite,
+      `unsupported cipher suite: ${String(value)}`,
+      {
+        ciphersuite: value,
+      },
+    );
   }
   return value;
 }

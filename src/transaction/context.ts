@@ -85,7 +85,10 @@ export class TransactionContext {
   protected run<T>(fn: (scope: TxScope) => Promise<T>): Promise<T> {
     const go = async (): Promise<T> => {
       if (this.#state !== "open") {
-        throw new MlsKeypackagesError(ErrorCode.TransactionFinished, "this transaction has already finished or been aborted");
+        throw new MlsKeypackagesError(
+          ErrorCode.TransactionFinished,
+          "this transaction has already finished or been aborted",
+        );
       }
       const mark = this.#scope.store.mark();
       try {
@@ -109,7 +112,10 @@ export class TransactionContext {
   async finish(): Promise<void> {
     await this.#busy;
     if (this.#state !== "open") {
-      throw new MlsKeypackagesError(ErrorCode.TransactionFinished, "this transaction has already finished or been aborted");
+      throw new MlsKeypackagesError(
+        ErrorCode.TransactionFinished,
+        "this transaction has already finished or been aborted",
+      );
     }
     this.#state = "finishing";
     try {
@@ -124,7 +130,10 @@ export class TransactionContext {
   async abort(): Promise<void> {
     await this.#busy;
     if (this.#state !== "open") {
-      throw new MlsKeypackagesError(ErrorCode.TransactionFinished, "this transaction has already finished or been aborted");
+      throw new MlsKeypackagesError(
+        ErrorCode.TransactionFinished,
+        "this transaction has already finished or been aborted",
+      );
     }
     this.#state = "finished";
     this.#release();
@@ -135,7 +144,12 @@ export class TransactionContext {
   /** Store a credential and its signature key; returns its stable reference. */
   addCredential(credential: Credential): Promise<CredentialRef> {
     return this.run(async ({ store, now }) => {
-      const ref = new CredentialRef(credential.clientId, credential.ciphersuite, credential.type, credential.publicKey);
+      const ref = new CredentialRef(
+        credential.clientId,
+        credential.ciphersuite,
+        credential.type,
+        credential.publicKey,
+      );
       const row: CredentialRow = {
         id: ref.id,
         clientId: credential.clientId.bytes(),
@@ -216,7 +230,10 @@ export class TransactionContext {
   ): Promise<Keypackage[]> {
     return this.run(async (scope) => {
       if (!Number.isSafeInteger(count) || count < 0) {
-        throw new MlsKeypackagesError(ErrorCode.InvalidArgument, `count must be a non-negative integer, got ${String(count)}`);
+        throw new MlsKeypackagesError(
+          ErrorCode.InvalidArgument,
+          `count must be a non-negative integer, got ${String(count)}`,
+        );
       }
       const input = await prepareGeneration(scope, credentialRef, lifetime, options);
       const built = await buildKeypackages({ ...input, count });
@@ -404,7 +421,10 @@ export async function loadCredential(scope: TxScope, ref: CredentialRef): Promis
   }
   const row = await scope.store.get("credentials", ref.id);
   if (row === undefined || row.ciphersuite !== ref.ciphersuite()) {
-    throw new MlsKeypackagesError(ErrorCode.CredentialNotFound, `no such credential in this database: ${ref.toString()}`);
+    throw new MlsKeypackagesError(
+      ErrorCode.CredentialNotFound,
+      `no such credential in this database: ${ref.toString()}`,
+    );
   }
   return row;
 }
@@ -468,7 +488,10 @@ function stageKeypackage(scope: TxScope, input: PreparedGeneration, built: Built
     initKey,
     encryptionKey,
   });
-  scope.store.write("hpke_private_keys", initKey, { publicKey: built.initPublicKey, privateKey: built.initPrivateKey });
+  scope.store.write("hpke_private_keys", initKey, {
+    publicKey: built.initPublicKey,
+    privateKey: built.initPrivateKey,
+  });
   scope.store.write("encryption_keypairs", encryptionKey, {
     publicKey: built.encryptionPublicKey,
     privateKey: built.encryptionPrivateKey,

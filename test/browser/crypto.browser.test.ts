@@ -66,9 +66,8 @@ function callApi<K extends keyof CryptoTestApi>(
 ): ReturnType<CryptoTestApi[K]> {
   return page.evaluate(
     ([f, a]) =>
-      (
-        globalThis as unknown as { cryptoTest: Record<string, (...x: string[]) => Promise<unknown>> }
-      ).cryptoTest[f]!(...a),
+      (globalThis as unknown as { cryptoTest: Record<string, (...x: string[]) => Promise<unknown>> })
+        .cryptoTest[f]!(...a),
     [fn, args as string[]] as const,
   ) as ReturnType<CryptoTestApi[K]>;
 }

@@ -159,7 +159,9 @@ defineKeystoreContract(api, "indexeddb (Chromium)", async () => {
 });
 
 // ── IndexedDB specifics ─────────────────────────────────────────────────────
-async function rawDump(name: string): Promise<{ version: number; stores: Record<string, Record<string, unknown>[]> }> {
+async function rawDump(
+  name: string,
+): Promise<{ version: number; stores: Record<string, Record<string, unknown>[]> }> {
   return dumpIdb(indexedDB, name);
 }
 
@@ -172,10 +174,14 @@ api.describe("IndexedDB backend (Chromium)", () => {
     const ks = await openIndexedDbKeystore(name, key);
     await ks.commit([{ kind: "put", table: "credentials", key: cred.id, row: cred }, ...bundleOps(b)]);
     await ks.close();
-    const before = JSON.stringify(await rawDump(name), (_k, v: unknown) => (v instanceof Uint8Array ? toHex(v) : v));
+    const before = JSON.stringify(await rawDump(name), (_k, v: unknown) =>
+      v instanceof Uint8Array ? toHex(v) : v,
+    );
     const err = await errorOf(openIndexedDbKeystore(name, DatabaseKey.generate()));
     expect(MlsKeypackagesError.is(err, ErrorCode.WrongDatabaseKey), String(err)).toBe(true);
-    const after = JSON.stringify(await rawDump(name), (_k, v: unknown) => (v instanceof Uint8Array ? toHex(v) : v));
+    const after = JSON.stringify(await rawDump(name), (_k, v: unknown) =>
+      v instanceof Uint8Array ? toHex(v) : v,
+    );
     expect(after).toBe(before);
     const again = await openIndexedDbKeystore(name, key);
     expect(await again.get("credentials", cred.id)).toEqual(cred);
@@ -315,22 +321,25 @@ api.describe("IndexedDB backend (Chromium)", () => {
     await deleteDb(name);
   });
 
-  api.it("two connections in one page (Web Locks, BroadcastChannel): concurrent commits all land", async () => {
-    const name = uniqueName();
-    const key = DatabaseKey.generate();
-    const a = await openIndexedDbKeystore(name, key, { shared: false });
-    const b = await openIndexedDbKeystore(name, key, { shared: false });
-    const cred = credentialRow();
-    const run = (ks: typeof a) =>
-      Promise.all(Array.from({ length: 10 }, () => ks.commit(bundleOps(keypackageBundle(cred.id)))));
-    await Promise.all([run(a), run(b)]);
-    await new Promise((r) => setTimeout(r, 50));
-    expect((await a.counts()).keypackages).toBe(20);
-    expect((await b.counts()).keypackages).toBe(20);
-    await a.close();
-    await b.close();
-    await deleteDb(name);
-  });
+  api.it(
+    "two connections in one page (Web Locks, BroadcastChannel): concurrent commits all land",
+    async () => {
+      const name = uniqueName();
+      const key = DatabaseKey.generate();
+      const a = await openIndexedDbKeystore(name, key, { shared: false });
+      const b = await openIndexedDbKeystore(name, key, { shared: false });
+      const cred = credentialRow();
+      const run = (ks: typeof a) =>
+        Promise.all(Array.from({ length: 10 }, () => ks.commit(bundleOps(keypackageBundle(cred.id)))));
+      await Promise.all([run(a), run(b)]);
+      await new Promise((r) => setTimeout(r, 50));
+      expect((await a.counts()).keypackages).toBe(20);
+      expect((await b.counts()).keypackages).toBe(20);
+      await a.close();
+      await b.close();
+      await deleteDb(name);
+    },
+  );
 });
 
 // ── run ───────────────────────────────────────────────────────────────────────

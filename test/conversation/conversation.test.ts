@@ -620,10 +620,36 @@ describe("stored state", () => {
     expect(Array.from(row.state.subarray(0, 6))).toEqual([0x4d, 0x4b, 0x43, 0x53, 0, 2]); // "MKCS", format 2
     // format 1: "MKCS" 0001, engine "ts-mls", version "1.6.4", suite, epoch, state
     const old = Uint8Array.from([
-      0x4d, 0x4b, 0x43, 0x53, 0, 1, 6, ...enc("ts-mls"), 5, ...enc("1.6.4"), 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0,
+      0x4d,
+      0x4b,
+      0x43,
+      0x53,
+      0,
+      1,
+      6,
+      ...enc("ts-mls"),
+      5,
+      ...enc("1.6.4"),
+      0,
+      1,
+      0,
+      0,
+      0,
+      0,
+      0,
+      0,
+      0,
+      0,
+      1,
+      0,
     ]);
     await a.database.keystore.commit([
-      { kind: "put", table: "conversations", key: Buffer.from(id).toString("hex"), row: { ...row, state: old } },
+      {
+        kind: "put",
+        table: "conversations",
+        key: Buffer.from(id).toString("hex"),
+        row: { ...row, state: old },
+      },
     ]);
     const err = await expectCode(
       a.cc.transaction((tx) => tx.conversationEpoch(id)),

@@ -17,17 +17,25 @@ import { ALICE, BOB, memorySession, withCredential } from "../helpers/session.js
 describe("ClientId", () => {
   it("parses and formats Wire's <user-uuid>:<device-id-hex>@<domain>", () => {
     const id = ClientId.parse("3c4a8bd6-9b53-4c2f-8f36-4c8f8e5c5b1a:4d2a@wire.com");
-    expect(id.wireParts()).toEqual({ userId: "3c4a8bd6-9b53-4c2f-8f36-4c8f8e5c5b1a", deviceId: "4d2a", domain: "wire.com" });
-    expect(ClientId.format("3C4A8BD6-9B53-4C2F-8F36-4C8F8E5C5B1A", 0x4d2an, "wire.com").equals(id)).toBe(true);
+    expect(id.wireParts()).toEqual({
+      userId: "3c4a8bd6-9b53-4c2f-8f36-4c8f8e5c5b1a",
+      deviceId: "4d2a",
+      domain: "wire.com",
+    });
+    expect(ClientId.format("3C4A8BD6-9B53-4C2F-8F36-4C8F8E5C5B1A", 0x4d2an, "wire.com").equals(id)).toBe(
+      true,
+    );
     expect(new TextDecoder().decode(id.bytes())).toBe("3c4a8bd6-9b53-4c2f-8f36-4c8f8e5c5b1a:4d2a@wire.com");
   });
 
-  it.each(["", "nope", "3c4a8bd6-9b53-4c2f-8f36-4c8f8e5c5b1a:xyz@wire.com", "3c4a8bd6-9b53-4c2f-8f36-4c8f8e5c5b1a:4d2a@"])(
-    "rejects %j with InvalidClientId",
-    (text) => {
-      expect(() => ClientId.parse(text)).toThrow(expect.objectContaining({ code: ErrorCode.InvalidClientId }));
-    },
-  );
+  it.each([
+    "",
+    "nope",
+    "3c4a8bd6-9b53-4c2f-8f36-4c8f8e5c5b1a:xyz@wire.com",
+    "3c4a8bd6-9b53-4c2f-8f36-4c8f8e5c5b1a:4d2a@",
+  ])("rejects %j with InvalidClientId", (text) => {
+    expect(() => ClientId.parse(text)).toThrow(expect.objectContaining({ code: ErrorCode.InvalidClientId }));
+  });
 
   it("accepts opaque bytes", () => {
     const id = ClientId.fromBytes(new Uint8Array([0xff, 0x00, 0x01]));
@@ -45,7 +53,9 @@ describe("signature schemes", () => {
     expect(signatureSchemeOf(5)).toBe(0x0603);
     expect(signatureSchemeOf(6)).toBe(0x0808);
     expect(signatureSchemeOf(7)).toBe(0x0503);
-    expect(() => signatureSchemeOf(99 as Ciphersuite)).toThrow(expect.objectContaining({ code: "UnsupportedCiphersuite" }));
+    expect(() => signatureSchemeOf(99 as Ciphersuite)).toThrow(
+      expect.objectContaining({ code: "UnsupportedCiphersuite" }),
+    );
   });
 });
 
@@ -75,7 +85,9 @@ describe("credentials", () => {
     const b1 = await withCredential(cc, 1, BOB);
     await cc.transaction(async (tx) => {
       expect(await tx.findCredentials()).toHaveLength(3);
-      expect((await tx.findCredentials({ clientId: ALICE })).map((r) => r.ciphersuite()).sort()).toEqual([1, 2]);
+      expect((await tx.findCredentials({ clientId: ALICE })).map((r) => r.ciphersuite()).sort()).toEqual([
+        1, 2,
+      ]);
       expect(await tx.findCredentials({ ciphersuite: 1 })).toHaveLength(2);
       expect(await tx.findCredentials({ credentialType: CredentialType.X509 })).toHaveLength(0);
       const [only] = await tx.findCredentials({ publicKey: b1.publicKey() });

@@ -17,7 +17,10 @@ describe("npm start (examples/main.ts)", () => {
   }, 150_000);
 
   it("the quickstart example runs", () => {
-    const out = execFileSync(process.execPath, ["--import", "tsx", "examples/quickstart.ts"], { encoding: "utf8", timeout: 60_000 });
+    const out = execFileSync(process.execPath, ["--import", "tsx", "examples/quickstart.ts"], {
+      encoding: "utf8",
+      timeout: 60_000,
+    });
     expect(out).toContain("valid key packages: 8");
     expect(out).toContain("after pruning expired ones: 5 valid");
   }, 90_000);

@@ -1,4 +1,11 @@
-import { Ciphersuite, ClientId, CoreCrypto, Credential, Database, type CredentialRef } from "../../src/index.js";
+import {
+  Ciphersuite,
+  ClientId,
+  CoreCrypto,
+  Credential,
+  Database,
+  type CredentialRef,
+} from "../../src/index.js";
 
 export const ALICE = ClientId.parse("11111111-2222-4333-8444-555555555555:1a2b@example.com");
 export const BOB = ClientId.parse("66666666-7777-4888-9999-aaaaaaaaaaaa:ff@example.com");

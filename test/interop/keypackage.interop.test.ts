@@ -6,7 +6,9 @@ const SUITES = [1, 2, 3, 5, 7] as Ciphersuite[];
 
 async function ours(suite: Ciphersuite) {
   const cc = await CoreCrypto.open(await Database.inMemory());
-  const ref = await cc.transaction((tx) => tx.addCredential(Credential.basic(suite, ClientId.parse(CC_CLIENT))));
+  const ref = await cc.transaction((tx) =>
+    tx.addCredential(Credential.basic(suite, ClientId.parse(CC_CLIENT))),
+  );
   return cc.transaction((tx) => tx.generateKeypackage(ref));
 }
 

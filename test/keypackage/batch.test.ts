@@ -13,7 +13,11 @@ describe("generateKeypackages (batch)", () => {
     const cred = await withCredential(cc, suite);
     const kps = await cc.transaction((tx) => tx.generateKeypackages(cred, count));
     expect(kps).toHaveLength(count);
-    expect(await database.counts()).toMatchObject({ keypackages: count, hpke_private_keys: count, encryption_keypairs: count });
+    expect(await database.counts()).toMatchObject({
+      keypackages: count,
+      hpke_private_keys: count,
+      encryption_keypairs: count,
+    });
     const inits = new Set(kps.map((k) => Buffer.from(k.initKey()).toString("hex")));
     expect(inits.size).toBe(count);
     for (const kp of kps.slice(0, 8)) {
@@ -33,7 +37,11 @@ describe("generateKeypackages (batch)", () => {
   it("validates count and lifetime", async () => {
     const { cc } = await memorySession();
     const cred = await withCredential(cc);
-    await expect(cc.transaction((tx) => tx.generateKeypackages(cred, -1))).rejects.toMatchObject({ code: ErrorCode.InvalidArgument });
-    await expect(cc.transaction((tx) => tx.generateKeypackages(cred, 100, 0))).rejects.toMatchObject({ code: ErrorCode.InvalidLifetime });
+    await expect(cc.transaction((tx) => tx.generateKeypackages(cred, -1))).rejects.toMatchObject({
+      code: ErrorCode.InvalidArgument,
+    });
+    await expect(cc.transaction((tx) => tx.generateKeypackages(cred, 100, 0))).rejects.toMatchObject({
+      code: ErrorCode.InvalidLifetime,
+    });
   });
 });

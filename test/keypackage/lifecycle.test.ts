@@ -181,9 +181,15 @@ describe("Keypackage bytes", () => {
     const cred = await withCredential(cc);
     const bytes = (await cc.transaction((tx) => tx.generateKeypackage(cred))).serialize();
     const trailing = new Uint8Array([...bytes, 0]);
-    expect(() => Keypackage.deserialize(trailing)).toThrow(expect.objectContaining({ rule: "trailing_bytes" }));
-    expect(() => Keypackage.deserialize(bytes.slice(0, -1))).toThrow(expect.objectContaining({ rule: "decode" }));
-    expect(() => Keypackage.deserialize(new Uint8Array())).toThrow(expect.objectContaining({ code: "InvalidKeypackage" }));
+    expect(() => Keypackage.deserialize(trailing)).toThrow(
+      expect.objectContaining({ rule: "trailing_bytes" }),
+    );
+    expect(() => Keypackage.deserialize(bytes.slice(0, -1))).toThrow(
+      expect.objectContaining({ rule: "decode" }),
+    );
+    expect(() => Keypackage.deserialize(new Uint8Array())).toThrow(
+      expect.objectContaining({ code: "InvalidKeypackage" }),
+    );
   });
 
   it("verify() names the broken rule", async () => {
@@ -193,9 +199,13 @@ describe("Keypackage bytes", () => {
     const bytes = kp.serialize();
     const badSig = Uint8Array.from(bytes);
     badSig[badSig.length - 5]! ^= 0xff;
-    await expect(Keypackage.deserialize(badSig).verify()).rejects.toMatchObject({ rule: "keypackage_signature" });
+    await expect(Keypackage.deserialize(badSig).verify()).rejects.toMatchObject({
+      rule: "keypackage_signature",
+    });
     const now = clock.now();
-    await expect(kp.verify({ now: new Date(now.getTime() + 3 * DAY) })).rejects.toMatchObject({ rule: "lifetime_expired" });
+    await expect(kp.verify({ now: new Date(now.getTime() + 3 * DAY) })).rejects.toMatchObject({
+      rule: "lifetime_expired",
+    });
     await expect(kp.verify({ now: new Date(now.getTime() - 2 * HOUR) })).rejects.toMatchObject({
       rule: "lifetime_not_yet_valid",
     });
@@ -206,11 +216,22 @@ describe("removal", () => {
   it("removeKeypackage removes exactly one row from each of the three tables and is idempotent", async () => {
     const { cc, database } = await memorySession();
     const cred = await withCredential(cc);
-    const [a] = await cc.transaction(async (tx) => [await tx.generateKeypackage(cred), await tx.generateKeypackage(cred)]);
+    const [a] = await cc.transaction(async (tx) => [
+      await tx.generateKeypackage(cred),
+      await tx.generateKeypackage(cred),
+    ]);
     await cc.transaction((tx) => tx.removeKeypackage(a!.ref()));
-    expect(await database.counts()).toMatchObject({ keypackages: 1, hpke_private_keys: 1, encryption_keypairs: 1 });
+    expect(await database.counts()).toMatchObject({
+      keypackages: 1,
+      hpke_private_keys: 1,
+      encryption_keypairs: 1,
+    });
     await cc.transaction((tx) => tx.removeKeypackage(a!.ref()));
-    expect(await database.counts()).toMatchObject({ keypackages: 1, hpke_private_keys: 1, encryption_keypairs: 1 });
+    expect(await database.counts()).toMatchObject({
+      keypackages: 1,
+      hpke_private_keys: 1,
+      encryption_keypairs: 1,
+    });
     expect(await database.keystore.get("keypackages", a!.ref().hex())).toBeUndefined();
   });
 
@@ -225,7 +246,11 @@ describe("removal", () => {
     await cc.transaction((tx) => tx.removeKeypackagesFor(c1));
     const refs = await cc.transaction((tx) => tx.getKeypackageRefs());
     expect(refs.map((r) => r.ciphersuite())).toEqual([2, 2]);
-    expect(await database.counts()).toMatchObject({ keypackages: 2, hpke_private_keys: 2, encryption_keypairs: 2 });
+    expect(await database.counts()).toMatchObject({
+      keypackages: 2,
+      hpke_private_keys: 2,
+      encryption_keypairs: 2,
+    });
   });
 
   it("removeCredential removes its packages, then the credential", async () => {

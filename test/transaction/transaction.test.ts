@@ -12,7 +12,11 @@ describe("transactions", () => {
     expect(await tx.getKeypackageRefs()).toHaveLength(2);
     expect((await database.counts()).keypackages).toBe(0);
     await tx.finish();
-    expect(await database.counts()).toMatchObject({ keypackages: 2, hpke_private_keys: 2, encryption_keypairs: 2 });
+    expect(await database.counts()).toMatchObject({
+      keypackages: 2,
+      hpke_private_keys: 2,
+      encryption_keypairs: 2,
+    });
   });
 
   it("abort() discards everything", async () => {
@@ -36,7 +40,9 @@ describe("transactions", () => {
     await expect(tx.abort()).rejects.toMatchObject({ code: ErrorCode.TransactionFinished });
     const tx2 = await cc.newTransaction();
     await tx2.abort();
-    await expect(tx2.removeKeypackagesFor(cred)).rejects.toMatchObject({ code: ErrorCode.TransactionFinished });
+    await expect(tx2.removeKeypackagesFor(cred)).rejects.toMatchObject({
+      code: ErrorCode.TransactionFinished,
+    });
   });
 
   it("an error in one operation does not poison the context", async () => {
