@@ -13,6 +13,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import type { Keypackage } from "../../src/index.js";
 import { DeliveryServiceClient } from "../../src/ds/client.js";
 import { Device, SUITE1, b64, randomUserId, spawnCli } from "./helpers.js";
+import { prng } from "../helpers/prng.js";
 
 const SEED = Number(process.env.MLSKP_FAULT_SEED ?? 12);
 const ROUNDS = 5;
@@ -33,18 +34,6 @@ const ARGS = [
   "--verify-workers",
   "0",
 ];
-
-/** mulberry32: a small seeded PRNG. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 type Outcome =
   | { kind: "ok"; json: Record<string, unknown>; replayed: boolean }

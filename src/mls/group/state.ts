@@ -28,17 +28,7 @@ import type { RatchetTree } from "../tree/types.js";
 export const MAX_PAST_EPOCHS = 3;
 
 /** The secrets of the current epoch a member keeps (§8 table 4); encryption_secret is in the secret tree. */
-export interface EpochKeys {
-  readonly senderDataSecret: Uint8Array;
-  readonly exporterSecret: Uint8Array;
-  readonly externalSecret: Uint8Array;
-  readonly confirmationKey: Uint8Array;
-  readonly membershipKey: Uint8Array;
-  readonly resumptionPsk: Uint8Array;
-  readonly epochAuthenticator: Uint8Array;
-  /** init_secret_[n]: the input of the next epoch's key schedule. */
-  readonly initSecret: Uint8Array;
-}
+export type EpochKeys = Omit<EpochSecrets, "encryptionSecret">;
 
 /** The private key of a tree node we hold, with the public key it belongs to (serialized, RFC 9180). */
 export interface NodeKey {

@@ -67,6 +67,7 @@ import {
 } from "../../../src/mls/group/codec.js";
 import { readRatchetTree, writeRatchetTree } from "../../../src/mls/tree/codec.js";
 import { bytesToHex, hex, loadVectors, reportMissing } from "../../vectors/helpers.js";
+import { prng } from "../../helpers/prng.js";
 
 const SEED = Number(process.env.FUZZ_SEED ?? 0x9420);
 const BUDGET_MS = Number(process.env.FUZZ_MS ?? 2500);
@@ -77,18 +78,6 @@ const INTENDED_DIFFERENCES: ReadonlySet<string> = new Set([
   "§2.1.1 optional presence",
   "§2.1 unknown enum value",
 ]);
-
-/** mulberry32: a small seeded PRNG, enough for reproducible mutations. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Target {
   readonly name: string;
