@@ -6,7 +6,7 @@
  */
 import * as cc from "@wireapp/core-crypto/browser";
 import { Ciphersuite, ClientId, CoreCrypto, Credential, Database, DatabaseKey } from "../src/index.js";
-import type { CredentialRef } from "../src/index.js";
+import type { CommitBundle, CredentialRef, Keypackage, MlsTransportResponse } from "../src/index.js";
 
 const SUITE = Ciphersuite.MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519;
 const USER = "3c4a8bd6-9b53-4c2f-8f36-4c8f8e5c5b1a";
@@ -88,6 +88,107 @@ async function theirs(name: string | undefined): Promise<Side> {
   };
 }
 
+/** Conversation operations: a creator and a joiner, each its own session on its own database. */
+interface ConvSides {
+  /** `n` key packages of the joiner (untimed), opaque to the caller. */
+  joinerPackages(n: number): Promise<unknown[]>;
+  /** Create a conversation and add the joiner's package, committed; returns the Welcome. */
+  createAdd(kp: unknown): Promise<unknown>;
+  processWelcome(welcome: unknown): Promise<void>;
+}
+
+let convNo = 0;
+const convId = (): Uint8Array => new TextEncoder().encode(`bench-conv-${Date.now()}-${++convNo}`);
+
+async function oursConv(persistent: boolean): Promise<ConvSides> {
+  const open = async (): Promise<CoreCrypto> =>
+    CoreCrypto.open(
+      persistent
+        ? await Database.open(`bench-conv-ours-${Date.now()}-${dbNo++}`, new DatabaseKey(keyBytes))
+        : await Database.inMemory(),
+    );
+  let last: CommitBundle | undefined;
+  const transport = {
+    async sendCommitBundle(b: CommitBundle): Promise<MlsTransportResponse> {
+      last = b;
+      return "success";
+    },
+  };
+  const a = await open();
+  a.provideTransport(transport);
+  const j = await open();
+  const id = (d: number): ClientId => ClientId.parse(`${USER.slice(0, -1)}${d}:${DEVICE}@${DOMAIN}`);
+  const aCred = await a.transaction((tx) => tx.addCredential(Credential.basic(SUITE, id(1))));
+  const jCred = await j.transaction((tx) => tx.addCredential(Credential.basic(SUITE, id(2))));
+  return {
+    joinerPackages: (n) =>
+      j.transaction(async (tx) => {
+        const out: Keypackage[] = [];
+        for (let i = 0; i < n; i++) out.push(await tx.generateKeypackage(jCred));
+        return out;
+      }),
+    async createAdd(kp) {
+      const cid = convId();
+      await a.transaction(async (tx) => {
+        await tx.createConversation(cid, aCred);
+        await tx.addClientsToConversation(cid, [kp as Keypackage]);
+      });
+      return last?.welcome;
+    },
+    async processWelcome(w) {
+      await j.transaction((tx) => tx.processWelcomeMessage(w as Uint8Array));
+    },
+  };
+}
+
+async function theirsConv(persistent: boolean): Promise<ConvSides> {
+  const open = async (): Promise<CcCore> =>
+    cc.CoreCrypto.new(
+      persistent
+        ? await cc.Database.open(`bench-conv-cc-${Date.now()}-${dbNo++}`, new cc.DatabaseKey(keyBytes))
+        : await cc.Database.inMemory(),
+    );
+  let last: { welcome?: { serialize(): Uint8Array } } | undefined;
+  const recorder = {
+    async sendCommitBundle(b: unknown): Promise<undefined> {
+      last = b as typeof last;
+      return undefined;
+    },
+    async prepareForTransport(): Promise<never> {
+      throw new Error("unused");
+    },
+  } as never;
+  const id = (d: number) => new cc.ClientId(new cc.Uuid(`${USER.slice(0, -1)}${d}`), cc.DeviceId.fromHexString(DEVICE), DOMAIN);
+  const a = await open();
+  await a.transaction((ctx) => ctx.mlsInit(id(1), recorder));
+  const j = await open();
+  await j.transaction((ctx) => ctx.mlsInit(id(2), transport));
+  const suite = cc.cipherSuiteFromU16(SUITE);
+  const aCred = await a.transaction((ctx) => ctx.addCredential(cc.Credential.basic(suite, id(1))));
+  const jCred = await j.transaction((ctx) => ctx.addCredential(cc.Credential.basic(suite, id(2))));
+  return {
+    joinerPackages: (n) =>
+      j.transaction(async (ctx) => {
+        const out: unknown[] = [];
+        for (let i = 0; i < n; i++) out.push(await ctx.generateKeyPackage(jCred));
+        return out;
+      }),
+    async createAdd(kp) {
+      const cid = new cc.ConversationId(convId());
+      await a.transaction(async (ctx) => {
+        await ctx.createConversation(cid, aCred);
+        await ctx.addClientsToConversation(cid, [kp as Parameters<CcContext["addClientsToConversation"]>[1][number]]);
+      });
+      return new Uint8Array(last?.welcome?.serialize() ?? []);
+    },
+    async processWelcome(w) {
+      await j.transaction((ctx) => ctx.processWelcomeMessage(new cc.Welcome(w as Uint8Array)));
+    },
+  };
+}
+
+const convs = new Map<string, ConvSides>();
+
 const sides = new Map<string, { side: Side; base: unknown }>();
 let dbNo = 0;
 
@@ -148,6 +249,31 @@ const api = {
     db.close();
     ms.sort((a, b) => a - b);
     return ms[ms.length >> 1] as number;
+  },
+
+  /**
+   * `n` × (create a conversation + add one member, committed), then the joiner processes the
+   * `n` Welcomes (each committed); ms per operation. Sessions are made on the first call per `id`.
+   */
+  async conversation(
+    id: string,
+    impl: "ours" | "cc",
+    persistent: boolean,
+    n: number,
+  ): Promise<{ createAdd: number; welcome: number }> {
+    let c = convs.get(id);
+    if (c === undefined) {
+      c = impl === "ours" ? await oursConv(persistent) : await theirsConv(persistent);
+      convs.set(id, c);
+    }
+    const kps = await c.joinerPackages(n);
+    const welcomes: unknown[] = [];
+    const t0 = performance.now();
+    for (const kp of kps) welcomes.push(await c.createAdd(kp));
+    const t1 = performance.now();
+    for (const w of welcomes) await c.processWelcome(w);
+    const t2 = performance.now();
+    return { createAdd: (t1 - t0) / n, welcome: (t2 - t1) / n };
   },
 
   keyHex: () => Array.from(keyBytes, (b) => b.toString(16).padStart(2, "0")).join(""),

@@ -20,6 +20,8 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7);
 const STORED = Number(process.env.BENCH_STORED ?? 900);
 const EXTRA = 100;
 const GENERATE = 200;
+/** Create + add / Welcome operations per round and side. */
+const CONV_OPS = Number(process.env.BENCH_CONV_OPS ?? 10);
 
 function wasmPath(): string {
   const require = createRequire(import.meta.url);
@@ -105,6 +107,20 @@ async function main(): Promise<void> {
       process.stdout.write(`generate round ${r}\n`);
     }
 
+    // Create + add one member, then the joiner processes the Welcomes (sessions kept across rounds).
+    for (let r = 0; r <= ROUNDS; r++) {
+      for (const impl of (r % 2 === 0 ? ["ours", "cc"] : ["cc", "ours"]) as Impl[]) {
+        for (const store of ["idb", "mem"] as Store[]) {
+          const res = await call(page, "conversation", `${impl}/${store}`, impl, store === "idb", CONV_OPS);
+          if (r > 0) {
+            add(key(impl, store, "createAdd"), res.createAdd);
+            add(key(impl, store, "welcome"), res.welcome);
+          }
+        }
+      }
+      process.stdout.write(`conversation round ${r}\n`);
+    }
+
     // List / remove / second instance on `STORED` + `EXTRA` packages.
     const names = new Map<Impl, string>();
     for (const impl of ["ours", "cc"] as Impl[])
@@ -165,6 +181,8 @@ async function main(): Promise<void> {
     [`remove ${EXTRA} of ${STORED + EXTRA} by credential, ms`, "remove", 1],
     [`second instance: open + list ${STORED}, ms`, "open", 1],
     [`new tab: open + list ${STORED}, ms`, "newtab", 1],
+    ["create conversation + add 1 member, committed, ms", "createAdd", 1],
+    ["process that Welcome (2 members), committed, ms", "welcome", 1],
   ];
   const cell = (v: number | undefined, per: number): string => (v === undefined ? "–" : fmt(v / per));
   const ratio = (a: number | undefined, b: number | undefined): string =>
@@ -191,7 +209,11 @@ our library, ${ROUNDS} timed rounds after a warm-up, the two alternating; median
 (its encrypted persistent database). "Second instance" opens a second session on the same database
 while the first stays open (CoreCrypto's includes \`mlsInit\`, which it needs before listing).
 Generation runs on a fresh database each round; list and remove on ${STORED} packages of one credential
-plus ${EXTRA} of a new credential per round, which the remove takes away again.
+plus ${EXTRA} of a new credential per round, which the remove takes away again. Conversations:
+each side has a creator and a joiner session (each on its own database of the kind in the column,
+suite 1); per round the creator makes ${CONV_OPS} conversations and adds one fresh key package of the
+joiner to each (one committed transaction per conversation), then the joiner processes the
+${CONV_OPS} Welcomes (one committed transaction each); ms per operation.
 
 ${lines.join("\n")}
 

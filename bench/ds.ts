@@ -96,6 +96,8 @@ async function startServer(db: string, extra: string[]): Promise<Server> {
       "100000",
       "--registrations-per-minute",
       "100000",
+      "--claims-per-target-user",
+      "10000000",
       ...extra,
     ],
     { cwd: ROOT, env: { ...process.env, MLSKP_USE_SOURCE: "1" }, stdio: ["ignore", "pipe", "inherit"] },
@@ -140,6 +142,8 @@ interface Result {
   duplicates: number;
   exhausted: number;
   timedOut: boolean;
+  /** 1-min load average when the claims started. */
+  load: number;
   /** claims/s of every round (set by `rounds`). */
   spread?: number[];
 }
@@ -184,6 +188,7 @@ async function run(
   let exhausted = 0;
   let next = 0;
   let timedOut = false;
+  const load = loadavg()[0] ?? NaN;
   const deadline = performance.now() + SECONDS * 1000;
   const t0 = performance.now();
   await Promise.all(
@@ -222,6 +227,7 @@ async function run(
     duplicates: handedOut - refs.size,
     exhausted,
     timedOut,
+    load,
   };
 }
 
@@ -307,18 +313,19 @@ async function main(): Promise<void> {
     `and ${SECONDS} s at most; each claim returns one package for each of the target user's ${CLIENTS_PER_USER} clients`,
     `(${USERS} users, claimed round-robin, so every claim deletes ${CLIENTS_PER_USER} regular packages).`,
     `Uploads: ${data.targets.length} batches of ${BATCH} packages (full RFC 9420 §10.1 validation, signatures included),`,
-    `${UPLOADERS} in flight.`,
+    `${UPLOADERS} in flight; signatures verified on the DS's worker pool (default: cores − 1 workers, here 1),`,
+    "claims sent by `DeliveryServiceClient` (each with its own `Idempotency-Key`).",
     "",
-    `Load average (1 min) before / after: ${loadBefore.toFixed(2)} / ${(loadavg()[0] ?? NaN).toFixed(2)}: other work on the`,
-    "machine during the run widens the spread between rounds.",
+    `Load average (1 min) before / after: ${loadBefore.toFixed(2)} / ${(loadavg()[0] ?? NaN).toFixed(2)} (column \`load\`: when the`,
+    "median round's claims started): other work on the machine during the run widens the spread between rounds.",
     "",
     `Median of ${ROUNDS} rounds by claims/s (all rounds' claims/s in brackets); duplicates summed over all rounds.`,
     "",
-    "| configuration | claims | claims/s | scaling vs 1 PG process | claim p50 ms | claim p99 ms | packages handed out | duplicates | uploads kp/s | upload batch p50 ms | p99 ms |",
-    "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    "| configuration | load | claims | claims/s | scaling vs 1 PG process | claim p50 ms | claim p99 ms | packages handed out | duplicates | uploads kp/s | upload batch p50 ms | p99 ms |",
+    "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ...results.map(
       (r) =>
-        `| ${r.name} | ${r.claims}${r.timedOut ? " (time cap)" : ""} | ${f(r.claimsPerSec, 0)} [${(r.spread ?? []).join(", ")}] | ${f(r.claimsPerSec / base, 2)}× | ${f(r.p50)} | ${f(r.p99)} | ${r.handedOut} | ${r.duplicates} | ${f(r.uploadKpPerSec, 0)} | ${f(r.uploadP50)} | ${f(r.uploadP99)} |`,
+        `| ${r.name} | ${f(r.load, 2)} | ${r.claims}${r.timedOut ? " (time cap)" : ""} | ${f(r.claimsPerSec, 0)} [${(r.spread ?? []).join(", ")}] | ${f(r.claimsPerSec / base, 2)}× | ${f(r.p50)} | ${f(r.p99)} | ${r.handedOut} | ${r.duplicates} | ${f(r.uploadKpPerSec, 0)} | ${f(r.uploadP50)} | ${f(r.uploadP99)} |`,
     ),
     "",
     "Reading the figures: one DS process is one Node thread, and the 2 cores are shared by the load",

@@ -8,9 +8,13 @@ import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { machine } from "./util.js";
 
-const ALL = ["lifecycle", "crypto", "keystore", "conversation", "ds", "browser"];
+const ALL = ["lifecycle", "crypto", "keystore", "conversation", "ds", "browser", "bundle-size"];
+/** Run only when named (`npm run bench -- ds-scale`): ds-scale fills PostgreSQL to 5M packages (~1 h). */
+const NAMED = ["ds-scale"];
+/** Order of the sections in BENCHMARKS.md. */
+const SECTIONS = ["lifecycle", "crypto", "keystore", "conversation", "ds", "ds-scale", "browser", "bundle-size"];
 const args = process.argv.slice(2);
-const wanted = args.filter((a) => ALL.includes(a));
+const wanted = args.filter((a) => ALL.includes(a) || NAMED.includes(a));
 // `--assemble`: only rebuild BENCHMARKS.md from the existing results.
 const run = args.includes("--assemble") ? [] : wanted.length > 0 ? wanted : ALL;
 
@@ -29,7 +33,7 @@ for (const name of run) {
   }
 }
 
-const sections = ALL.map((name) => new URL(`./${name}-results.md`, import.meta.url))
+const sections = SECTIONS.map((name) => new URL(`./${name}-results.md`, import.meta.url))
   .filter((u) => existsSync(u))
   .map((u) => readFileSync(u, "utf8").trim());
 const header = `# Benchmarks

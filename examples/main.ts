@@ -3,9 +3,10 @@
  *
  *   a Delivery Service on an ephemeral local port (SQLite) ·
  *   two clients with encrypted SQLite keystores ·
- *   Alice generates and uploads 100 key packages + a last-resort one ·
+ *   Alice's key package pool: one sync() generates and uploads 100 key packages + a last-resort one ·
  *   Bob claims one, creates a conversation and adds Alice · Alice processes the Welcome ·
  *   the package is consumed exactly once · a message each way ·
+ *   a credential rotation in one step, with a Welcome in flight still processed ·
  *   an expired package is pruned locally and refused by the DS.
  */
 import { mkdtempSync, rmSync } from "node:fs";
@@ -23,6 +24,7 @@ import {
   DeliveryServiceError,
   Keypackage,
   type CommitBundle,
+  type PoolSyncReport,
 } from "../src/index.js";
 import { createDeliveryService, openStore } from "../src/ds/index.js";
 
@@ -67,30 +69,19 @@ try {
     c.cc.transaction(async (tx) => (await tx.getKeypackageRefs()).filter((r) => r.isValid()).length);
   const dsCount = async (c: { ds: DeliveryServiceClient }) => c.ds.count(SUITE);
 
-  step(3, `Alice generates ${UPLOAD} key packages and a last-resort one, and uploads them`);
+  step(3, `Alice's key package pool: one sync() generates and uploads ${UPLOAD} key packages and a last-resort one`);
+  // The pool keeps `target` (100) packages on the DS, replaces them before they expire, keeps one
+  // last-resort package and reconciles the DS with the keystore (docs/pool.md).
+  const pool = alice.cc.keypackagePool({ ds: alice.ds, credential: alice.credential, target: UPLOAD });
   const bar = new cliProgress.SingleBar(
-    { format: "   {bar} {value}/{total} {stage}", hideCursor: true, clearOnComplete: false },
+    { format: "   {bar} {stage}", hideCursor: true, clearOnComplete: true },
     cliProgress.Presets.shades_classic,
   );
-  bar.start(UPLOAD + 1, 0, { stage: "generating" });
-  const batches: Uint8Array[][] = [];
-  for (let i = 0; i < UPLOAD; i += 20) {
-    const kps = await alice.cc.transaction((tx) => tx.generateKeypackages(alice.credential, 20));
-    batches.push(kps.map((k) => k.serialize()));
-    bar.increment(20, { stage: "generating" });
-  }
-  const lastResort = await alice.cc.transaction((tx) =>
-    tx.generateKeypackage(alice.credential, undefined, { lastResort: true }),
-  );
-  bar.increment(1, { stage: "uploading " });
-  bar.update(0);
-  for (const batch of batches) {
-    await alice.ds.upload(batch);
-    bar.increment(batch.length, { stage: "uploading " });
-  }
-  await alice.ds.upload([lastResort]);
-  bar.increment(1, { stage: "uploaded  " });
+  bar.start(1, 0, { stage: "syncing" });
+  const first = await pool.sync();
+  bar.update(1, { stage: "synced" });
   bar.stop();
+  say(syncReport(first));
   const before = { local: await localCount(alice), ds: await dsCount(alice) };
   say(
     `Alice's keystore: ${before.local} valid packages · DS: ${before.ds.count} regular + ${before.ds.lastResort} last resort`,
@@ -132,6 +123,11 @@ try {
     .catch((e: { code?: string }) => e.code);
   say(`the same Welcome again → ${String(again)} (a key package is consumed exactly once)`);
 
+  const afterWelcome = await pool.sync();
+  say(
+    `the pool saw ${pool.consumedCount} package consumed; sync: ${syncReport(afterWelcome)} (${afterWelcome.dsCountAtHorizon} ≥ low water ${pool.options.lowWater}: nothing to do)`,
+  );
+
   step(6, "A message each way");
   const m1 = await bob.cc.transaction((tx) => tx.encryptMessage(conversationId, text.encode("Hello Alice!")));
   const d1 = await alice.cc.transaction((tx) => tx.decryptMessage(conversationId, m1));
@@ -142,9 +138,29 @@ try {
   const d2 = await bob.cc.transaction((tx) => tx.decryptMessage(conversationId, m2));
   say(`Alice → Bob: "${utf8.decode(d2.message)}"`);
 
-  step(7, "Expiry: an expired package is pruned locally and refused by the DS");
+  step(7, "Credential rotation in one step, with a Welcome in flight");
+  const inFlight = (await bob.ds.claim(alice.clientId.userId(), SUITE)).keyPackages[0]!;
+  say(`Bob claims another package of Alice's (${inFlight.ref.slice(0, 16)}…), to add her later`);
+  const fresh = await alice.cc.transaction((tx) => tx.addCredential(Credential.basic(SUITE, alice.clientId)));
+  const dsBefore = await dsCount(alice);
+  const rotation = await pool.rotateCredential(fresh);
+  say(`pool.rotateCredential(newCredential): ${rotation.generated} packages generated with the new key`);
+  say(
+    `the DS swapped Alice's signature key and all her packages in one transaction: ${JSON.stringify(dsBefore)} (old key) → ${JSON.stringify(await dsCount(alice))} (new key)`,
+  );
+  const second = text.encode("demo-conversation-2");
+  await bob.cc.transaction(async (tx) => {
+    await tx.createConversation(second, bob.credential);
+    await tx.addClientsToConversation(second, [Keypackage.deserialize(inFlight.keyPackage)]);
+  });
+  const joined2 = await alice.cc.transaction((tx) => tx.processWelcomeMessage(welcome!));
+  say(
+    `the in-flight Welcome (old key's package) still works: joined "${utf8.decode(joined2)}" (old packages stay ${pool.options.gracePeriod / DAY} days)`,
+  );
+
+  step(8, "Expiry: an expired package is pruned locally and refused by the DS");
   aliceTime = Date.now() - 2 * DAY; // Alice's clock made it two days ago, with a one-day lifetime
-  const stale = await alice.cc.transaction((tx) => tx.generateKeypackage(alice.credential, 1 * DAY));
+  const stale = await alice.cc.transaction((tx) => tx.generateKeypackage(fresh, 1 * DAY));
   aliceTime = Date.now();
   const pruned = await pruneExpired(alice.cc);
   say(`pruned ${pruned} expired package(s) locally`);
@@ -157,13 +173,19 @@ try {
     say(`DS refused it: HTTP ${err.status}, rule ${err.rules.join(", ")}`);
   }
 
-  step(8, "Done");
-  say(`Alice: ${await localCount(alice)} valid packages locally, DS ${JSON.stringify(await dsCount(alice))}`);
+  step(9, "Done");
+  say(
+    `Alice: ${await localCount(alice)} valid packages locally (the old key's stay for the grace period), DS ${JSON.stringify(await dsCount(alice))}`,
+  );
   await alice.cc.close();
   await bob.cc.close();
 } finally {
   await ds.close();
   rmSync(dir, { recursive: true, force: true });
+}
+
+function syncReport(r: PoolSyncReport): string {
+  return `generated ${r.generated}, uploaded ${r.uploaded}, deleted on the DS ${r.deletedOnDs}, last resort ${r.lastResort}, ${r.requests} DS request(s)`;
 }
 
 async function pruneExpired(cc: CoreCrypto): Promise<number> {

@@ -44,6 +44,13 @@ export const ErrorCode = {
   InvalidGroupInfo: "InvalidGroupInfo",
   /** The authentication service (RFC 9420 §5.3.1) refused a member's credential. */
   CredentialRejected: "CredentialRejected",
+  /**
+   * An X.509 certificate chain given to us is unusable (RFC 5280; `details.rule`): empty, out of
+   * order, undecodable, no Wire client id in the SAN, not yet valid or expired at the session clock.
+   */
+  InvalidCertificate: "InvalidCertificate",
+  /** The private key does not match the leaf certificate's key, or the key is not of the suite's signature scheme. */
+  CertificateKeyMismatch: "CertificateKeyMismatch",
   /** Internal invariant of the MLS engine broken: a bug, never caused by input. */
   InternalError: "InternalError",
 } as const;

@@ -21,6 +21,17 @@ export { CredentialType } from "./credential/credentialType.js";
 export { ClientId, parseWireClientId } from "./credential/clientId.js";
 export type { WireClientIdParts } from "./credential/clientId.js";
 export { Credential } from "./credential/credential.js";
+export type { X509CredentialInput, X509CredentialRule } from "./credential/credential.js";
+export { DeviceStatus, E2eiConversationState, jwkThumbprint } from "./pki/identity.js";
+export type { CertificateIdentity, WireIdentity, X509Identity } from "./pki/identity.js";
+export { validateCertificateChain } from "./pki/validate.js";
+export type { X509Rule, X509Status, X509TrustStore, X509ValidationResult } from "./pki/validate.js";
+export type { PemOrDer } from "./pki/certificate.js";
+export type { PkiEntry, PkiEntryKind } from "./pki/environment.js";
+export type { X509AuthenticationInput, X509Policy } from "./pki/authentication.js";
+export { SessionPki } from "./pki/sessionPki.js";
+export type { MemberIdentity } from "./conversation/identities.js";
+export { wireClientIdUri, wireHandleUri, parseWireClientIdUri, parseWireHandleUri } from "./pki/wireUri.js";
 export { CredentialRef } from "./credential/credentialRef.js";
 export { Keypackage } from "./keypackage/keypackage.js";
 export type { KeypackageCredential } from "./keypackage/keypackage.js";
@@ -48,6 +59,15 @@ export { TransactionContext } from "./transaction/context.js";
 export type { CredentialFilters, GenerateKeypackageOptions } from "./transaction/context.js";
 export { CoreCrypto } from "./session.js";
 export type { CoreCryptoOptions } from "./session.js";
+export type { KeypackageConsumedEvent } from "./transaction/context.js";
+export { KeypackagePool, POOL_DEFAULTS } from "./pool/pool.js";
+export type {
+  KeypackagePoolOptions,
+  PoolDeliveryService,
+  PoolRunOptions,
+  PoolStatus,
+  PoolSyncReport,
+} from "./pool/pool.js";
 export { defaultAuthenticationService } from "./mls/credential/authentication.js";
 export type {
   AuthenticationContext,
@@ -68,11 +88,29 @@ export type {
   GroupKeypackageRule,
 } from "./conversation/conversation.js";
 export { CONVERSATION_STATE_FORMAT } from "./conversation/stateFormat.js";
-export { DeliveryServiceClient, DeliveryServiceError } from "./ds/client.js";
+export {
+  DeliveryServiceClient,
+  DeliveryServiceError,
+  ROTATION_PROOF_LABEL,
+  rotationProofContent,
+} from "./ds/client.js";
 export type {
   ClaimedKeypackage,
   ClaimResult,
+  CountOptions,
   DeliveryServiceClientOptions,
+  DsClaimedEvent,
+  DsLastResortClaimedEvent,
+  DsLowWaterEvent,
+  DsPoolEvent,
+  DsPoolEventType,
+  DsRotatedEvent,
+  DsStoredKeypackage,
+  EventsOptions,
+  ListKeypackagesOptions,
+  ListKeypackagesResult,
+  RotateSignatureKeyOptions,
+  RotateSignatureKeyResult,
   DsRejection,
   DsRule,
   KeypackageInput,

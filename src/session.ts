@@ -1,6 +1,9 @@
 import type { Database } from "./keystore/database.js";
-import { TransactionContext } from "./transaction/context.js";
+import { TransactionContext, type KeypackageConsumedEvent } from "./transaction/context.js";
+import { KeypackagePool, type KeypackagePoolOptions } from "./pool/pool.js";
 import type { MlsTransport } from "./conversation/transport.js";
+import type { X509Policy } from "./pki/authentication.js";
+import { SessionPki } from "./pki/sessionPki.js";
 import { defaultAuthenticationService, type AuthenticationService } from "./mls/credential/authentication.js";
 
 export interface CoreCryptoOptions {
@@ -16,6 +19,12 @@ export interface CoreCryptoOptions {
    * `defaultAuthenticationService` (refuses an empty Basic identity or X.509 chain).
    */
   authenticationService?: AuthenticationService;
+  /**
+   * What to do with X.509 credentials (docs/x509.md): they are validated against the session's
+   * PKI environment (`cc.pki`) at the session clock; members with an expired or revoked
+   * certificate are accepted and reported, new ones refused, unless this policy says otherwise.
+   */
+  x509Policy?: X509Policy;
 }
 
 /**
@@ -25,12 +34,18 @@ export class CoreCrypto {
   readonly database: Database;
   readonly #clock: () => Date;
   readonly #authenticationService: AuthenticationService;
+  readonly #x509Policy: X509Policy;
+  /** The PKI environment X.509 credentials are validated against (trust anchors, intermediates, CRLs). */
+  readonly pki: SessionPki;
   #transport: MlsTransport | undefined;
+  readonly #consumedListeners = new Set<(event: KeypackageConsumedEvent) => void>();
 
   private constructor(database: Database, options: CoreCryptoOptions) {
     this.database = database;
     this.#clock = options.clock ?? (() => new Date());
     this.#authenticationService = options.authenticationService ?? defaultAuthenticationService;
+    this.#x509Policy = { ...options.x509Policy };
+    this.pki = new SessionPki(this);
   }
 
   static async open(database: Database, options: CoreCryptoOptions = {}): Promise<CoreCrypto> {
@@ -60,6 +75,26 @@ export class CoreCrypto {
     this.#transport = transport;
   }
 
+  /**
+   * Call `listener` after every finished transaction for each key package a Welcome consumed
+   * (the key package pool uses it to refill without polling). Returns the unsubscribe function.
+   */
+  onKeypackageConsumed(listener: (event: KeypackageConsumedEvent) => void): () => void {
+    if (typeof listener !== "function") throw new TypeError("listener must be a function");
+    this.#consumedListeners.add(listener);
+    return () => {
+      this.#consumedListeners.delete(listener);
+    };
+  }
+
+  /**
+   * A pool that keeps this client's key packages on a Delivery Service healthy (see docs/pool.md):
+   * `sync()`, `run({ signal })`, `rotateCredential(newRef)`.
+   */
+  keypackagePool(options: KeypackagePoolOptions): KeypackagePool {
+    return new KeypackagePool(this, options);
+  }
+
   /** The session clock. */
   now(): Date {
     return this.#clock();
@@ -77,6 +112,17 @@ export class CoreCrypto {
       release,
       () => this.#transport,
       this.#authenticationService,
+      (events) => {
+        for (const event of events)
+          for (const listener of [...this.#consumedListeners]) {
+            try {
+              listener(event);
+            } catch {
+              // A listener's error stays with the listener.
+            }
+          }
+      },
+      this.#x509Policy,
     );
   }
 

@@ -5,6 +5,8 @@ import { SUPPORTED_CIPHERSUITES, type Ciphersuite } from "../mls/ciphersuite.js"
 import { parseCorsOrigins } from "../ds/cors.js";
 import { isPostgresUrl, openStore } from "../ds/open.js";
 import { createDeliveryService, type DeliveryServiceLimits } from "../ds/server.js";
+import { pkiCommand } from "./pkiDevCa.js";
+import { poolCommand } from "./pool.js";
 
 function nonNegativeInt(value: string): number {
   const n = Number(value);
@@ -52,7 +54,23 @@ interface ServeOptions {
   authFailuresPerMinute?: number;
   verifyWorkers?: number;
   corsOrigin?: string[];
+  trustAnchor?: string[];
+  intermediate?: string[];
+  crl?: string[];
+  requireX509?: boolean;
   logLevel: string;
+}
+
+/** Collect a repeatable option's values. */
+function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
+}
+
+/** A PEM (text) or DER (binary) file of certificates or CRLs. */
+function readPemOrDer(path: string): string | Uint8Array {
+  const bytes = readFileSync(path);
+  const text = bytes.toString("latin1");
+  return text.includes("-----BEGIN ") ? bytes.toString("utf8") : new Uint8Array(bytes);
 }
 
 /** Start the Delivery Service; resolves once it listens. SIGINT/SIGTERM close it. */
@@ -63,6 +81,9 @@ async function serve(o: ServeOptions): Promise<void> {
     throw new Error(
       "set MLSKP_ENROLLMENT_SECRET (16+ characters) or --enrollment-secret-file, or run with --dev",
     );
+  }
+  if (o.requireX509 === true && (o.trustAnchor ?? []).length === 0) {
+    throw new Error("--require-x509 needs at least one --trust-anchor");
   }
   const store = await openStore(o.db, {
     ...(o.pgSchema !== undefined ? { pgSchema: o.pgSchema } : {}),
@@ -88,6 +109,10 @@ async function serve(o: ServeOptions): Promise<void> {
     trustProxy: o.trustProxy === true,
     ...(o.verifyWorkers !== undefined ? { verifyWorkers: o.verifyWorkers } : {}),
     ...(o.corsOrigin !== undefined ? { corsOrigins: o.corsOrigin } : {}),
+    ...(o.trustAnchor !== undefined ? { trustAnchors: o.trustAnchor.map(readPemOrDer) } : {}),
+    ...(o.intermediate !== undefined ? { intermediates: o.intermediate.map(readPemOrDer) } : {}),
+    ...(o.crl !== undefined ? { crls: o.crl.map(readPemOrDer) } : {}),
+    ...(o.requireX509 === true ? { requireX509: true } : {}),
     logger:
       o.logLevel === "silent"
         ? false
@@ -205,6 +230,18 @@ export function buildProgram(): Command {
         .env("MLSKP_CORS_ORIGIN")
         .argParser(corsOriginList),
     )
+    .option(
+      "--trust-anchor <file>",
+      "PEM/DER root certificate(s) accepted for X509 credentials (repeatable); without it only Basic",
+      collect,
+    )
+    .option(
+      "--intermediate <file>",
+      "PEM/DER intermediate CA certificate(s) chains may omit (repeatable)",
+      collect,
+    )
+    .option("--crl <file>", "PEM/DER CRL checked for X509 credentials (repeatable)", collect)
+    .option("--require-x509", "refuse key packages with a Basic credential (needs --trust-anchor)")
     .addOption(
       new Option("--log-level <level>", "request log level")
         .choices(["silent", "fatal", "error", "warn", "info", "debug"])
@@ -214,6 +251,8 @@ export function buildProgram(): Command {
     .action(async (options: ServeOptions) => {
       await serve(options);
     });
+  program.addCommand(pkiCommand());
+  program.addCommand(poolCommand());
   return program;
 }
 

@@ -3,6 +3,7 @@
  * remove, self-update, encrypt and decrypt. Every operation reads and writes through the
  * transaction's staged keystore, so an error undoes all of its writes.
  */
+import { clientIdOfChain } from "../pki/identity.js";
 import { ClientId } from "../credential/clientId.js";
 import type { CredentialRef } from "../credential/credentialRef.js";
 import { ErrorCode, InvalidKeypackageError, MlsKeypackagesError } from "../errors.js";
@@ -130,7 +131,21 @@ function receivePolicy(scope: TxScope): ReceivePolicy {
  * key, unique in the tree (RFC 9420 §7.3) — so that every member is listed, always.
  */
 function listedId(m: MemberLeaf): Uint8Array {
-  return m.identity !== undefined && m.identity.length > 0 ? m.identity : m.signatureKey;
+  if (m.identity !== undefined && m.identity.length > 0) return m.identity;
+  // X.509: the client id in the leaf certificate's SAN, as CoreCrypto lists the member.
+  return (m.certificates.length > 0 ? clientIdOfChain(m.certificates) : undefined) ?? m.signatureKey;
+}
+
+/** Every member (us included) in leaf order with its listed client id, and the group's suite. */
+export async function conversationMembers(
+  scope: TxScope,
+  id: ConversationId,
+): Promise<{ ciphersuite: Ciphersuite; members: (MemberLeaf & { clientId: Uint8Array })[] }> {
+  const { group } = await load(scope, id);
+  return {
+    ciphersuite: group.ciphersuite as Ciphersuite,
+    members: group.members().map((m) => ({ ...m, clientId: listedId(m) })),
+  };
 }
 
 function save(scope: TxScope, row: Pick<ConversationRow, "id" | "credentialId">, group: MlsGroup): void {

@@ -1,15 +1,44 @@
+import { AuthorityKeyIdentifierExtension, SubjectKeyIdentifierExtension } from "@peculiar/x509";
 import {
   assertCiphersuite,
   signatureSchemeOf,
+  SignatureScheme,
   type Ciphersuite,
-  type SignatureScheme,
 } from "../mls/ciphersuite.js";
 import { encode } from "../mls/codec/index.js";
 import { writeCredential } from "../mls/credential/codec.js";
 import { CredentialTypes } from "../mls/credential/types.js";
-import { generateSignatureKeyPair } from "../mls/signatureKeys.js";
-import type { ClientId } from "./clientId.js";
+import { generateSignatureKeyPair, signaturePublicKeyOf } from "../mls/signatureKeys.js";
+import { ErrorCode, MlsKeypackagesError, MlsRuleError } from "../errors.js";
+import { bytesEqual } from "../mls/crypto/bytes.js";
+import {
+  derObjects,
+  parseCertificate,
+  rawPrivateKey,
+  subjectKey,
+  type ParsedCertificate,
+  type PemOrDer,
+} from "../pki/certificate.js";
+import { extractIdentity, IdentityError } from "../pki/identity.js";
+import { ClientId } from "./clientId.js";
 import { CredentialType } from "./credentialType.js";
+
+/** What `Credential.x509` takes. */
+export interface X509CredentialInput {
+  /** The chain, leaf first, each certificate issued by the next: PEM text (one or more blocks) or DER certificates. */
+  certificateChain: PemOrDer | readonly PemOrDer[];
+  /** The leaf's private key: PKCS#8 (RFC 5958) DER or PEM, or raw (Ed25519 seed / ECDSA scalar). Secret. */
+  privateKey: PemOrDer;
+}
+
+/** Rules `Credential.x509` checks (`details.rule` of its errors). */
+export type X509CredentialRule =
+  | "x509_empty_chain"
+  | "x509_parse"
+  | "x509_chain_order"
+  | "x509_signature_scheme"
+  | "x509_key_mismatch"
+  | "san_client_id";
 
 const inspect = Symbol.for("nodejs.util.inspect.custom");
 
@@ -25,6 +54,8 @@ export class Credential {
   readonly publicKey: Uint8Array;
   /** TLS-encoded MLS Credential. */
   readonly encoded: Uint8Array;
+  /** X.509 only: the certificate chain (DER, leaf first). Empty for Basic credentials. */
+  readonly certificateChain: readonly Uint8Array[];
   readonly #signaturePrivateKey: Uint8Array;
 
   private constructor(
@@ -34,7 +65,9 @@ export class Credential {
     encoded: Uint8Array,
     publicKey: Uint8Array,
     signaturePrivateKey: Uint8Array,
+    certificateChain: readonly Uint8Array[] = [],
   ) {
+    this.certificateChain = Object.freeze(certificateChain.map((c) => Uint8Array.from(c)));
     this.ciphersuite = ciphersuite;
     this.clientId = clientId;
     this.type = type;
@@ -50,6 +83,111 @@ export class Credential {
     const basic = { credentialType: CredentialTypes.basic, identity: clientId.bytes() } as const;
     const encoded = encode(basic, writeCredential);
     return new Credential(suite, clientId, CredentialType.Basic, encoded, keys.publicKey, keys.privateKey);
+  }
+
+  /**
+   * An X.509 credential (RFC 9420 §5.3) from a certificate chain and the leaf's private key. The
+   * client id is read from the leaf's SAN (Wire's `wireapp://` URI, as CoreCrypto reads it). Errors
+   * (`MlsRuleError`, `details.rule`): `InvalidCertificate` when the chain is empty
+   * (`x509_empty_chain`), does not decode (`x509_parse`), is out of order (`x509_chain_order`: each
+   * certificate must be issued by the next), or names no client id (`san_client_id`);
+   * `CertificateKeyMismatch` when the leaf key is not of the suite's signature scheme
+   * (`x509_signature_scheme`) or is not the private key's (`x509_key_mismatch`). Validity dates and
+   * trust are checked later: by `generateKeypackage` and by the peers' authentication service.
+   */
+  static x509(ciphersuite: Ciphersuite, input: X509CredentialInput): Credential {
+    const suite = assertCiphersuite(ciphersuite);
+    const scheme = signatureSchemeOf(suite);
+    if (input === null || typeof input !== "object") {
+      throw new MlsKeypackagesError(ErrorCode.InvalidArgument, "expected { certificateChain, privateKey }");
+    }
+    const bad = (rule: X509CredentialRule, message: string, cause?: unknown): never => {
+      throw new MlsRuleError(
+        ErrorCode.InvalidCertificate,
+        rule,
+        message,
+        {},
+        cause === undefined ? undefined : { cause },
+      );
+    };
+    let ders: Uint8Array[] = [];
+    try {
+      ders = derObjects(input.certificateChain);
+    } catch (e) {
+      bad("x509_parse", "the certificate chain is neither PEM nor DER", e);
+    }
+    if (ders.length === 0) bad("x509_empty_chain", "the certificate chain is empty");
+    const chain: ParsedCertificate[] = ders.map((der, i) => {
+      try {
+        return parseCertificate(der);
+      } catch (e) {
+        return bad("x509_parse", `certificate ${i} of the chain does not decode`, e);
+      }
+    });
+    // RFC 5280 §6.1: certificate i is issued by certificate i + 1 (names and key identifiers chain).
+    for (let i = 0; i + 1 < chain.length; i++) {
+      const cert = chain[i] as ParsedCertificate;
+      const issuer = chain[i + 1] as ParsedCertificate;
+      const aki = cert.x509.getExtension(AuthorityKeyIdentifierExtension)?.keyId;
+      const ski = issuer.x509.getExtension(SubjectKeyIdentifierExtension)?.keyId;
+      if (
+        !cert.pkijs.issuer.isEqual(issuer.pkijs.subject) ||
+        (aki !== undefined && ski !== undefined && aki !== ski)
+      ) {
+        bad(
+          "x509_chain_order",
+          `certificate ${i} of the chain is not issued by certificate ${i + 1} (leaf first)`,
+        );
+      }
+    }
+    const leaf = chain[0] as ParsedCertificate;
+    let clientId: ClientId;
+    try {
+      clientId = ClientId.parse(extractIdentity(leaf.x509).clientId);
+    } catch (e) {
+      if (!(e instanceof IdentityError) && !MlsKeypackagesError.is(e)) throw e;
+      return bad("san_client_id", e instanceof Error ? e.message : "no client id in the SAN", e);
+    }
+    const key = subjectKey(leaf.pkijs);
+    const mismatch = (rule: X509CredentialRule, message: string, cause?: unknown): never => {
+      throw new MlsRuleError(
+        ErrorCode.CertificateKeyMismatch,
+        rule,
+        message,
+        {},
+        cause === undefined ? undefined : { cause },
+      );
+    };
+    if (key.scheme !== scheme) {
+      mismatch(
+        "x509_signature_scheme",
+        `the leaf key is not a ${SignatureScheme[scheme]} key (suite ${suite})`,
+      );
+    }
+    let privateKey: Uint8Array | undefined;
+    let derived: Uint8Array | undefined;
+    try {
+      privateKey = rawPrivateKey(input.privateKey, scheme);
+      if (privateKey !== undefined) derived = signaturePublicKeyOf(scheme, privateKey);
+    } catch (e) {
+      mismatch("x509_key_mismatch", "the private key does not decode as a key of the suite's scheme", e);
+    }
+    if (privateKey === undefined)
+      mismatch("x509_signature_scheme", `the private key is not a ${SignatureScheme[scheme]} key`);
+    if (derived === undefined || !bytesEqual(derived, key.publicKey)) {
+      mismatch("x509_key_mismatch", "the private key does not match the leaf certificate's public key");
+    }
+    const x509 = { credentialType: CredentialTypes.x509, certificates: ders } as const;
+    const encoded = encode(x509, writeCredential);
+    return new Credential(
+      suite,
+      clientId,
+      CredentialType.X509,
+      encoded,
+      key.publicKey,
+      privateKey as Uint8Array,
+      ders,
+    );
   }
 
   signatureScheme(): SignatureScheme {

@@ -5,16 +5,34 @@ import { ErrorCode, MlsKeypackagesError } from "../errors.js";
 import { ClientId } from "../credential/clientId.js";
 import {
   ENROLLMENT_SECRET_HEADER,
+  rotationProofContent,
   type ClaimResponse,
   type CountResponse,
   type DeleteResponse,
   type DsErrorBody,
+  type DsPoolEvent,
+  type DsPoolEventType,
   type DsRejection,
   type DsRule,
+  type DsStoredKeypackage,
+  type ListKeypackagesResponse,
   type RegisterClientResponse,
+  type RotateSignatureKeyRequest,
+  type RotateSignatureKeyResponse,
 } from "./wire.js";
 
-export type { DsRejection, DsRule } from "./wire.js";
+export type {
+  DsClaimedEvent,
+  DsLastResortClaimedEvent,
+  DsLowWaterEvent,
+  DsPoolEvent,
+  DsPoolEventType,
+  DsRejection,
+  DsRotatedEvent,
+  DsRule,
+  DsStoredKeypackage,
+} from "./wire.js";
+export { ROTATION_PROOF_LABEL, rotationProofContent } from "./wire.js";
 
 /** Anything that serializes to a TLS KeyPackage (a `Keypackage`, or raw bytes). */
 export type KeypackageInput = Uint8Array | { serialize(): Uint8Array };
@@ -109,6 +127,65 @@ export interface ClaimResult {
   exhausted: string[];
 }
 
+export interface CountOptions {
+  /** Count what is valid at this time (default now): `notBefore ≤ t < notAfter`. */
+  validAt?: Date | number;
+}
+
+export interface ListKeypackagesOptions {
+  /** Only this suite (default: every suite). */
+  ciphersuite?: number;
+  /** Page size, 1 to 1000 (default 500). */
+  limit?: number;
+  /** `nextCursor` of the previous page. */
+  cursor?: string;
+}
+
+export interface ListKeypackagesResult {
+  keyPackages: DsStoredKeypackage[];
+  /** Present when more refs follow. */
+  nextCursor?: string;
+}
+
+export interface RotateSignatureKeyOptions {
+  ciphersuite: number;
+  /** The key registered now (the proof binds it: a concurrent rotation makes this one fail). */
+  oldSignatureKey: Uint8Array;
+  newSignatureKey: Uint8Array;
+  /**
+   * SignWithLabel(new private key, `ROTATION_PROOF_LABEL`, content) (RFC 9420 §5.1.2): called with
+   * `rotationProofContent(clientId, ciphersuite, oldSignatureKey, newSignatureKey)`.
+   */
+  sign: (content: Uint8Array) => Promise<Uint8Array> | Uint8Array;
+  /** Packages signed by the new key, stored in the same transaction (may be empty). */
+  keyPackages: readonly KeypackageInput[];
+}
+
+export interface RotateSignatureKeyResult {
+  /** Packages of the suite deleted on the DS (bound to the old key). */
+  deleted: number;
+  /** Hex refs of the stored new packages, in order. */
+  refs: string[];
+}
+
+export interface EventsOptions {
+  /** `low_water` events when fewer regular packages than this are left after a claim. */
+  lowWater?: number;
+  /** Only events of this suite (default: every suite). */
+  ciphersuite?: number;
+  /** Ends the stream (the iteration then finishes without an error). */
+  signal?: AbortSignal;
+  /** Called once the DS has accepted the subscription (events from then on are delivered). */
+  onOpen?: () => void;
+}
+
+const EVENT_TYPES: ReadonlySet<string> = new Set<DsPoolEventType>([
+  "claimed",
+  "low_water",
+  "last_resort_claimed",
+  "rotated",
+]);
+
 function toBase64(bytes: Uint8Array): string {
   let s = "";
   for (let i = 0; i < bytes.length; i += 0x8000) s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
@@ -200,13 +277,169 @@ export class DeliveryServiceClient {
     });
   }
 
-  /** Valid, unexpired packages of a suite: regular ones and last-resort ones apart. */
-  async count(ciphersuite: number): Promise<{ count: number; lastResort: number }> {
-    const r = await this.#request<CountResponse>(
-      "GET",
-      this.#clientPath(`/key-packages/count?ciphersuite=${ciphersuite}`),
-    );
+  /**
+   * Packages of a suite valid now, or at `validAt` (e.g. now + the rotation margin): regular
+   * ones and last-resort ones apart.
+   */
+  async count(
+    ciphersuite: number,
+    options: CountOptions = {},
+  ): Promise<{ count: number; lastResort: number }> {
+    let query = `ciphersuite=${ciphersuite}`;
+    if (options.validAt !== undefined) {
+      const ms = options.validAt instanceof Date ? options.validAt.getTime() : options.validAt;
+      query += `&validAt=${Math.floor(ms)}`;
+    }
+    const r = await this.#request<CountResponse>("GET", this.#clientPath(`/key-packages/count?${query}`));
     return { count: r.count, lastResort: r.lastResort };
+  }
+
+  /** One page of this client's stored packages (refs and lifetimes), in ref order. */
+  async listKeypackages(options: ListKeypackagesOptions = {}): Promise<ListKeypackagesResult> {
+    const q = new URLSearchParams();
+    if (options.ciphersuite !== undefined) q.set("ciphersuite", String(options.ciphersuite));
+    if (options.limit !== undefined) q.set("limit", String(options.limit));
+    if (options.cursor !== undefined) q.set("cursor", options.cursor);
+    const qs = q.toString();
+    const r = await this.#request<ListKeypackagesResponse>(
+      "GET",
+      this.#clientPath(`/key-packages${qs.length > 0 ? `?${qs}` : ""}`),
+    );
+    return r.nextCursor !== undefined
+      ? { keyPackages: r.keyPackages, nextCursor: r.nextCursor }
+      : { keyPackages: r.keyPackages };
+  }
+
+  /** Every stored package of this client (all pages), optionally of one suite. */
+  async listAllKeypackages(ciphersuite?: number): Promise<DsStoredKeypackage[]> {
+    const out: DsStoredKeypackage[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await this.listKeypackages({
+        limit: 1000,
+        ...(ciphersuite !== undefined ? { ciphersuite } : {}),
+        ...(cursor !== undefined ? { cursor } : {}),
+      });
+      out.push(...page.keyPackages);
+      cursor = page.nextCursor;
+    } while (cursor !== undefined);
+    return out;
+  }
+
+  /**
+   * Replace the registered signature key of a suite: the DS checks the proof of possession of
+   * the new key, then in one transaction checks the old key is still registered, sets the new
+   * one, deletes every package of the suite (bound to the old key) and stores `keyPackages`.
+   */
+  async rotateSignatureKey(options: RotateSignatureKeyOptions): Promise<RotateSignatureKeyResult> {
+    const path = this.#clientPath("/signature-keys/rotate");
+    const content = rotationProofContent(
+      this.#clientId as string,
+      options.ciphersuite,
+      options.oldSignatureKey,
+      options.newSignatureKey,
+    );
+    const proof = await options.sign(content);
+    const body: RotateSignatureKeyRequest = {
+      ciphersuite: options.ciphersuite,
+      signatureKey: toBase64(options.newSignatureKey),
+      oldSignatureKey: toBase64(options.oldSignatureKey),
+      proof: toBase64(proof),
+      keyPackages: options.keyPackages.map((k) => toBase64(bytesOf(k))),
+    };
+    const r = await this.#request<RotateSignatureKeyResponse>("POST", path, body);
+    return { deleted: r.deleted, refs: r.refs };
+  }
+
+  /**
+   * This client's pool events (Server-Sent Events over a fetch stream; works in browsers).
+   * The iteration ends when the DS closes the stream or `signal` aborts; reconnecting (and a
+   * `sync()` after it, as events may have been missed) is the caller's business.
+   */
+  events(options: EventsOptions = {}): AsyncIterable<DsPoolEvent> {
+    return { [Symbol.asyncIterator]: () => this.#events(options) };
+  }
+
+  async *#events(options: EventsOptions): AsyncGenerator<DsPoolEvent, void, undefined> {
+    const q = new URLSearchParams();
+    if (options.lowWater !== undefined) q.set("lowWater", String(options.lowWater));
+    if (options.ciphersuite !== undefined) q.set("ciphersuite", String(options.ciphersuite));
+    const qs = q.toString();
+    const path = this.#clientPath(`/events${qs.length > 0 ? `?${qs}` : ""}`);
+    if (this.#token === undefined)
+      throw new DeliveryServiceError(0, "no_token", "no bearer token: register first or pass token");
+    const { signal } = options;
+    let res: Response;
+    try {
+      res = await this.#fetch(this.#base + path, {
+        method: "GET",
+        headers: { accept: "text/event-stream", authorization: `Bearer ${this.#token}` },
+        ...(signal !== undefined ? { signal } : {}),
+      });
+    } catch (err) {
+      if (signal?.aborted === true) return;
+      throw new DeliveryServiceError(0, "network", `GET /events failed: ${(err as Error).message}`, [], {
+        cause: err,
+      });
+    }
+    if (!res.ok || res.body === null) {
+      throw await errorOf(res);
+    }
+    options.onOpen?.();
+    const reader = res.body.getReader();
+    const decoder = new TextDecoder();
+    let buffer = "";
+    let type = "";
+    let data: string[] = [];
+    try {
+      for (;;) {
+        let chunk: ReadableStreamReadResult<Uint8Array>;
+        try {
+          chunk = await reader.read();
+        } catch (err) {
+          if (signal?.aborted === true) return;
+          throw new DeliveryServiceError(0, "network", `event stream failed: ${(err as Error).message}`, [], {
+            cause: err,
+          });
+        }
+        if (chunk.done) return;
+        buffer += decoder.decode(chunk.value, { stream: true });
+        // SSE (WHATWG HTML §9.2.6): lines end in CRLF, LF or CR; a blank line dispatches.
+        for (;;) {
+          const m = /\r\n|\n|\r/.exec(buffer);
+          if (m === null) break;
+          // a lone CR at the end of the buffer may be the first half of a CRLF
+          if (m[0] === "\r" && m.index === buffer.length - 1) break;
+          const line = buffer.slice(0, m.index);
+          buffer = buffer.slice(m.index + m[0].length);
+          if (line === "") {
+            if (EVENT_TYPES.has(type) && data.length > 0) {
+              let parsed: unknown;
+              try {
+                parsed = JSON.parse(data.join("\n"));
+              } catch {
+                parsed = undefined;
+              }
+              if (typeof parsed === "object" && parsed !== null) yield { type, data: parsed } as DsPoolEvent;
+            }
+            type = "";
+            data = [];
+            continue;
+          }
+          if (line.startsWith(":")) continue; // comment (heartbeat)
+          const colon = line.indexOf(":");
+          const field = colon < 0 ? line : line.slice(0, colon);
+          let value = colon < 0 ? "" : line.slice(colon + 1);
+          if (value.startsWith(" ")) value = value.slice(1);
+          if (field === "event") type = value;
+          else if (field === "data") data.push(value);
+        }
+        if (buffer.length > 65_536)
+          throw new DeliveryServiceError(0, "bad_event_stream", "an event line exceeds 64 KiB");
+      }
+    } finally {
+      await reader.cancel().catch(() => undefined);
+    }
   }
 
   /** Delete packages by ref; returns how many existed. */
@@ -279,6 +512,7 @@ export class DeliveryServiceClient {
         { cause: err },
       );
     }
+    if (!res.ok) throw await errorOf(res);
     const text = await res.text();
     let json: unknown;
     try {
@@ -286,15 +520,24 @@ export class DeliveryServiceClient {
     } catch {
       json = undefined;
     }
-    if (!res.ok) {
-      const e = (json ?? {}) as Partial<DsErrorBody>;
-      throw new DeliveryServiceError(
-        res.status,
-        typeof e.error === "string" ? e.error : `http_${res.status}`,
-        typeof e.message === "string" ? e.message : res.statusText,
-        Array.isArray(e.rejected) ? e.rejected : [],
-      );
-    }
     return json as T;
   }
+}
+
+/** The DS's `{ error, message, rejected? }` body of a failed response as an error. */
+async function errorOf(res: Response): Promise<DeliveryServiceError> {
+  let e: Partial<DsErrorBody> = {};
+  try {
+    const text = await res.text();
+    const json: unknown = text.length > 0 ? JSON.parse(text) : undefined;
+    if (typeof json === "object" && json !== null) e = json as Partial<DsErrorBody>;
+  } catch {
+    // not JSON: the status alone
+  }
+  return new DeliveryServiceError(
+    res.status,
+    typeof e.error === "string" ? e.error : `http_${res.status}`,
+    typeof e.message === "string" ? e.message : res.statusText,
+    Array.isArray(e.rejected) ? e.rejected : [],
+  );
 }

@@ -12,6 +12,8 @@ export {
   defaultVerifyWorkers,
 } from "./verifyPool.js";
 export type { PackageVerifier, VerifyFailure, VerifyResult, VerifySuccess } from "./verifyPool.js";
+export { X509UploadPolicy } from "./x509.js";
+export type { X509UploadPolicyOptions, X509Verdict } from "./x509.js";
 export { parseCorsOrigins } from "./cors.js";
 export { CLIENT_ID_PATTERN, MAX_CLIENT_ID_LENGTH } from "./schemas.js";
 export type { OpenStoreOptions } from "./open.js";

@@ -8,18 +8,28 @@
  * The schema is partition-ready: every key package key, index and lookup starts with the
  * user id, so `ds_keypackages` may be hash-partitioned by `user_id` (`partitions` option).
  */
+import { createHash } from "node:crypto";
 import pg from "pg";
 import {
   DEFAULT_PURGE_BATCH,
   DEFAULT_PURGE_PAUSE_MS,
   DS_SCHEMA_VERSION,
+  changedKeySuites,
   checkOneLastResortPerSuite,
   clientFromRow,
+  decodeSignatureKeys,
   decodeClaimAnswer,
   encodeClaimAnswer,
   encodeSignatureKeys,
+  sameKey,
   sleep,
   type DsClientRow,
+  type DsEventBus,
+  type DsListOptions,
+  type DsStoreEvent,
+  type DsStoredKeypackageRow,
+  type RotateSignatureKeyStoreOptions,
+  type RotateSignatureKeyStoreResult,
   type AddKeypackagesOptions,
   type AddKeypackagesResult,
   type ClaimedDsKeypackage,
@@ -169,8 +179,11 @@ const AUTOVACUUM_CHURN =
   "autovacuum_vacuum_scale_factor = 0.01, autovacuum_vacuum_threshold = 1000, autovacuum_analyze_scale_factor = 0.02, autovacuum_vacuum_insert_scale_factor = 0.05";
 const AUTOVACUUM_SMALL = "autovacuum_vacuum_scale_factor = 0.05, autovacuum_vacuum_threshold = 500";
 
-/** Regular packages: one per client of the user, skipping rows other claimers hold. */
-const CLAIM_SQL = `
+/**
+ * Regular packages: one per client of the user, skipping rows other claimers hold.
+ * Exported for bench/ds-scale.ts (EXPLAIN of the claim), not part of the API.
+ */
+export const CLAIM_SQL = `
 WITH cl AS (
   SELECT client_id FROM ds_clients WHERE user_id = $1 AND client_id <> $2
 ),
@@ -188,9 +201,17 @@ taken AS (
       ORDER BY x.not_after, x.id LIMIT 1 FOR UPDATE SKIP LOCKED) p)
   RETURNING k.client_id, k.ref, k.key_package
 )
-SELECT cl.client_id, t.ref, t.key_package, (SELECT count(*)::int FROM purged) AS purged
+SELECT cl.client_id, t.ref, t.key_package, (SELECT count(*)::int FROM purged) AS purged,
+  (SELECT count(*)::int FROM ds_keypackages v
+   WHERE v.user_id = $1 AND v.client_id = cl.client_id AND v.ciphersuite = $3 AND NOT v.last_resort
+     AND v.not_before <= $4 AND v.not_after > $4) AS valid_before
 FROM cl LEFT JOIN taken t ON t.client_id = cl.client_id
 ORDER BY cl.client_id`;
+
+/** Regular packages of one client and suite valid at $4 (after a second-chance claim). */
+const REMAINING_SQL = `
+SELECT count(*)::int AS n FROM ds_keypackages
+WHERE user_id = $1 AND client_id = $2 AND ciphersuite = $3 AND NOT last_resort AND not_before <= $4 AND not_after > $4`;
 
 /**
  * Second chance for one client that SKIP LOCKED found empty: wait for rows other
@@ -241,6 +262,114 @@ export interface PostgresDsStoreOptions {
 
 type Queryable = Pick<pg.Pool | pg.PoolClient, "query">;
 
+/**
+ * The LISTEN side of the event bus: one dedicated connection per process and channel, shared by
+ * every store of the process on that database and schema; reconnects after an error (events
+ * published meanwhile are lost: they are hints, the pool also syncs on a timer).
+ */
+class NotifyListener {
+  static readonly #shared = new Map<string, NotifyListener>();
+  readonly #handlers = new Set<(payload: string) => void>();
+  #client: pg.Client | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #delayMs = 250;
+  #closed = false;
+  #ready: Promise<void>;
+  #resolveReady: () => void = () => undefined;
+  /** Connections made (the first one and every reconnect). */
+  connects = 0;
+
+  private constructor(
+    readonly key: string,
+    readonly url: string,
+    readonly channel: string,
+  ) {
+    this.#ready = new Promise((resolve) => (this.#resolveReady = resolve));
+    this.#connect();
+  }
+
+  static acquire(url: string, channel: string): NotifyListener {
+    const key = `${channel} ${url}`;
+    let l = NotifyListener.#shared.get(key);
+    if (l === undefined) {
+      l = new NotifyListener(key, url, channel);
+      NotifyListener.#shared.set(key, l);
+    }
+    return l;
+  }
+
+  /** Resolves once LISTEN is active (or at once when closed). */
+  ready(): Promise<void> {
+    return this.#ready;
+  }
+
+  add(handler: (payload: string) => void): void {
+    this.#handlers.add(handler);
+  }
+
+  /** Drop a handler; the last one closes the connection. */
+  async remove(handler: (payload: string) => void): Promise<void> {
+    this.#handlers.delete(handler);
+    if (this.#handlers.size > 0) return;
+    this.#closed = true;
+    NotifyListener.#shared.delete(this.key);
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#resolveReady();
+    const c = this.#client;
+    this.#client = undefined;
+    await c?.end().catch(() => undefined);
+  }
+
+  #connect(): void {
+    if (this.#closed) return;
+    const c = new pg.Client({
+      connectionString: this.url,
+      application_name: `mlskp-ds-listen ${this.channel}`,
+    });
+    this.#client = c;
+    this.connects++;
+    const lost = (): void => {
+      if (this.#client !== c) return;
+      this.#client = undefined;
+      c.end().catch(() => undefined);
+      if (this.#closed) return;
+      this.#ready = new Promise((resolve) => (this.#resolveReady = resolve));
+      this.#timer = setTimeout(() => this.#connect(), this.#delayMs);
+      this.#timer.unref();
+      this.#delayMs = Math.min(this.#delayMs * 2, 5_000);
+    };
+    c.on("error", lost);
+    c.on("end", lost);
+    c.on("notification", (m) => {
+      if (m.channel !== this.channel || m.payload === undefined) return;
+      for (const h of [...this.#handlers]) h(m.payload);
+    });
+    c.connect()
+      .then(() => c.query(`LISTEN ${this.channel}`))
+      .then(() => {
+        if (this.#client !== c) return;
+        this.#delayMs = 250;
+        this.#resolveReady();
+      }, lost);
+  }
+}
+
+/** The NOTIFY channel of a schema (channels are database-wide; schemas must not hear each other). */
+function eventChannel(schema: string | undefined): string {
+  if (schema === undefined) return "mlskp_ds_events";
+  return `mlskp_ds_${createHash("sha256").update(schema).digest("hex").slice(0, 16)}`;
+}
+
+function isStoreEvent(v: unknown): v is DsStoreEvent {
+  if (typeof v !== "object" || v === null) return false;
+  const e = v as Record<string, unknown>;
+  return (
+    (e.kind === "claimed" || e.kind === "rotated") &&
+    typeof e.clientId === "string" &&
+    typeof e.ciphersuite === "number"
+  );
+}
+
 const buf = (u: Uint8Array): Buffer => Buffer.from(u.buffer, u.byteOffset, u.byteLength);
 const bytes = (b: Buffer): Uint8Array => new Uint8Array(b);
 const hex = (u: Uint8Array): string => buf(u).toString("hex");
@@ -261,6 +390,7 @@ export class PostgresDsStore implements DeliveryServiceStore {
   readonly #pool: pg.Pool;
   readonly #schema: string | undefined;
   readonly #partitions: number;
+  readonly #url: string;
   #closed = false;
 
   /** `url`: `postgres://user@host:port/db`. */
@@ -275,6 +405,7 @@ export class PostgresDsStore implements DeliveryServiceStore {
     }
     this.#schema = schema;
     this.#partitions = partitions;
+    this.#url = url;
     this.#pool = new pg.Pool({
       connectionString: url,
       max: options.poolSize ?? 10,
@@ -398,13 +529,81 @@ export class PostgresDsStore implements DeliveryServiceStore {
     return hashes.filter((h) => seen.has(hex(h)));
   }
 
-  /** Lock the client's row until the transaction ends: its uploads, replaces and deletes run one at a time. */
-  async #lockClient(c: pg.PoolClient, key: DsClientKey): Promise<boolean> {
-    const r = await c.query(
-      "SELECT 1 FROM ds_clients WHERE user_id = $1 AND client_id = $2 FOR NO KEY UPDATE",
+  /**
+   * Lock the client's row until the transaction ends: its uploads, replaces, deletes and key
+   * rotations run one at a time. Its registered signature keys, or undefined when unknown.
+   */
+  async #lockClient(c: pg.PoolClient, key: DsClientKey): Promise<Map<number, Uint8Array> | undefined> {
+    const r = await c.query<{ signature_keys: string }>(
+      "SELECT signature_keys FROM ds_clients WHERE user_id = $1 AND client_id = $2 FOR NO KEY UPDATE",
       [key.userId, key.clientId],
     );
-    return r.rows.length === 1;
+    const row = r.rows[0];
+    return row === undefined ? undefined : decodeSignatureKeys(row.signature_keys);
+  }
+
+  /** Record the packages' init keys; a key seen before rolls the transaction back. */
+  async #recordInitKeys(c: pg.PoolClient, packages: readonly NewDsKeypackage[]): Promise<void> {
+    // Hashes in a fixed order, so two uploads sharing hashes cannot lock each other crosswise.
+    const fresh = await c.query<{ hash: Buffer }>(
+      `INSERT INTO ds_seen_init_keys (hash, not_after)
+       SELECT h, na FROM unnest($1::bytea[], $2::bigint[]) AS u(h, na) ORDER BY h
+       ON CONFLICT DO NOTHING RETURNING hash`,
+      [packages.map((p) => buf(p.initKeyHash)), packages.map((p) => p.notAfter)],
+    );
+    if (fresh.rows.length === packages.length) return;
+    const inserted = new Set(fresh.rows.map((row) => row.hash.toString("hex")));
+    // Within one request a repeated hash is inserted once: report the later copies.
+    const reported = new Set<string>();
+    const reused = packages
+      .map((p) => p.initKeyHash)
+      .filter((h) => {
+        const k = hex(h);
+        if (inserted.has(k)) {
+          inserted.delete(k);
+          return false;
+        }
+        if (reported.has(k)) return false;
+        reported.add(k);
+        return true;
+      });
+    throw new Rollback<AddKeypackagesResult>({ ok: false, reason: "init_key_reused", initKeyHashes: reused });
+  }
+
+  /** Insert the rows, then check the per-client cap (over it rolls back). */
+  async #insertRows(
+    c: pg.PoolClient,
+    key: DsClientKey,
+    packages: readonly NewDsKeypackage[],
+    maxStored: number | undefined,
+  ): Promise<void> {
+    if (packages.length > 0)
+      await c.query(
+        `INSERT INTO ds_keypackages (client_id, user_id, ref, ciphersuite, last_resort, not_before, not_after, key_package)
+         SELECT $1, $2, u.* FROM unnest($3::bytea[], $4::int[], $5::bool[], $6::bigint[], $7::bigint[], $8::bytea[]) AS u`,
+        [
+          key.clientId,
+          key.userId,
+          packages.map((p) => buf(p.ref)),
+          packages.map((p) => p.ciphersuite),
+          packages.map((p) => p.lastResort),
+          packages.map((p) => p.notBefore),
+          packages.map((p) => p.notAfter),
+          packages.map((p) => buf(p.keyPackage)),
+        ],
+      );
+    if (maxStored === undefined) return;
+    const r = await c.query<{ n: number }>(
+      "SELECT count(*)::int AS n FROM ds_keypackages WHERE user_id = $1 AND client_id = $2",
+      [key.userId, key.clientId],
+    );
+    const n = r.rows[0]?.n ?? 0;
+    if (n > maxStored)
+      throw new Rollback<AddKeypackagesResult>({
+        ok: false,
+        reason: "pool_full",
+        stored: n - packages.length,
+      });
   }
 
   async addKeypackages(
@@ -415,36 +614,17 @@ export class PostgresDsStore implements DeliveryServiceStore {
     checkOneLastResortPerSuite(packages);
     const { clientId, userId } = client;
     return this.#tx(async (c): Promise<AddKeypackagesResult> => {
-      if (!(await this.#lockClient(c, client))) throw new Error(`unknown DS client ${clientId}`);
-      // Hashes in a fixed order, so two uploads sharing hashes cannot lock each other crosswise.
-      const fresh = await c.query<{ hash: Buffer }>(
-        `INSERT INTO ds_seen_init_keys (hash, not_after)
-         SELECT h, na FROM unnest($1::bytea[], $2::bigint[]) AS u(h, na) ORDER BY h
-         ON CONFLICT DO NOTHING RETURNING hash`,
-        [packages.map((p) => buf(p.initKeyHash)), packages.map((p) => p.notAfter)],
-      );
-      if (fresh.rows.length < packages.length) {
-        const inserted = new Set(fresh.rows.map((row) => row.hash.toString("hex")));
-        // Within one request a repeated hash is inserted once: report the later copies.
-        const reported = new Set<string>();
-        const reused = packages
-          .map((p) => p.initKeyHash)
-          .filter((h) => {
-            const k = hex(h);
-            if (inserted.has(k)) {
-              inserted.delete(k);
-              return false;
-            }
-            if (reported.has(k)) return false;
-            reported.add(k);
-            return true;
-          });
+      const registered = await this.#lockClient(c, client);
+      if (registered === undefined) throw new Error(`unknown DS client ${clientId}`);
+      // The keys the packages were validated against must still be the registered ones.
+      const changed = changedKeySuites(client, registered, packages);
+      if (changed.length > 0)
         throw new Rollback<AddKeypackagesResult>({
           ok: false,
-          reason: "init_key_reused",
-          initKeyHashes: reused,
+          reason: "signature_key_changed",
+          ciphersuites: changed,
         });
-      }
+      await this.#recordInitKeys(c, packages);
       // One DELETE for the replaced suites and the superseded last-resort packages.
       const replace = [...new Set(options.replaceSuites ?? [])];
       const lrSuites = [...new Set(packages.filter((p) => p.lastResort).map((p) => p.ciphersuite))];
@@ -457,35 +637,122 @@ export class PostgresDsStore implements DeliveryServiceStore {
         );
         removed = r.rowCount ?? 0;
       }
-      await c.query(
-        `INSERT INTO ds_keypackages (client_id, user_id, ref, ciphersuite, last_resort, not_before, not_after, key_package)
-         SELECT $1, $2, u.* FROM unnest($3::bytea[], $4::int[], $5::bool[], $6::bigint[], $7::bigint[], $8::bytea[]) AS u`,
-        [
-          clientId,
-          userId,
-          packages.map((p) => buf(p.ref)),
-          packages.map((p) => p.ciphersuite),
-          packages.map((p) => p.lastResort),
-          packages.map((p) => p.notBefore),
-          packages.map((p) => p.notAfter),
-          packages.map((p) => buf(p.keyPackage)),
-        ],
-      );
-      if (options.maxStoredPerClient !== undefined) {
-        const r = await c.query<{ n: number }>(
-          "SELECT count(*)::int AS n FROM ds_keypackages WHERE user_id = $1 AND client_id = $2",
-          [userId, clientId],
-        );
-        const n = r.rows[0]?.n ?? 0;
-        if (n > options.maxStoredPerClient)
-          throw new Rollback<AddKeypackagesResult>({
-            ok: false,
-            reason: "pool_full",
-            stored: n - packages.length,
-          });
-      }
+      await this.#insertRows(c, client, packages, options.maxStoredPerClient);
       return { ok: true, removed };
     });
+  }
+
+  async rotateSignatureKey(
+    client: DsClientKey,
+    ciphersuite: number,
+    oldKey: Uint8Array,
+    newKey: Uint8Array,
+    packages: readonly NewDsKeypackage[],
+    options: RotateSignatureKeyStoreOptions = {},
+  ): Promise<RotateSignatureKeyStoreResult> {
+    checkOneLastResortPerSuite(packages);
+    if (packages.some((p) => p.ciphersuite !== ciphersuite))
+      throw new TypeError("a rotation stores packages of its own cipher suite only");
+    const { clientId, userId } = client;
+    return this.#tx(async (c): Promise<RotateSignatureKeyStoreResult> => {
+      // Under the client's row lock: no upload of the old key can commit after this check.
+      const keys = await this.#lockClient(c, client);
+      if (keys === undefined || !sameKey(keys.get(ciphersuite), oldKey))
+        return { ok: false, reason: "stale_signature_key" };
+      keys.set(ciphersuite, newKey);
+      await c.query("UPDATE ds_clients SET signature_keys = $3 WHERE user_id = $1 AND client_id = $2", [
+        userId,
+        clientId,
+        encodeSignatureKeys(keys),
+      ]);
+      const del = await c.query(
+        "DELETE FROM ds_keypackages WHERE user_id = $1 AND client_id = $2 AND ciphersuite = $3",
+        [userId, clientId, ciphersuite],
+      );
+      await this.#recordInitKeys(c, packages);
+      await this.#insertRows(c, client, packages, options.maxStoredPerClient);
+      return { ok: true, deleted: del.rowCount ?? 0 };
+    });
+  }
+
+  async listKeypackages(
+    client: DsClientKey,
+    options: DsListOptions,
+  ): Promise<{ keyPackages: DsStoredKeypackageRow[]; more: boolean }> {
+    const limit = Math.max(1, Math.floor(options.limit));
+    const r = await this.#pool.query<{
+      ref: Buffer;
+      ciphersuite: number;
+      last_resort: boolean;
+      not_before: string;
+      not_after: string;
+    }>(
+      `SELECT ref, ciphersuite, last_resort, not_before, not_after FROM ds_keypackages
+       WHERE user_id = $1 AND client_id = $2 AND ($3::int IS NULL OR ciphersuite = $3::int) AND ref > $4
+       ORDER BY ref LIMIT $5`,
+      [
+        client.userId,
+        client.clientId,
+        options.ciphersuite ?? null,
+        buf(options.after ?? new Uint8Array(0)),
+        limit + 1,
+      ],
+    );
+    return {
+      keyPackages: r.rows.slice(0, limit).map((row) => ({
+        ref: bytes(row.ref),
+        ciphersuite: row.ciphersuite,
+        lastResort: row.last_resort,
+        notBefore: Number(row.not_before),
+        notAfter: Number(row.not_after),
+      })),
+      more: r.rows.length > limit,
+    };
+  }
+
+  /** LISTEN/NOTIFY: events reach the servers of every process on this database and schema. */
+  eventBus(): DsEventBus {
+    const channel = eventChannel(this.#schema);
+    const listener = NotifyListener.acquire(this.#url, channel);
+    const mine = new Set<(e: DsStoreEvent) => void>();
+    const handler = (payload: string): void => {
+      let e: unknown;
+      try {
+        e = JSON.parse(payload);
+      } catch {
+        return;
+      }
+      if (!isStoreEvent(e)) return;
+      for (const l of [...mine]) {
+        try {
+          l(e);
+        } catch {
+          // a listener's failure is its own
+        }
+      }
+    };
+    listener.add(handler);
+    let closed = false;
+    return {
+      ready: () => listener.ready(),
+      publish: async (events) => {
+        if (events.length === 0 || this.#closed) return;
+        await this.#pool.query("SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p", [
+          channel,
+          events.map((e) => JSON.stringify(e)),
+        ]);
+      },
+      subscribe: (l) => {
+        mine.add(l);
+        return () => mine.delete(l);
+      },
+      close: async () => {
+        if (closed) return;
+        closed = true;
+        mine.clear();
+        await listener.remove(handler);
+      },
+    };
   }
 
   /** A bare client id: its key, looked up (undefined when unknown). */
@@ -518,7 +785,7 @@ export class PostgresDsStore implements DeliveryServiceStore {
     const key = await this.#key(client);
     if (key === undefined) return 0;
     return this.#tx(async (c) => {
-      if (!(await this.#lockClient(c, key))) return 0;
+      if ((await this.#lockClient(c, key)) === undefined) return 0;
       const r = await c.query(
         "DELETE FROM ds_keypackages WHERE user_id = $1 AND client_id = $2 AND ref = ANY($3::bytea[])",
         [key.userId, key.clientId, refs.map(buf)],
@@ -644,6 +911,7 @@ export class PostgresDsStore implements DeliveryServiceStore {
       ref: Buffer | null;
       key_package: Buffer | null;
       purged: number;
+      valid_before: number;
     }>(CLAIM_SQL, [userId, excludeClientId, ciphersuite, now]);
     if (r.rows.length === 0) {
       const known = await q.query("SELECT 1 FROM ds_clients WHERE user_id = $1 LIMIT 1", [userId]);
@@ -659,6 +927,8 @@ export class PostgresDsStore implements DeliveryServiceStore {
           ref: bytes(row.ref),
           keyPackage: bytes(row.key_package),
           lastResort: false,
+          // the statement's snapshot still counts the package it took
+          remaining: Math.max(0, row.valid_before - 1),
         });
       } else {
         missing.push(row.client_id);
@@ -673,14 +943,16 @@ export class PostgresDsStore implements DeliveryServiceStore {
         now,
       ]);
       const row = one.rows[0];
-      if (row !== undefined)
+      if (row !== undefined) {
+        const left = await q.query<{ n: number }>(REMAINING_SQL, [userId, clientId, ciphersuite, now]);
         got.set(clientId, {
           clientId,
           ref: bytes(row.ref),
           keyPackage: bytes(row.key_package),
           lastResort: false,
+          remaining: left.rows[0]?.n ?? 0,
         });
-      else noRegular.push(clientId);
+      } else noRegular.push(clientId);
     }
     const exhausted: string[] = [];
     if (noRegular.length > 0) {
@@ -696,6 +968,7 @@ export class PostgresDsStore implements DeliveryServiceStore {
           ref: bytes(row.ref),
           keyPackage: bytes(row.key_package),
           lastResort: true,
+          remaining: 0,
         });
       }
       for (const clientId of noRegular) if (!got.has(clientId)) exhausted.push(clientId);

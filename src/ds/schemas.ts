@@ -152,10 +152,20 @@ export const replaceSchema = {
 
 export const countSchema = {
   tags: ["key-packages"],
-  summary: "Count valid, unexpired key packages of a cipher suite",
+  summary: "Count key packages of a cipher suite valid now, or at `validAt`",
   security: bearer,
   params: clientIdParams,
-  querystring: suiteQuery,
+  querystring: {
+    ...suiteQuery,
+    properties: {
+      ...suiteQuery.properties,
+      validAt: {
+        type: "string",
+        pattern: "^(?:0|[1-9][0-9]{0,14})$",
+        description: "Unix time in ms (default now): count packages with notBefore ≤ validAt < notAfter",
+      },
+    },
+  },
   response: {
     200: {
       type: "object",
@@ -233,6 +243,140 @@ export const claimSchema = {
     },
     ...errors,
   },
+} as const;
+
+/** Strict standard base64 (padding required). */
+export const BASE64_PATTERN = "^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$";
+
+const optionalSuite = {
+  type: "string",
+  pattern: "^[1-9][0-9]{0,4}$",
+  description: "RFC 9420 cipher suite code point (decimal); default every suite",
+} as const;
+
+export const listSchema = {
+  tags: ["key-packages"],
+  summary: "List the caller's stored key packages (refs and lifetimes), by ref, paginated",
+  security: bearer,
+  params: clientIdParams,
+  querystring: {
+    type: "object",
+    additionalProperties: false,
+    properties: {
+      ciphersuite: optionalSuite,
+      limit: { type: "string", pattern: "^[1-9][0-9]{0,3}$", description: "Page size, 1–1000 (default 500)" },
+      cursor: {
+        type: "string",
+        pattern: REF_PATTERN,
+        description: "`nextCursor` of the previous page (opaque)",
+      },
+    },
+  },
+  response: {
+    200: {
+      type: "object",
+      required: ["keyPackages"],
+      properties: {
+        keyPackages: {
+          type: "array",
+          items: {
+            type: "object",
+            required: ["ref", "ciphersuite", "lastResort", "notBefore", "notAfter"],
+            properties: {
+              ref: { type: "string", description: "hex" },
+              ciphersuite: { type: "integer" },
+              lastResort: { type: "boolean" },
+              notBefore: { type: "integer", description: "Unix seconds" },
+              notAfter: { type: "integer", description: "Unix seconds" },
+            },
+          },
+        },
+        nextCursor: { type: "string", description: "Present when more refs follow" },
+      },
+    },
+    ...errors,
+  },
+} as const;
+
+export const rotateSchema = {
+  tags: ["clients"],
+  summary: "Rotate the signature key of a cipher suite (proof of possession of the new key)",
+  description:
+    "In one transaction: the old key must still be registered; the new key replaces it, every key package of the suite is deleted, and `keyPackages` (signed by the new key) are stored.",
+  security: bearer,
+  params: clientIdParams,
+  body: {
+    type: "object",
+    required: ["ciphersuite", "signatureKey", "proof", "keyPackages"],
+    additionalProperties: false,
+    properties: {
+      ciphersuite: { type: "integer", minimum: 1, maximum: 65535 },
+      signatureKey: {
+        type: "string",
+        minLength: 4,
+        maxLength: 256,
+        pattern: BASE64_PATTERN,
+        description: "Base64 new signature public key",
+      },
+      oldSignatureKey: {
+        type: "string",
+        minLength: 4,
+        maxLength: 256,
+        pattern: BASE64_PATTERN,
+        description:
+          "Base64 signature key the proof binds (optional): 409 `stale_signature_key` when it is no longer the registered one",
+      },
+      proof: {
+        type: "string",
+        minLength: 4,
+        maxLength: 512,
+        pattern: BASE64_PATTERN,
+        description:
+          'Base64 SignWithLabel(new key, "mlskp rotate signature key", client_id<V> || uint16 ciphersuite || old_key<V> || new_key<V>)',
+      },
+      keyPackages: {
+        type: "array",
+        minItems: 0,
+        maxItems: 1000,
+        description: "Base64 TLS-encoded KeyPackages signed by the new key; at most 1000",
+        items: { type: "string" },
+      },
+    },
+  },
+  response: {
+    200: {
+      type: "object",
+      required: ["deleted", "refs"],
+      properties: {
+        deleted: { type: "integer", description: "Packages of the suite deleted (bound to the old key)" },
+        refs: { type: "array", items: { type: "string" }, description: "Hex refs of the stored packages" },
+      },
+    },
+    ...errors,
+  },
+} as const;
+
+export const eventsSchema = {
+  tags: ["clients"],
+  summary: "Server-Sent Events about the caller's key packages",
+  description:
+    "`text/event-stream`: `claimed`, `last_resort_claimed`, `low_water` (with `lowWater`), `rotated`; a `: ping` comment every 15 s.",
+  security: bearer,
+  params: clientIdParams,
+  querystring: {
+    type: "object",
+    additionalProperties: false,
+    properties: {
+      lowWater: {
+        type: "string",
+        pattern: "^(?:0|[1-9][0-9]{0,4})$",
+        description: "Send `low_water` when fewer regular packages than this are left after a claim",
+      },
+      ciphersuite: optionalSuite,
+    },
+  },
+  produces: ["text/event-stream"],
+  response: { ...errors },
 } as const;
 
 /** Routes without parameters refuse any query string parameter. */

@@ -21,21 +21,36 @@ import {
   signatureSchemeOf,
   type Ciphersuite,
 } from "../mls/ciphersuite.js";
+import { ciphersuiteImpl } from "../mls/crypto/select.js";
+import { verifyWithLabel } from "../mls/crypto/labels.js";
 import { CorsPolicy } from "./cors.js";
+import { EventHub, type SubscriptionFilter } from "./events.js";
 import { DsMetrics } from "./metrics.js";
 import {
   MAX_CLIENT_ID_LENGTH,
   claimSchema,
   countSchema,
   deleteSchema,
+  eventsSchema,
   healthSchema,
+  listSchema,
   metricsSchema,
   registerSchema,
   replaceSchema,
+  rotateSchema,
   uploadSchema,
 } from "./schemas.js";
-import type { DeliveryServiceStore, DsClient } from "./store.js";
+import {
+  LocalEventBus,
+  sameKey,
+  type DeliveryServiceStore,
+  type DsClient,
+  type DsEventBus,
+  type DsStoreEvent,
+  type NewDsKeypackage,
+} from "./store.js";
 import { decodeBase64, sha256, validateUpload } from "./validation.js";
+import { X509UploadPolicy } from "./x509.js";
 import {
   InProcessVerifier,
   VerifierUnavailableError,
@@ -45,8 +60,15 @@ import {
 } from "./verifyPool.js";
 import { WindowCounter } from "./windowCounter.js";
 import {
+  DEFAULT_LIST_LIMIT,
   ENROLLMENT_SECRET_HEADER,
   MAX_KEYPACKAGES_PER_UPLOAD,
+  MAX_LIST_LIMIT,
+  ROTATION_PROOF_LABEL,
+  rotationProofContent,
+  type ListKeypackagesResponse,
+  type RotateSignatureKeyRequest,
+  type RotateSignatureKeyResponse,
   type ClaimResponse,
   type CountResponse,
   type DeleteRequest,
@@ -96,6 +118,10 @@ export interface DeliveryServiceLimits {
   claimTargetWindowMs: number;
   /** How long a claim's answer is kept for a retry with the same `Idempotency-Key`, ms (default 10 min). */
   idempotencyWindowMs: number;
+  /** Open event streams (`GET …/events`) per client (default 4); more get 429. */
+  eventSubscribersPerClient: number;
+  /** Open event streams per process, all clients (default 1000); more get 429. */
+  eventSubscribers: number;
 }
 
 export const DEFAULT_LIMITS: Readonly<DeliveryServiceLimits> = Object.freeze({
@@ -115,6 +141,8 @@ export const DEFAULT_LIMITS: Readonly<DeliveryServiceLimits> = Object.freeze({
   claimsPerTargetUser: 30,
   claimTargetWindowMs: 3_600_000,
   idempotencyWindowMs: 600_000,
+  eventSubscribersPerClient: 4,
+  eventSubscribers: 1000,
 });
 
 export interface DeliveryServiceOptions {
@@ -150,6 +178,19 @@ export interface DeliveryServiceOptions {
   verifyWorkers?: number;
   /** Where signatures are verified, instead of `verifyWorkers` (embedding, tests). Not closed by the server. */
   verifier?: PackageVerifier;
+  /** Heartbeat comment on event streams, ms (default 15 000). */
+  eventHeartbeatMs?: number;
+  /**
+   * Trust anchors (PEM or DER root certificates) for X509 credentials: with at least one, uploads
+   * of X509 key packages are accepted when their chain validates (docs/x509.md); without, only Basic.
+   */
+  trustAnchors?: readonly (string | Uint8Array)[];
+  /** Intermediate CA certificates chains may omit (PEM or DER). */
+  intermediates?: readonly (string | Uint8Array)[];
+  /** CRLs (PEM or DER) checked for X509 credentials. */
+  crls?: readonly (string | Uint8Array)[];
+  /** Refuse Basic credentials (needs `trustAnchors`). */
+  requireX509?: boolean;
 }
 
 /** An HTTP error answered as `{ error, message, rejected? }`. */
@@ -229,6 +270,18 @@ function refHexLengths(suites: readonly number[]): Set<number> {
  */
 export async function createDeliveryService(options: DeliveryServiceOptions): Promise<FastifyInstance> {
   const { limits, suites, maxLifetimeMs, cors } = checkOptions(options);
+  if (options.requireX509 === true && (options.trustAnchors?.length ?? 0) === 0) {
+    throw new TypeError("requireX509 needs at least one trust anchor");
+  }
+  const x509 =
+    options.trustAnchors !== undefined && options.trustAnchors.length > 0
+      ? new X509UploadPolicy({
+          trustAnchors: options.trustAnchors,
+          ...(options.intermediates !== undefined ? { intermediates: options.intermediates } : {}),
+          ...(options.crls !== undefined ? { crls: options.crls } : {}),
+          requireX509: options.requireX509 === true,
+        })
+      : undefined;
   const refLengths = refHexLengths(suites);
   const { store } = options;
   const clock = options.clock ?? (() => new Date());
@@ -240,6 +293,19 @@ export async function createDeliveryService(options: DeliveryServiceOptions): Pr
   const metrics = new DsMetrics(() => store.poolSizes(seconds(clock())));
   const authed = new WeakMap<FastifyRequest, DsClient>();
   const tokenCache = new Map<string, { client: DsClient; until: number }>();
+  // Pool events: facts on the store's bus (every process on PostgreSQL), streams per client.
+  const bus: DsEventBus = store.eventBus?.() ?? new LocalEventBus();
+  const hub = new EventHub(bus, {
+    perClient: limits.eventSubscribersPerClient,
+    total: limits.eventSubscribers,
+    ...(options.eventHeartbeatMs !== undefined ? { heartbeatMs: options.eventHeartbeatMs } : {}),
+  });
+  hub.registerMetrics(metrics.registry);
+  /** Events are hints (the pool also syncs on a timer): a failed publish is logged, never an error. */
+  const publish = (events: DsStoreEvent[]): void => {
+    if (events.length === 0) return;
+    bus.publish(events).catch((err: unknown) => app.log.warn({ err }, "event publish failed"));
+  };
 
   const logger =
     options.logger === true
@@ -370,6 +436,8 @@ export async function createDeliveryService(options: DeliveryServiceOptions): Pr
   let closing = false;
   app.addHook("preClose", async () => {
     closing = true;
+    // open event streams would hold the server open: end them (clients reconnect elsewhere)
+    await hub.close();
   });
   app.addHook("onRequest", async (request, reply) => {
     cors?.decorate(request, reply);
@@ -496,6 +564,16 @@ export async function createDeliveryService(options: DeliveryServiceOptions): Pr
     return c;
   };
 
+  /** Drop a client from the token cache (its signature keys changed). */
+  const forgetClient = (clientId: string): void => {
+    for (const [k, v] of tokenCache) if (v.client.clientId === clientId) tokenCache.delete(k);
+  };
+  /** The client as stored now (its signature keys may have been rotated), cached afresh. */
+  const refreshClient = async (clientId: string): Promise<DsClient | undefined> => {
+    forgetClient(clientId);
+    return store.getClient(clientId);
+  };
+
   const perClient = (max: number, groupId?: string) => ({
     rateLimit: {
       max,
@@ -617,6 +695,14 @@ export async function createDeliveryService(options: DeliveryServiceOptions): Pr
     options.verifier ??
     (options.verifyWorkers === 0 ? new InProcessVerifier() : (ownVerifier ?? sharedVerifier()));
   app.addHook("onReady", async () => verifier.warm());
+  // Listening for other processes' events before the first subscriber (at most 5 s: a DS
+  // whose database is slow still starts; events are hints).
+  app.addHook("onReady", async () => {
+    if (bus.ready === undefined) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([bus.ready(), new Promise<void>((r) => (timer = setTimeout(r, 5_000)))]);
+    clearTimeout(timer);
+  });
   const uploadBytes = new WindowCounter(limits.rateWindowMs);
   const uploadPackages = new WindowCounter(limits.rateWindowMs);
 
@@ -637,13 +723,31 @@ export async function createDeliveryService(options: DeliveryServiceOptions): Pr
     }
   }
 
-  async function upload(
-    request: FastifyRequest<{ Body: UploadRequest }>,
+  /** Reject an upload's packages: 422 with one entry per package and the rule it broke. */
+  const rejectWith = (rejected: DsRejection[], total: number): never => {
+    metrics.uploads.inc({ result: "rejected" });
+    for (const r of rejected) metrics.rejectedKeypackages.inc({ rule: r.rule });
+    throw new HttpError(
+      422,
+      "invalid_key_packages",
+      `${rejected.length} of ${total} key packages rejected`,
+      rejected,
+    );
+  };
+
+  /**
+   * The budget checks and the validation of uploaded packages (against `client`'s registered
+   * keys); the packages to store and the client they were validated against, or an HttpError.
+   * `refresh`: on a key mismatch, look the client up again (another process may have rotated
+   * its key) and validate once more.
+   */
+  async function validated(
+    request: FastifyRequest,
     reply: FastifyReply,
-    replace: boolean,
-  ): Promise<UploadResponse> {
-    const client = caller(request);
-    const texts = request.body.keyPackages;
+    texts: readonly unknown[],
+    client: DsClient,
+    options: { refresh?: boolean } = {},
+  ): Promise<{ packages: NewDsKeypackage[]; client: DsClient }> {
     if (texts.length > limits.maxKeypackagesPerUpload) {
       metrics.uploads.inc({ result: "rejected" });
       throw new HttpError(
@@ -671,39 +775,57 @@ export async function createDeliveryService(options: DeliveryServiceOptions): Pr
         "too many key packages are waiting for verification, retry shortly",
       );
     }
-    const rejectWith = (rejected: DsRejection[]): never => {
-      metrics.uploads.inc({ result: "rejected" });
-      for (const r of rejected) metrics.rejectedKeypackages.inc({ rule: r.rule });
-      throw new HttpError(
-        422,
-        "invalid_key_packages",
-        `${rejected.length} of ${texts.length} key packages rejected`,
-        rejected,
-      );
-    };
-    const v = await validateUpload(
-      texts,
-      client,
-      {
-        now: clock(),
-        maxLifetimeMs,
-        ciphersuites: suites,
-        maxKeypackageBytes: limits.maxKeypackageBytes,
-      },
-      { seenInitKeys: (hashes) => store.seenInitKeys(hashes), verifier },
-    ).catch((err: unknown) => {
-      if (!(err instanceof VerifierUnavailableError)) throw err;
-      request.log.error({ err }, "signature verification unavailable");
-      metrics.uploads.inc({ result: "rejected" });
-      reply.header("retry-after", "1");
-      throw new HttpError(
-        503,
-        "verification_unavailable",
-        "key packages cannot be verified right now, retry shortly",
-      );
-    });
-    if (!v.ok) return rejectWith(v.rejected);
-    const { packages } = v;
+    const run = (as: DsClient) =>
+      validateUpload(
+        texts,
+        as,
+        {
+          now: clock(),
+          maxLifetimeMs,
+          ciphersuites: suites,
+          maxKeypackageBytes: limits.maxKeypackageBytes,
+        },
+        {
+          seenInitKeys: (hashes) => store.seenInitKeys(hashes),
+          verifier,
+          ...(x509 !== undefined ? { x509 } : {}),
+        },
+      ).catch((err: unknown) => {
+        if (!(err instanceof VerifierUnavailableError)) throw err;
+        request.log.error({ err }, "signature verification unavailable");
+        metrics.uploads.inc({ result: "rejected" });
+        reply.header("retry-after", "1");
+        throw new HttpError(
+          503,
+          "verification_unavailable",
+          "key packages cannot be verified right now, retry shortly",
+        );
+      });
+    let v = await run(client);
+    let as = client;
+    // A signature key rotated by another process may be newer than the cached client: look again.
+    if (
+      !v.ok &&
+      options.refresh === true &&
+      v.rejected.some((r) => r.rule === "signature_key_mismatch" || r.rule === "signature_key_not_registered")
+    ) {
+      const fresh = await refreshClient(client.clientId);
+      if (fresh !== undefined && signatureKeysDiffer(fresh, client)) {
+        as = fresh;
+        v = await run(fresh);
+      }
+    }
+    if (!v.ok) return rejectWith(v.rejected, texts.length);
+    return { packages: v.packages, client: as };
+  }
+
+  async function upload(
+    request: FastifyRequest<{ Body: UploadRequest }>,
+    reply: FastifyReply,
+    replace: boolean,
+  ): Promise<UploadResponse> {
+    const texts = request.body.keyPackages;
+    const { packages, client } = await validated(request, reply, texts, caller(request), { refresh: true });
     const reusedRejections = (hashes: Uint8Array[]): DsRejection[] => {
       const want = new Set(hashes.map(hex));
       return packages.flatMap((p, index) =>
@@ -724,7 +846,26 @@ export async function createDeliveryService(options: DeliveryServiceOptions): Pr
       ...(replace ? { replaceSuites: [...new Set(packages.map((p) => p.ciphersuite))] } : {}),
     });
     if (!r.ok) {
-      if (r.reason === "init_key_reused") return rejectWith(reusedRejections(r.initKeyHashes));
+      if (r.reason === "init_key_reused") return rejectWith(reusedRejections(r.initKeyHashes), texts.length);
+      if (r.reason === "signature_key_changed") {
+        // A rotation committed after validation: these packages are bound to the old key.
+        forgetClient(client.clientId);
+        const changed = new Set(r.ciphersuites);
+        return rejectWith(
+          packages.flatMap((p, index) =>
+            changed.has(p.ciphersuite)
+              ? [
+                  {
+                    index,
+                    rule: "signature_key_mismatch" as const,
+                    message: `the signature key of cipher suite ${p.ciphersuite} was rotated meanwhile`,
+                  },
+                ]
+              : [],
+          ),
+          texts.length,
+        );
+      }
       metrics.uploads.inc({ result: "rejected" });
       throw new HttpError(
         409,
@@ -759,12 +900,15 @@ export async function createDeliveryService(options: DeliveryServiceOptions): Pr
     async (request, reply) => upload(request, reply, true),
   );
 
-  app.get<{ Params: { clientId: string }; Querystring: { ciphersuite: string } }>(
+  app.get<{ Params: { clientId: string }; Querystring: { ciphersuite: string; validAt?: string } }>(
     "/v1/clients/:clientId/key-packages/count",
     { schema: countSchema, onRequest: authenticateOwner, config: perClient(limits.readsPerWindow) },
     async (request): Promise<CountResponse> => {
       const suite = checkSuite(request.query.ciphersuite);
-      const n = await store.countKeypackages(caller(request), suite, seconds(clock()));
+      // validAt (Unix ms): what will still be valid then (notBefore ≤ t < notAfter)
+      const { validAt } = request.query;
+      const at = validAt !== undefined ? Math.floor(Number(validAt) / 1000) : seconds(clock());
+      const n = await store.countKeypackages(caller(request), suite, at);
       return { ciphersuite: suite, count: n.regular, lastResort: n.lastResort };
     },
   );
@@ -826,6 +970,16 @@ export async function createDeliveryService(options: DeliveryServiceOptions): Pr
         metrics.exhausted.inc(r.exhausted.length);
         for (const k of r.keyPackages)
           metrics.claimedKeypackages.inc({ kind: k.lastResort ? "last_resort" : "regular" });
+        publish(
+          r.keyPackages.map((k) => ({
+            kind: "claimed",
+            clientId: k.clientId,
+            ciphersuite: suite,
+            ref: hex(k.ref),
+            lastResort: k.lastResort,
+            remaining: k.remaining ?? 0,
+          })),
+        );
       }
       return {
         keyPackages: r.keyPackages.map((k) => ({
@@ -836,6 +990,185 @@ export async function createDeliveryService(options: DeliveryServiceOptions): Pr
         })),
         exhausted: r.exhausted,
       };
+    },
+  );
+
+  // ── the client's own pool: refs, key rotation, events (issue #13) ─────────
+
+  app.get<{
+    Params: { clientId: string };
+    Querystring: { ciphersuite?: string; limit?: string; cursor?: string };
+  }>(
+    "/v1/clients/:clientId/key-packages",
+    { schema: listSchema, onRequest: authenticateOwner, config: perClient(limits.readsPerWindow) },
+    async (request): Promise<ListKeypackagesResponse> => {
+      const q = request.query;
+      const suite = q.ciphersuite !== undefined ? checkSuite(q.ciphersuite) : undefined;
+      const limit = q.limit !== undefined ? Number(q.limit) : DEFAULT_LIST_LIMIT;
+      if (limit > MAX_LIST_LIMIT)
+        throw new HttpError(400, "bad_request", `limit must be between 1 and ${MAX_LIST_LIMIT}`);
+      const r = await store.listKeypackages(caller(request), {
+        limit,
+        ...(suite !== undefined ? { ciphersuite: suite } : {}),
+        ...(q.cursor !== undefined ? { after: new Uint8Array(Buffer.from(q.cursor, "hex")) } : {}),
+      });
+      const keyPackages = r.keyPackages.map((k) => ({
+        ref: hex(k.ref),
+        ciphersuite: k.ciphersuite,
+        lastResort: k.lastResort,
+        notBefore: k.notBefore,
+        notAfter: k.notAfter,
+      }));
+      const last = keyPackages[keyPackages.length - 1];
+      return r.more && last !== undefined ? { keyPackages, nextCursor: last.ref } : { keyPackages };
+    },
+  );
+
+  app.post<{ Params: { clientId: string }; Body: RotateSignatureKeyRequest }>(
+    "/v1/clients/:clientId/signature-keys/rotate",
+    {
+      schema: rotateSchema,
+      onRequest: authenticateOwner,
+      preParsing: chargeUploadBytes,
+      config: perClient(limits.uploadsPerWindow),
+    },
+    async (request, reply): Promise<RotateSignatureKeyResponse> => {
+      const { ciphersuite, signatureKey, oldSignatureKey, proof, keyPackages } = request.body;
+      const suite = checkSuite(ciphersuite);
+      const newKey = decodeBase64(signatureKey);
+      const want = SIGNATURE_KEY_LENGTH[signatureSchemeOf(suite as Ciphersuite)];
+      if (newKey === undefined || newKey.length !== want)
+        throw new HttpError(
+          400,
+          "invalid_signature_key",
+          `suite ${suite}: expected ${want} bytes of base64 public key`,
+        );
+      const signature = decodeBase64(proof);
+      if (signature === undefined) throw new HttpError(400, "bad_request", "proof is not standard base64");
+      // The key registered now (this process's cache may predate another rotation).
+      const current = await refreshClient(caller(request).clientId);
+      const oldKey = current?.signatureKeys.get(suite);
+      if (current === undefined || oldKey === undefined)
+        throw new HttpError(
+          400,
+          "signature_key_not_registered",
+          `no signature key registered for cipher suite ${suite}`,
+        );
+      if (oldSignatureKey !== undefined && !sameKey(decodeBase64(oldSignatureKey), oldKey))
+        throw new HttpError(
+          409,
+          "stale_signature_key",
+          "oldSignatureKey is not the registered signature key (rotated meanwhile?); nothing was changed",
+        );
+      if (sameKey(oldKey, newKey))
+        throw new HttpError(400, "same_signature_key", "the new signature key is the registered one");
+      // Proof of possession of the new key: RFC 9420 §5.1.2 VerifyWithLabel over the content
+      // binding client, suite, old and new key (one signature: on the event loop).
+      const content = rotationProofContent(current.clientId, suite, oldKey, newKey);
+      const impl = await ciphersuiteImpl(suite);
+      const proven = await verifyWithLabel(
+        newKey,
+        ROTATION_PROOF_LABEL,
+        content,
+        signature,
+        impl.signature,
+      ).catch(() => false);
+      if (!proven)
+        throw new HttpError(
+          422,
+          "invalid_proof",
+          "proof is not the new key's signature over the rotation content (docs/ds.md)",
+        );
+      // The new packages: validated like an upload, against the NEW key.
+      const signer: DsClient = {
+        ...current,
+        signatureKeys: new Map(current.signatureKeys).set(suite, newKey),
+      };
+      const { packages } = await validated(request, reply, keyPackages, signer);
+      const foreign = packages.flatMap((p, index) =>
+        p.ciphersuite !== suite
+          ? [
+              {
+                index,
+                rule: "ciphersuite" as const,
+                message: `a rotation of cipher suite ${suite} carries packages of that suite only`,
+              },
+            ]
+          : [],
+      );
+      if (foreign.length > 0) return rejectWith(foreign, keyPackages.length);
+      const r = await store.rotateSignatureKey(current, suite, oldKey, newKey, packages, {
+        maxStoredPerClient: limits.maxStoredPerClient,
+      });
+      forgetClient(current.clientId);
+      if (!r.ok) {
+        if (r.reason === "stale_signature_key")
+          throw new HttpError(
+            409,
+            "stale_signature_key",
+            "the registered signature key changed meanwhile (another rotation); nothing was changed",
+          );
+        if (r.reason === "init_key_reused") {
+          const reused = new Set(r.initKeyHashes.map(hex));
+          return rejectWith(
+            packages.flatMap((p, index) =>
+              reused.delete(hex(p.initKeyHash))
+                ? [
+                    {
+                      index,
+                      rule: "init_key_reused" as const,
+                      message: "this init key was seen before by this server",
+                    },
+                  ]
+                : [],
+            ),
+            keyPackages.length,
+          );
+        }
+        throw new HttpError(
+          409,
+          "pool_full",
+          `a client may hold at most ${limits.maxStoredPerClient} key packages (${r.stored} stored)`,
+        );
+      }
+      request.log.info(
+        { clientId: current.clientId, ciphersuite: suite, deleted: r.deleted },
+        "signature key rotated",
+      );
+      metrics.uploads.inc({ result: "accepted" });
+      metrics.uploadedKeypackages.inc(packages.length);
+      publish([{ kind: "rotated", clientId: current.clientId, ciphersuite: suite, deleted: r.deleted }]);
+      return { deleted: r.deleted, refs: packages.map((p) => hex(p.ref)) };
+    },
+  );
+
+  app.get<{ Params: { clientId: string }; Querystring: { lowWater?: string; ciphersuite?: string } }>(
+    "/v1/clients/:clientId/events",
+    { schema: eventsSchema, onRequest: authenticateOwner, config: perClient(limits.readsPerWindow) },
+    async (request, reply) => {
+      const { clientId } = caller(request);
+      const q = request.query;
+      const filter: SubscriptionFilter = {
+        ...(q.lowWater !== undefined ? { lowWater: Number(q.lowWater) } : {}),
+        ...(q.ciphersuite !== undefined ? { ciphersuite: checkSuite(q.ciphersuite) } : {}),
+      };
+      const refused = hub.refusal(clientId);
+      if (refused === "closed") throw new HttpError(503, "shutting_down", "the server is shutting down");
+      if (refused !== undefined) {
+        reply.header("retry-after", "30");
+        throw new HttpError(
+          429,
+          "too_many_subscribers",
+          refused === "per_client"
+            ? `at most ${limits.eventSubscribersPerClient} event streams per client`
+            : `at most ${limits.eventSubscribers} event streams per server`,
+        );
+      }
+      const headers: Record<string, string | number | string[]> = {};
+      for (const [k, v] of Object.entries(reply.getHeaders())) if (v !== undefined) headers[k] = v;
+      reply.hijack();
+      hub.open(clientId, filter, reply.raw, headers);
+      return reply;
     },
   );
 
@@ -865,6 +1198,12 @@ export async function createDeliveryService(options: DeliveryServiceOptions): Pr
   });
 
   return app;
+}
+
+function signatureKeysDiffer(a: DsClient, b: DsClient): boolean {
+  if (a.signatureKeys.size !== b.signatureKeys.size) return true;
+  for (const [suite, key] of a.signatureKeys) if (!sameKey(key, b.signatureKeys.get(suite))) return true;
+  return false;
 }
 
 /** `Idempotency-Key` (an sf-string or a bare token): 1–255 visible ASCII characters, else 400. */

@@ -8,13 +8,22 @@ import {
   DEFAULT_PURGE_BATCH,
   DEFAULT_PURGE_PAUSE_MS,
   DS_SCHEMA_VERSION,
+  LocalEventBus,
+  changedKeySuites,
   checkOneLastResortPerSuite,
   clientFromRow,
+  decodeSignatureKeys,
   decodeClaimAnswer,
   encodeClaimAnswer,
   encodeSignatureKeys,
+  sameKey,
   sleep,
   type DsClientRow,
+  type DsEventBus,
+  type DsListOptions,
+  type DsStoredKeypackageRow,
+  type RotateSignatureKeyStoreOptions,
+  type RotateSignatureKeyStoreResult,
   type AddKeypackagesOptions,
   type AddKeypackagesResult,
   type ClaimedDsKeypackage,
@@ -129,19 +138,26 @@ interface PickRow {
 /** A BLOB as a plain Uint8Array (not a Buffer view). */
 const bytes = (v: Uint8Array): Uint8Array => new Uint8Array(v);
 
-class Rollback extends Error {
-  constructor(readonly result: AddKeypackagesResult) {
+class Rollback<T = AddKeypackagesResult> extends Error {
+  constructor(readonly result: T) {
     super("rollback");
   }
 }
 
+type Failure = Exclude<AddKeypackagesResult, { ok: true }>;
+
+/** In-process event buses, one per database file (`:memory:` stores get their own). */
+const buses = new Map<string, { bus: LocalEventBus; refs: number }>();
+
 export class SqliteDsStore implements DeliveryServiceStore {
   readonly kind = "sqlite" as const;
   readonly #db: Db;
+  readonly #path: string;
   #closed = false;
 
   /** `path`: a file path or `:memory:`. */
   constructor(path: string, options: SqliteDsStoreOptions = {}) {
+    this.#path = path === ":memory:" ? `:memory:${Math.random()}` : path;
     this.#db = new BetterSqlite3(path);
     this.#db.pragma(`busy_timeout = ${Math.max(0, Math.floor(options.busyTimeoutMs ?? 5000))}`);
     if (path !== ":memory:") this.#db.pragma("journal_mode = WAL");
@@ -220,6 +236,40 @@ export class SqliteDsStore implements DeliveryServiceStore {
   ): Promise<AddKeypackagesResult> {
     checkOneLastResortPerSuite(packages);
     const db = this.#db;
+    const delSuite = db.prepare(
+      "DELETE FROM ds_keypackages WHERE user_id = ? AND client_id = ? AND ciphersuite = ?",
+    );
+    const { clientId, userId } = client;
+    const run = db.transaction((): AddKeypackagesResult => {
+      // The keys the packages were validated against must still be the registered ones.
+      const row = db
+        .prepare("SELECT signature_keys FROM ds_clients WHERE user_id = ? AND client_id = ?")
+        .get(userId, clientId) as { signature_keys: string } | undefined;
+      if (row === undefined) throw new Error(`unknown DS client ${clientId}`);
+      const changed = changedKeySuites(client, decodeSignatureKeys(row.signature_keys), packages);
+      if (changed.length > 0)
+        throw new Rollback<Failure>({ ok: false, reason: "signature_key_changed", ciphersuites: changed });
+      let removed = 0;
+      for (const suite of new Set(options.replaceSuites ?? []))
+        removed += delSuite.run(userId, clientId, suite).changes;
+      removed += this.#insert(client, packages, options.maxStoredPerClient);
+      return { ok: true, removed };
+    });
+    try {
+      return run.immediate();
+    } catch (err) {
+      if (err instanceof Rollback) return err.result as AddKeypackagesResult;
+      throw err;
+    }
+  }
+
+  /**
+   * Inside a transaction: record the init keys (a seen one rolls back), supersede last-resort
+   * packages, insert, check the cap. Returns the superseded packages.
+   */
+  #insert(client: DsClientKey, packages: readonly NewDsKeypackage[], maxStored: number | undefined): number {
+    const db = this.#db;
+    const { clientId, userId } = client;
     const seen = db.prepare(
       "INSERT INTO ds_seen_init_keys (hash, not_after) VALUES (?, ?) ON CONFLICT DO NOTHING",
     );
@@ -227,52 +277,140 @@ export class SqliteDsStore implements DeliveryServiceStore {
       `INSERT INTO ds_keypackages (ref, client_id, user_id, ciphersuite, last_resort, not_before, not_after, key_package)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
     );
-    const delSuite = db.prepare(
-      "DELETE FROM ds_keypackages WHERE user_id = ? AND client_id = ? AND ciphersuite = ?",
-    );
     const delLastResort = db.prepare(
       "DELETE FROM ds_keypackages WHERE user_id = ? AND client_id = ? AND ciphersuite = ? AND last_resort = 1",
     );
+    const reused = packages
+      .filter((p) => seen.run(p.initKeyHash, p.notAfter).changes === 0)
+      .map((p) => p.initKeyHash);
+    if (reused.length > 0)
+      throw new Rollback<Failure>({ ok: false, reason: "init_key_reused", initKeyHashes: reused });
+    let removed = 0;
+    for (const suite of new Set(packages.filter((p) => p.lastResort).map((p) => p.ciphersuite))) {
+      removed += delLastResort.run(userId, clientId, suite).changes;
+    }
+    for (const p of packages) {
+      insert.run(
+        p.ref,
+        clientId,
+        userId,
+        p.ciphersuite,
+        p.lastResort ? 1 : 0,
+        p.notBefore,
+        p.notAfter,
+        p.keyPackage,
+      );
+    }
+    if (maxStored !== undefined) {
+      const { n } = db
+        .prepare("SELECT count(*) AS n FROM ds_keypackages WHERE user_id = ? AND client_id = ?")
+        .get(userId, clientId) as { n: number };
+      if (n > maxStored)
+        throw new Rollback<Failure>({ ok: false, reason: "pool_full", stored: n - packages.length });
+    }
+    return removed;
+  }
+
+  async rotateSignatureKey(
+    client: DsClientKey,
+    ciphersuite: number,
+    oldKey: Uint8Array,
+    newKey: Uint8Array,
+    packages: readonly NewDsKeypackage[],
+    options: RotateSignatureKeyStoreOptions = {},
+  ): Promise<RotateSignatureKeyStoreResult> {
+    checkOneLastResortPerSuite(packages);
+    if (packages.some((p) => p.ciphersuite !== ciphersuite))
+      throw new TypeError("a rotation stores packages of its own cipher suite only");
+    const db = this.#db;
     const { clientId, userId } = client;
-    const run = db.transaction((): AddKeypackagesResult => {
-      let removed = 0;
-      for (const suite of new Set(options.replaceSuites ?? []))
-        removed += delSuite.run(userId, clientId, suite).changes;
-      const reused = packages
-        .filter((p) => seen.run(p.initKeyHash, p.notAfter).changes === 0)
-        .map((p) => p.initKeyHash);
-      if (reused.length > 0)
-        throw new Rollback({ ok: false, reason: "init_key_reused", initKeyHashes: reused });
-      for (const suite of new Set(packages.filter((p) => p.lastResort).map((p) => p.ciphersuite))) {
-        removed += delLastResort.run(userId, clientId, suite).changes;
-      }
-      for (const p of packages) {
-        insert.run(
-          p.ref,
-          clientId,
-          userId,
-          p.ciphersuite,
-          p.lastResort ? 1 : 0,
-          p.notBefore,
-          p.notAfter,
-          p.keyPackage,
-        );
-      }
-      if (options.maxStoredPerClient !== undefined) {
-        const { n } = db
-          .prepare("SELECT count(*) AS n FROM ds_keypackages WHERE user_id = ? AND client_id = ?")
-          .get(userId, clientId) as { n: number };
-        if (n > options.maxStoredPerClient)
-          throw new Rollback({ ok: false, reason: "pool_full", stored: n - packages.length });
-      }
-      return { ok: true, removed };
+    const run = db.transaction((): RotateSignatureKeyStoreResult => {
+      const row = db
+        .prepare("SELECT signature_keys FROM ds_clients WHERE user_id = ? AND client_id = ?")
+        .get(userId, clientId) as { signature_keys: string } | undefined;
+      if (row === undefined) return { ok: false, reason: "stale_signature_key" };
+      const keys = decodeSignatureKeys(row.signature_keys);
+      if (!sameKey(keys.get(ciphersuite), oldKey)) return { ok: false, reason: "stale_signature_key" };
+      keys.set(ciphersuite, newKey);
+      db.prepare("UPDATE ds_clients SET signature_keys = ? WHERE client_id = ?").run(
+        encodeSignatureKeys(keys),
+        clientId,
+      );
+      const deleted = db
+        .prepare("DELETE FROM ds_keypackages WHERE user_id = ? AND client_id = ? AND ciphersuite = ?")
+        .run(userId, clientId, ciphersuite).changes;
+      this.#insert(client, packages, options.maxStoredPerClient);
+      return { ok: true, deleted };
     });
     try {
       return run.immediate();
     } catch (err) {
-      if (err instanceof Rollback) return err.result;
+      if (err instanceof Rollback) return err.result as RotateSignatureKeyStoreResult;
       throw err;
     }
+  }
+
+  async listKeypackages(
+    client: DsClientKey,
+    options: DsListOptions,
+  ): Promise<{ keyPackages: DsStoredKeypackageRow[]; more: boolean }> {
+    const limit = Math.max(1, Math.floor(options.limit));
+    // The pick index narrows to the client (bounded by the per-client cap); then sorted by ref.
+    const rows = this.#db
+      .prepare(
+        `SELECT ref, ciphersuite, last_resort AS lr, not_before AS nb, not_after AS na
+         FROM ds_keypackages INDEXED BY ds_keypackages_pick
+         WHERE user_id = ? AND client_id = ? AND (? IS NULL OR ciphersuite = ?) AND ref > ?
+         ORDER BY ref LIMIT ?`,
+      )
+      .all(
+        client.userId,
+        client.clientId,
+        options.ciphersuite ?? null,
+        options.ciphersuite ?? null,
+        options.after ?? new Uint8Array(0),
+        limit + 1,
+      ) as { ref: Uint8Array; ciphersuite: number; lr: number; nb: number; na: number }[];
+    return {
+      keyPackages: rows.slice(0, limit).map((r) => ({
+        ref: bytes(r.ref),
+        ciphersuite: r.ciphersuite,
+        lastResort: r.lr === 1,
+        notBefore: r.nb,
+        notAfter: r.na,
+      })),
+      more: rows.length > limit,
+    };
+  }
+
+  eventBus(): DsEventBus {
+    let entry = buses.get(this.#path);
+    if (entry === undefined) {
+      entry = { bus: new LocalEventBus(), refs: 0 };
+      buses.set(this.#path, entry);
+    }
+    entry.refs++;
+    const { bus } = entry;
+    const mine = new Set<() => void>();
+    let closed = false;
+    return {
+      publish: (events) => bus.publish(events),
+      subscribe: (listener) => {
+        const off = bus.subscribe(listener);
+        mine.add(off);
+        return () => {
+          mine.delete(off);
+          off();
+        };
+      },
+      close: async () => {
+        if (closed) return;
+        closed = true;
+        for (const off of mine) off();
+        const e = buses.get(this.#path);
+        if (e !== undefined && --e.refs === 0) buses.delete(this.#path);
+      },
+    };
   }
 
   /** A bare client id: its key, looked up (undefined when unknown). */
@@ -336,6 +474,10 @@ export class SqliteDsStore implements DeliveryServiceStore {
        ORDER BY id DESC LIMIT 1`,
     );
     const del = db.prepare("DELETE FROM ds_keypackages WHERE id = ?");
+    const remaining = db.prepare(
+      `SELECT count(*) AS n FROM ds_keypackages
+       WHERE user_id = ? AND client_id = ? AND ciphersuite = ? AND last_resort = 0 AND not_before <= ? AND not_after > ?`,
+    );
     const { idempotency, limit } = options;
     const run = db.transaction((): DsClaimResult | undefined => {
       if (idempotency !== undefined) {
@@ -377,11 +519,13 @@ export class SqliteDsStore implements DeliveryServiceStore {
         const regular = pick.get(userId, clientId, ciphersuite, now, now) as PickRow | undefined;
         if (regular !== undefined) {
           del.run(regular.id);
+          const left = remaining.get(userId, clientId, ciphersuite, now, now) as { n: number };
           keyPackages.push({
             clientId,
             ref: bytes(regular.ref),
             keyPackage: bytes(regular.key_package),
             lastResort: false,
+            remaining: left.n,
           });
           continue;
         }
@@ -392,6 +536,7 @@ export class SqliteDsStore implements DeliveryServiceStore {
             ref: bytes(lr.ref),
             keyPackage: bytes(lr.key_package),
             lastResort: true,
+            remaining: 0,
           });
         } else {
           exhausted.push(clientId);

@@ -6,7 +6,7 @@
  * at `now` when `notBefore ≤ now < notAfter`.
  */
 
-/** A registered client. Immutable once created. */
+/** A registered client. Only its signature keys change (`rotateSignatureKey`). */
 export interface DsClient {
   clientId: string;
   userId: string;
@@ -44,13 +44,54 @@ export type AddKeypackagesResult =
   | { ok: true; removed: number }
   /** Some init keys were seen before (this request is rolled back whole). */
   | { ok: false; reason: "init_key_reused"; initKeyHashes: Uint8Array[] }
+  | { ok: false; reason: "pool_full"; stored: number }
+  /**
+   * The registered signature key of these suites is no longer the one in `client` (a rotation
+   * committed since the packages were validated): nothing stored.
+   */
+  | { ok: false; reason: "signature_key_changed"; ciphersuites: number[] };
+
+export interface RotateSignatureKeyStoreOptions {
+  /** Refuse when the client would then hold more packages than this. */
+  maxStoredPerClient?: number;
+}
+
+export type RotateSignatureKeyStoreResult =
+  /** `deleted`: packages of the suite removed (every one bound to the old key). */
+  | { ok: true; deleted: number }
+  /** The registered key of the suite is not `oldKey` (or the client is gone): nothing changed. */
+  | { ok: false; reason: "stale_signature_key" }
+  | { ok: false; reason: "init_key_reused"; initKeyHashes: Uint8Array[] }
   | { ok: false; reason: "pool_full"; stored: number };
+
+/** One of a client's stored packages, as listed for reconciliation. */
+export interface DsStoredKeypackageRow {
+  ref: Uint8Array;
+  ciphersuite: number;
+  lastResort: boolean;
+  notBefore: number;
+  notAfter: number;
+}
+
+export interface DsListOptions {
+  /** Only this suite (default: every suite). */
+  ciphersuite?: number;
+  /** Page size. */
+  limit: number;
+  /** Keyset pagination: only refs greater than this one (bytewise). */
+  after?: Uint8Array;
+}
 
 export interface ClaimedDsKeypackage {
   clientId: string;
   ref: Uint8Array;
   keyPackage: Uint8Array;
   lastResort: boolean;
+  /**
+   * Regular packages of this client and suite left valid at `now` after this claim (for pool
+   * events; under concurrent claims it may be a little high).
+   */
+  remaining?: number;
 }
 
 export interface DsPoolSize {
@@ -140,12 +181,43 @@ export interface DeliveryServiceStore {
     packages: readonly NewDsKeypackage[],
     options?: AddKeypackagesOptions,
   ): Promise<AddKeypackagesResult>;
-  /** A bare client id works too, at the cost of a lookup of its user id. */
+  /**
+   * Packages of a suite valid at `now` (`notBefore ≤ now < notAfter`; `now` may be in the future
+   * to count what will still be valid then). A bare client id works too, at the cost of a lookup
+   * of its user id.
+   */
   countKeypackages(
     client: DsClientKey | string,
     ciphersuite: number,
     now: number,
   ): Promise<{ regular: number; lastResort: number }>;
+  /**
+   * One page of a client's stored packages (expired ones too, until purged), ordered by ref;
+   * `more` when another page follows (keyset pagination: pass the last ref as `after`).
+   */
+  listKeypackages(
+    client: DsClientKey,
+    options: DsListOptions,
+  ): Promise<{ keyPackages: DsStoredKeypackageRow[]; more: boolean }>;
+  /**
+   * Replace the signature key of a suite, in one transaction serialized with the client's
+   * uploads, replaces and deletes (also across processes): check the registered key is still
+   * `oldKey`, set `newKey`, delete every package of the suite (they are bound to the old key),
+   * and store `packages` (validated against `newKey`) like `addKeypackages`. All or nothing.
+   */
+  rotateSignatureKey(
+    client: DsClientKey,
+    ciphersuite: number,
+    oldKey: Uint8Array,
+    newKey: Uint8Array,
+    packages: readonly NewDsKeypackage[],
+    options?: RotateSignatureKeyStoreOptions,
+  ): Promise<RotateSignatureKeyStoreResult>;
+  /**
+   * Where this store's pool events travel: PostgreSQL, LISTEN/NOTIFY (every process on the
+   * database); SQLite, this process only. Each call returns a handle to close.
+   */
+  eventBus?(): DsEventBus;
   /** Delete a client's packages by ref; returns how many existed. */
   deleteKeypackages(client: DsClientKey | string, refs: readonly Uint8Array[]): Promise<number>;
   /**
@@ -173,6 +245,75 @@ export interface DeliveryServiceStore {
   purgeExpired(now: number, options?: DsPurgeOptions): Promise<DsPurgeResult>;
 }
 
+/** A fact about a client's pool, published by the server to the client's event subscribers. */
+export type DsStoreEvent =
+  | {
+      kind: "claimed";
+      clientId: string;
+      ciphersuite: number;
+      /** Hex ref. */
+      ref: string;
+      lastResort: boolean;
+      remaining: number;
+    }
+  | { kind: "rotated"; clientId: string; ciphersuite: number; deleted: number };
+
+export interface DsEventBus {
+  /** Deliver to the listeners of every server sharing the store (best effort: events are hints). */
+  publish(events: readonly DsStoreEvent[]): Promise<void>;
+  /** Listen to every published event; returns the function that stops listening. */
+  subscribe(listener: (event: DsStoreEvent) => void): () => void;
+  /** Resolves once events of other processes are heard (PostgreSQL: LISTEN is active). */
+  ready?(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Events within one process (SQLite; tests). */
+export class LocalEventBus implements DsEventBus {
+  readonly #listeners = new Set<(event: DsStoreEvent) => void>();
+
+  async publish(events: readonly DsStoreEvent[]): Promise<void> {
+    for (const e of events)
+      for (const l of [...this.#listeners]) {
+        try {
+          l(e);
+        } catch {
+          // a listener's failure is its own
+        }
+      }
+  }
+
+  subscribe(listener: (event: DsStoreEvent) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  async close(): Promise<void> {
+    this.#listeners.clear();
+  }
+}
+
+/** The bytes of `a` and `b` are equal (signature keys). */
+export function sameKey(a: Uint8Array | undefined, b: Uint8Array | undefined): boolean {
+  if (a === undefined || b === undefined || a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** Suites of `packages` whose registered key (`registered`) is not the one in `client`. */
+export function changedKeySuites(
+  client: DsClient,
+  registered: ReadonlyMap<number, Uint8Array>,
+  packages: readonly NewDsKeypackage[],
+): number[] {
+  const suites = [...new Set(packages.map((p) => p.ciphersuite))];
+  return suites.filter((s) => {
+    const a = client.signatureKeys.get(s);
+    const b = registered.get(s);
+    return a === undefined || b === undefined ? a !== b : !sameKey(a, b);
+  });
+}
+
 /** The answer stored under an idempotency key (JSON; binary fields base64). */
 export function encodeClaimAnswer(r: Pick<DsClaimResult, "keyPackages" | "exhausted">): string {
   return JSON.stringify({
@@ -181,6 +322,7 @@ export function encodeClaimAnswer(r: Pick<DsClaimResult, "keyPackages" | "exhaus
       ref: Buffer.from(k.ref).toString("base64"),
       keyPackage: Buffer.from(k.keyPackage).toString("base64"),
       lastResort: k.lastResort,
+      ...(k.remaining !== undefined ? { remaining: k.remaining } : {}),
     })),
     exhausted: r.exhausted,
   });
@@ -188,7 +330,13 @@ export function encodeClaimAnswer(r: Pick<DsClaimResult, "keyPackages" | "exhaus
 
 export function decodeClaimAnswer(text: string): Pick<DsClaimResult, "keyPackages" | "exhausted"> {
   const o = JSON.parse(text) as {
-    keyPackages: { clientId: string; ref: string; keyPackage: string; lastResort: boolean }[];
+    keyPackages: {
+      clientId: string;
+      ref: string;
+      keyPackage: string;
+      lastResort: boolean;
+      remaining?: number;
+    }[];
     exhausted: string[];
   };
   return {
@@ -197,6 +345,7 @@ export function decodeClaimAnswer(text: string): Pick<DsClaimResult, "keyPackage
       ref: new Uint8Array(Buffer.from(k.ref, "base64")),
       keyPackage: new Uint8Array(Buffer.from(k.keyPackage, "base64")),
       lastResort: k.lastResort,
+      ...(k.remaining !== undefined ? { remaining: k.remaining } : {}),
     })),
     exhausted: o.exhausted,
   };

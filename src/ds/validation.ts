@@ -13,8 +13,9 @@ import { Keypackage } from "../keypackage/keypackage.js";
 import { bytesEqual } from "../mls/crypto/bytes.js";
 import type { DsClient, NewDsKeypackage } from "./store.js";
 import { ruleMessage } from "./verifyOne.js";
-import { InProcessVerifier, type PackageVerifier } from "./verifyPool.js";
+import { InProcessVerifier, VerifierUnavailableError, type PackageVerifier } from "./verifyPool.js";
 import type { DsRejection, DsRule } from "./wire.js";
+import type { X509UploadPolicy, X509Verdict } from "./x509.js";
 
 export interface ValidationPolicy {
   now: Date;
@@ -31,6 +32,8 @@ export interface ValidationOptions {
   seenInitKeys?: (hashes: Uint8Array[]) => Promise<Uint8Array[]>;
   /** Where signatures are verified (default: this thread, yielding between packages). */
   verifier?: PackageVerifier;
+  /** Accept X509 credentials checked by this policy (x509.ts); without it only Basic is accepted. */
+  x509?: X509UploadPolicy;
 }
 
 export type ValidationResult =
@@ -71,11 +74,24 @@ const reject = (rule: DsRule, message: string): never => {
 const encoder = new TextEncoder();
 const NO_REF = new Uint8Array(0);
 
+/** The X509 credential of a prechecked package, checked after the cheap checks (x509.ts). */
+interface X509Material {
+  certificates: Uint8Array[];
+  signatureKey: Uint8Array;
+}
+
 /**
  * The cheap checks of one package (no signature); the package to store when they pass, its
  * `ref` still empty (the verifier computes it, off the event loop).
  */
-function precheck(text: unknown, client: DsClient, policy: ValidationPolicy): NewDsKeypackage {
+function precheck(
+  text: unknown,
+  client: DsClient,
+  policy: ValidationPolicy,
+  x509: X509UploadPolicy | undefined,
+  chains: (X509Material | undefined)[],
+  index: number,
+): NewDsKeypackage {
   const raw = decodeBase64(text);
   if (raw === undefined) return reject("base64", "not standard padded base64");
   if (raw.length > policy.maxKeypackageBytes) {
@@ -100,10 +116,15 @@ function precheck(text: unknown, client: DsClient, policy: ValidationPolicy): Ne
     if (err instanceof MlsKeypackagesError) return reject("credential_rejected", err.message);
     throw err;
   }
-  if (cred.type !== CredentialType.Basic)
-    return reject("credential_type", "only Basic credentials are accepted");
-  if (!bytesEqual(cred.identity, encoder.encode(client.clientId))) {
-    reject("client_id_mismatch", "the credential identity is not the uploading client");
+  if (cred.type === CredentialType.X509) {
+    if (x509 === undefined) return reject("credential_type", "only Basic credentials are accepted");
+    chains[index] = { certificates: cred.certificates, signatureKey: kp.signatureKey() };
+  } else {
+    if (x509?.requireX509 === true)
+      return reject("x509_required", "this server accepts X509 credentials only");
+    if (!bytesEqual(cred.identity, encoder.encode(client.clientId))) {
+      reject("client_id_mismatch", "the credential identity is not the uploading client");
+    }
   }
   const registered = client.signatureKeys.get(suite);
   if (registered === undefined)
@@ -150,10 +171,11 @@ export async function validateUpload(
 ): Promise<ValidationResult> {
   const rejected: DsRejection[] = [];
   const results: (NewDsKeypackage | undefined)[] = new Array(texts.length);
+  const chains: (X509Material | undefined)[] = new Array(texts.length);
   for (let i = 0; i < texts.length; i++) {
     if (i > 0 && i % SLICE === 0) await yieldToLoop();
     try {
-      results[i] = precheck(texts[i], client, policy);
+      results[i] = precheck(texts[i], client, policy, options.x509, chains, i);
     } catch (err) {
       if (err instanceof Reject) rejected.push({ index: i, rule: err.rule, message: err.message });
       else {
@@ -205,6 +227,34 @@ export async function validateUpload(
         });
         results[index] = undefined;
       });
+    }
+  }
+  // X.509 credentials: chain, validity, revocation, SAN client id, leaf key (x509.ts; cached per chain).
+  if (options.x509 !== undefined) {
+    for (let index = 0; index < results.length; index++) {
+      const m = chains[index];
+      if (results[index] === undefined || m === undefined) continue;
+      let v: X509Verdict;
+      try {
+        v = await options.x509.check(
+          m.certificates,
+          m.signatureKey,
+          client.clientId,
+          policy.now,
+          options.verifier,
+        );
+      } catch (err) {
+        if (err instanceof VerifierUnavailableError) throw err;
+        const text = err instanceof Error ? err.message : String(err);
+        v = {
+          ok: false,
+          rule: "validation_error",
+          message: `the certificate chain could not be validated: ${text.slice(0, 200)}`,
+        };
+      }
+      if (v.ok) continue;
+      rejected.push({ index, rule: v.rule, message: v.message });
+      results[index] = undefined;
     }
   }
   // Signatures and the rest of RFC 9420 §10.1, only for what passed everything else.

@@ -6,6 +6,7 @@
  */
 import { InvalidKeypackageError } from "../errors.js";
 import { Keypackage } from "../keypackage/keypackage.js";
+import type { X509TrustStore, X509ValidationResult } from "../pki/validate.js";
 
 /** Why a package failed verification: a rule of `DsRule` and a message. */
 export interface VerifyFailure {
@@ -44,6 +45,34 @@ export async function verifyPackage(bytes: Uint8Array, nowMs: number): Promise<V
       ok: false,
       rule: "validation_error",
       message: `the package could not be validated: ${text.slice(0, 200)}`,
+    };
+  }
+}
+
+/**
+ * RFC 5280 path validation of one X.509 chain at `nowMs` (src/pki/validate.ts, loaded on first
+ * use); never throws: an unexpected failure is an "invalid" chain.
+ */
+export async function validateChain(
+  chain: readonly Uint8Array[],
+  trust: X509TrustStore,
+  nowMs: number,
+): Promise<X509ValidationResult> {
+  try {
+    const { validateCertificateChain } = await import("../pki/validate.js");
+    return await validateCertificateChain(chain, trust, new Date(nowMs));
+  } catch (err) {
+    const text = err instanceof Error ? err.message : String(err);
+    return {
+      status: "invalid",
+      rule: "parse",
+      reason: `the certificate chain could not be validated: ${text.slice(0, 200)}`,
+      leafPublicKey: new Uint8Array(0),
+      notBefore: new Date(0),
+      notAfter: new Date(0),
+      serialNumber: "",
+      thumbprint: "",
+      certificate: new Uint8Array(0),
     };
   }
 }

@@ -6,7 +6,8 @@
  */
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
-import { verifyPackage, type VerifyResult } from "./verifyOne.js";
+import type { X509TrustStore, X509ValidationResult } from "../pki/validate.js";
+import { validateChain, verifyPackage, type VerifyResult } from "./verifyOne.js";
 
 export type { VerifyFailure, VerifyResult, VerifySuccess } from "./verifyOne.js";
 
@@ -18,17 +19,18 @@ export class VerifierUnavailableError extends Error {
   }
 }
 
-/** Message to a worker: packages to verify at `nowMs`. */
+/** Message to a worker: packages to verify at `nowMs`, or certificate chains to validate against `trust`. */
 export interface VerifyRequest {
   id: number;
   nowMs: number;
   packages: Uint8Array[];
+  chains?: { trust: X509TrustStore; list: Uint8Array[][] };
 }
 
-/** A worker's answer: per package, its ref or the rule broken. */
+/** A worker's answer: per package, its ref or the rule broken (or per chain, its validation). */
 export interface VerifyReply {
   id: number;
-  results: VerifyResult[];
+  results: VerifyResult[] | X509ValidationResult[];
 }
 
 /** Where RFC 9420 §10.1 verification (signatures) runs. */
@@ -37,6 +39,15 @@ export interface PackageVerifier {
   readonly pending: number;
   /** Per package, in order: its ref when it verifies, else the rule broken. */
   verify(packages: readonly Uint8Array[], nowMs: number): Promise<VerifyResult[]>;
+  /**
+   * RFC 5280 path validation of X.509 chains (leaf first) at `nowMs` (docs/x509.md, src/ds/x509.ts).
+   * Optional: without it the chains are validated on the calling thread.
+   */
+  validateChains?(
+    chains: readonly (readonly Uint8Array[])[],
+    trust: X509TrustStore,
+    nowMs: number,
+  ): Promise<X509ValidationResult[]>;
   /** Start the workers ahead of the first upload (no-op in process). */
   warm(): void;
   /** Stop the workers (a pool of its own only). */
@@ -68,6 +79,25 @@ export class InProcessVerifier implements PackageVerifier {
     }
   }
 
+  async validateChains(
+    chains: readonly (readonly Uint8Array[])[],
+    trust: X509TrustStore,
+    nowMs: number,
+  ): Promise<X509ValidationResult[]> {
+    this.#pending += chains.length;
+    const out: X509ValidationResult[] = [];
+    try {
+      for (const c of chains) {
+        out.push(await validateChain(c, trust, nowMs));
+        this.#pending--;
+        await yieldToLoop();
+      }
+      return out;
+    } finally {
+      this.#pending -= chains.length - out.length;
+    }
+  }
+
   warm(): void {}
 
   async close(): Promise<void> {}
@@ -87,15 +117,19 @@ function spawnWorker(): Worker {
 }
 
 interface Job {
+  /** Packages, or (with `chains`) nothing. */
   packages: readonly Uint8Array[];
+  chains?: { trust: X509TrustStore; list: readonly (readonly Uint8Array[])[] };
+  /** Items: packages or chains. */
+  size: number;
   nowMs: number;
-  results: VerifyResult[];
+  results: (VerifyResult | X509ValidationResult)[];
   /** Next package index not yet sent. */
   next: number;
   /** Packages answered. */
   done: number;
   failed: boolean;
-  resolve: (r: VerifyResult[]) => void;
+  resolve: (r: (VerifyResult | X509ValidationResult)[]) => void;
   reject: (e: Error) => void;
 }
 
@@ -135,14 +169,34 @@ export class WorkerVerifier implements PackageVerifier {
   }
 
   verify(packages: readonly Uint8Array[], nowMs: number): Promise<VerifyResult[]> {
+    return this.#submit(packages, undefined, packages.length, nowMs) as Promise<VerifyResult[]>;
+  }
+
+  /** Chains are scheduled like packages (in turn with the other uploads, counted in `pending`). */
+  validateChains(
+    chains: readonly (readonly Uint8Array[])[],
+    trust: X509TrustStore,
+    nowMs: number,
+  ): Promise<X509ValidationResult[]> {
+    return this.#submit([], { trust, list: chains }, chains.length, nowMs) as Promise<X509ValidationResult[]>;
+  }
+
+  #submit(
+    packages: readonly Uint8Array[],
+    chains: Job["chains"],
+    size: number,
+    nowMs: number,
+  ): Promise<(VerifyResult | X509ValidationResult)[]> {
     if (this.#closed) return Promise.reject(new VerifierUnavailableError("the verification pool is closed"));
-    if (packages.length === 0) return Promise.resolve([]);
+    if (size === 0) return Promise.resolve([]);
     return new Promise((resolve, reject) => {
-      this.#pending += packages.length;
+      this.#pending += size;
       this.#queue.push({
         packages,
+        ...(chains !== undefined ? { chains } : {}),
+        size,
         nowMs,
-        results: new Array<VerifyResult>(packages.length),
+        results: new Array<VerifyResult | X509ValidationResult>(size),
         next: 0,
         done: 0,
         failed: false,
@@ -172,7 +226,7 @@ export class WorkerVerifier implements PackageVerifier {
   #fail(job: Job, err: Error): void {
     if (job.failed) return;
     job.failed = true;
-    this.#pending -= job.packages.length - job.done;
+    this.#pending -= job.size - job.done;
     job.reject(err);
   }
 
@@ -180,19 +234,26 @@ export class WorkerVerifier implements PackageVerifier {
   #pump(): void {
     for (const slot of this.#slots) {
       if (slot.busy !== undefined) continue;
-      this.#queue = this.#queue.filter((j) => !j.failed && j.next < j.packages.length);
+      this.#queue = this.#queue.filter((j) => !j.failed && j.next < j.size);
       if (this.#queue.length === 0) break;
       this.#turn %= this.#queue.length;
       const job = this.#queue[this.#turn] as Job;
       this.#turn++;
       const start = job.next;
-      const count = Math.min(this.chunkSize, job.packages.length - start);
+      // A chain costs about as much as a few packages: smaller chunks keep the turns fair.
+      const count = Math.min(job.chains !== undefined ? 4 : this.chunkSize, job.size - start);
       job.next += count;
       const id = this.#nextId++;
       slot.busy = { id, job, start, count };
       const w = this.#worker(slot);
       w.ref();
       const req: VerifyRequest = { id, nowMs: job.nowMs, packages: job.packages.slice(start, start + count) };
+      if (job.chains !== undefined) {
+        req.chains = {
+          trust: job.chains.trust,
+          list: job.chains.list.slice(start, start + count).map((c) => [...c]),
+        };
+      }
       w.postMessage(req);
     }
   }
@@ -208,15 +269,24 @@ export class WorkerVerifier implements PackageVerifier {
       const { job, start, count } = busy;
       if (!job.failed) {
         for (let i = 0; i < count; i++) {
-          job.results[start + i] = reply.results[i] ?? {
+          const answer = reply.results[i];
+          if (answer === undefined && job.chains !== undefined) {
+            this.#fail(job, new VerifierUnavailableError("the verification worker gave no answer"));
+            break;
+          }
+          job.results[start + i] = answer ?? {
             ok: false,
             rule: "validation_error",
             message: "the verification worker gave no answer",
           };
         }
+        if (job.failed) {
+          this.#pump();
+          return;
+        }
         job.done += count;
         this.#pending -= count;
-        if (job.done === job.packages.length) job.resolve(job.results);
+        if (job.done === job.size) job.resolve(job.results);
       }
       this.#pump();
     });

@@ -1,7 +1,8 @@
 /** Worker entry of the signature verification pool (verifyPool.ts). */
 import { setPriority } from "node:os";
 import { parentPort } from "node:worker_threads";
-import { verifyPackage } from "./verifyOne.js";
+import type { X509ValidationResult } from "../pki/validate.js";
+import { validateChain, verifyPackage, type VerifyResult } from "./verifyOne.js";
 import type { VerifyReply, VerifyRequest } from "./verifyPool.js";
 
 const port = parentPort;
@@ -18,7 +19,14 @@ if (process.platform === "linux") {
 }
 
 port.on("message", async (req: VerifyRequest) => {
-  const results: VerifyReply["results"] = [];
+  if (req.chains !== undefined) {
+    // X.509 chains (src/ds/x509.ts); the PKI code loads on the first chain only.
+    const chains: X509ValidationResult[] = [];
+    for (const c of req.chains.list) chains.push(await validateChain(c, req.chains.trust, req.nowMs));
+    port.postMessage({ id: req.id, results: chains } satisfies VerifyReply);
+    return;
+  }
+  const results: VerifyResult[] = [];
   for (const p of req.packages) results.push(await verifyPackage(p, req.nowMs));
   const reply: VerifyReply = { id: req.id, results };
   port.postMessage(reply);

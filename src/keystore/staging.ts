@@ -147,11 +147,34 @@ for (let i = 0; i < 6; i++) {
   NIBBLE[97 + i] = 10 + i;
 }
 
-/** Lowercase hex (table-driven: this runs for every key of every row). */
+/** ASCII codes of HEX, two per byte value. */
+const HEX_CODES = new Uint8Array(512);
+for (let i = 0; i < 256; i++) {
+  HEX_CODES[2 * i] = (HEX[i] as string).charCodeAt(0);
+  HEX_CODES[2 * i + 1] = (HEX[i] as string).charCodeAt(1);
+}
+// ASCII bytes decode the same in every single-byte encoding; "latin1" is windows-1252 in WHATWG.
+const ASCII = new TextDecoder("latin1");
+
+/**
+ * Lowercase hex (table-driven: this runs for every key of every row). Decoded from one byte
+ * buffer, so the result is a flat string: a `+=` chain would stay a rope of 2n cons cells for
+ * as long as the string lives as a row key.
+ */
 export function toHex(bytes: Uint8Array): string {
-  let s = "";
-  for (let i = 0; i < bytes.length; i++) s += HEX[bytes[i] as number];
-  return s;
+  const n = bytes.length;
+  if (n < 8) {
+    let s = "";
+    for (let i = 0; i < n; i++) s += HEX[bytes[i] as number];
+    return s;
+  }
+  const out = new Uint8Array(2 * n);
+  for (let i = 0; i < n; i++) {
+    const v = (bytes[i] as number) << 1;
+    out[2 * i] = HEX_CODES[v] as number;
+    out[2 * i + 1] = HEX_CODES[v + 1] as number;
+  }
+  return ASCII.decode(out);
 }
 
 export function fromHex(hex: string): Uint8Array {

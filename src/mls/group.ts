@@ -43,6 +43,8 @@ export interface MemberLeaf {
   /** Basic credential identity (the client id); undefined for other credential types. */
   identity: Uint8Array | undefined;
   credentialType: "basic" | "x509" | number;
+  /** X.509 credential's certificate chain (DER, leaf first); empty for other credential types. */
+  certificates: readonly Uint8Array[];
   signatureKey: Uint8Array;
   encryptionKey: Uint8Array;
 }
@@ -134,6 +136,7 @@ function memberOf(leaf: LeafNode, leafIndex: number): MemberLeaf {
         : c.credentialType === CredentialTypes.x509
           ? "x509"
           : c,
+    certificates: c.credentialType === CredentialTypes.x509 ? c.certificates : [],
     signatureKey: leaf.signatureKey,
     encryptionKey: leaf.encryptionKey,
   };

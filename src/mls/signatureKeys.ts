@@ -38,3 +38,19 @@ export function generateSignatureKeyPair(scheme: SignatureScheme): SignatureKeyP
     }
   }
 }
+
+/** The public key (in the form above) of a raw private key; throws on a malformed key. */
+export function signaturePublicKeyOf(scheme: SignatureScheme, privateKey: Uint8Array): Uint8Array {
+  switch (scheme) {
+    case SignatureScheme.ED25519:
+      return ed25519.getPublicKey(privateKey);
+    case SignatureScheme.ED448:
+      return ed448.getPublicKey(privateKey);
+    case SignatureScheme.ECDSA_SECP256R1_SHA256:
+      return p256.getPublicKey(privateKey, false);
+    case SignatureScheme.ECDSA_SECP384R1_SHA384:
+      return p384.getPublicKey(privateKey, false);
+    case SignatureScheme.ECDSA_SECP521R1_SHA512:
+      return p521.getPublicKey(privateKey, false);
+  }
+}

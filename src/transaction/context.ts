@@ -14,6 +14,20 @@ import type { BuildKeyPackageInput, BuiltKeyPackage } from "../mls/keypackage/bu
 import { parseKeyPackage } from "../mls/keypackage/parse.js";
 import { buildKeypackage, buildKeypackages } from "../keypackage/batch.js";
 import { bytesEqual } from "../mls/crypto/bytes.js";
+import { capLifetimeToCertificate } from "../pki/lifetime.js";
+import { x509AuthenticationService, type X509Policy } from "../pki/authentication.js";
+import {
+  listPkiEntries,
+  loadTrustStore,
+  removePkiEntry,
+  stagePkiEntries,
+  type PkiEntry,
+  type PkiEntryKind,
+} from "../pki/environment.js";
+import type { PemOrDer } from "../pki/certificate.js";
+import type { E2eiConversationState } from "../pki/identity.js";
+import * as ids from "../conversation/identities.js";
+import type { MemberIdentity } from "../conversation/identities.js";
 import * as conv from "../conversation/conversation.js";
 import type { ConversationId, DecryptedMessage, ExternalCommitJoin } from "../conversation/conversation.js";
 import type { MlsTransport } from "../conversation/transport.js";
@@ -28,6 +42,19 @@ export interface CredentialFilters {
   ciphersuite?: Ciphersuite;
   credentialType?: CredentialType;
   publicKey?: Uint8Array;
+}
+
+/**
+ * A key package consumed by a Welcome this transaction processed, reported after the transaction
+ * finished (see `CoreCrypto.onKeypackageConsumed`).
+ */
+export interface KeypackageConsumedEvent {
+  /** The conversation joined. */
+  conversationId: Uint8Array;
+  /** Hex refs of the packages deleted; empty when a last-resort package was used (it is kept). */
+  refs: string[];
+  /** A last-resort package was used (RFC 9750: it should be replaced soon). */
+  lastResort: boolean;
 }
 
 export interface GenerateKeypackageOptions {
@@ -62,6 +89,8 @@ export class TransactionContext {
   readonly #release: () => void;
   #state: "open" | "finishing" | "finished" = "open";
   #busy: Promise<unknown> = Promise.resolve();
+  readonly #consumed: KeypackageConsumedEvent[] = [];
+  readonly #onConsumed: ((events: KeypackageConsumedEvent[]) => void) | undefined;
 
   /** @internal created by `CoreCrypto.newTransaction()`. */
   constructor(
@@ -70,13 +99,23 @@ export class TransactionContext {
     release: () => void,
     transport: () => MlsTransport | undefined = () => undefined,
     authenticationService: AuthenticationService = defaultAuthenticationService,
+    onConsumed?: (events: KeypackageConsumedEvent[]) => void,
+    x509Policy: X509Policy = {},
   ) {
+    this.#onConsumed = onConsumed;
+    const store = new StagedKeystore(database.keystore);
     this.#scope = {
-      store: new StagedKeystore(database.keystore),
+      store,
       database,
       now: clock,
       transport,
-      authenticationService,
+      // X.509 credentials are validated against this transaction's view of the PKI environment.
+      authenticationService: x509AuthenticationService(
+        authenticationService,
+        () => loadTrustStore(store),
+        clock,
+        x509Policy,
+      ),
     };
     this.#release = release;
   }
@@ -123,6 +162,13 @@ export class TransactionContext {
     } finally {
       this.#state = "finished";
       this.#release();
+    }
+    if (this.#consumed.length > 0 && this.#onConsumed !== undefined) {
+      try {
+        this.#onConsumed(this.#consumed.splice(0));
+      } catch {
+        // A listener's error never fails a committed transaction.
+      }
     }
   }
 
@@ -366,7 +412,17 @@ export class TransactionContext {
    * is lost.
    */
   processWelcomeMessage(welcome: Uint8Array): Promise<ConversationId> {
-    return this.run((scope) => conv.processWelcomeMessage(scope, welcome));
+    return this.run(async (scope) => {
+      const mark = scope.store.mark();
+      const conversationId = await conv.processWelcomeMessage(scope, welcome);
+      // Reported after finish(): the package deleted by this call, or none for a last-resort one.
+      const refs = scope.store.ops
+        .slice(mark)
+        .filter((op) => op.kind === "delete" && op.table === "keypackages")
+        .map((op) => op.key);
+      this.#consumed.push({ conversationId, refs, lastResort: refs.length === 0 });
+      return conversationId;
+    });
   }
 
   /**
@@ -396,6 +452,60 @@ export class TransactionContext {
    */
   decryptMessage(conversationId: ConversationId, message: Uint8Array): Promise<DecryptedMessage> {
     return this.run((scope) => conv.decryptMessage(scope, conversationId, message));
+  }
+
+  // ── X.509: PKI environment and identities (docs/x509.md) ──────────────────────
+
+  /**
+   * Add trust anchors (CA certificates, PEM with one or more blocks, or DER) to the session's PKI
+   * environment; persisted with the transaction. `InvalidCertificate` (`x509_parse`,
+   * `x509_not_ca`). Unlike CoreCrypto 10 (one anchor, replaced), anchors accumulate.
+   */
+  addTrustAnchor(certificate: PemOrDer | readonly PemOrDer[]): Promise<PkiEntry[]> {
+    return this.run(async ({ store }) => stagePkiEntries(store, "anchor", certificate));
+  }
+
+  /** Add intermediate CA certificates (used to build paths when a chain omits them). */
+  addIntermediate(certificate: PemOrDer | readonly PemOrDer[]): Promise<PkiEntry[]> {
+    return this.run(async ({ store }) => stagePkiEntries(store, "intermediate", certificate));
+  }
+
+  /** Add certificate revocation lists (RFC 5280 §5; PEM or DER). */
+  addCrl(crl: PemOrDer | readonly PemOrDer[]): Promise<PkiEntry[]> {
+    return this.run(async ({ store }) => stagePkiEntries(store, "crl", crl));
+  }
+
+  /** The PKI environment's entries (of one kind when given). */
+  getPkiEntries(kind?: PkiEntryKind): Promise<PkiEntry[]> {
+    return this.run(({ store }) => listPkiEntries(store, kind));
+  }
+
+  /** Remove a PKI entry by its id (`PkiEntry.id`); false when absent. */
+  removePkiEntry(id: string): Promise<boolean> {
+    return this.run(({ store }) => removePkiEntry(store, id));
+  }
+
+  /**
+   * CoreCrypto's `getDeviceIdentities`: the identities of the listed members (leaf order), with
+   * the status of their certificate now. `InvalidArgument` for an empty list.
+   */
+  getDeviceIdentities(conversationId: ConversationId, clientIds: ClientId[]): Promise<MemberIdentity[]> {
+    return this.run((scope) => ids.getDeviceIdentities(scope, conversationId, clientIds));
+  }
+
+  /** CoreCrypto's `getUserIdentities`: identities of every device of each user (uuid). */
+  getUserIdentities(conversationId: ConversationId, userIds: string[]): Promise<Map<string, MemberIdentity[]>> {
+    return this.run((scope) => ids.getUserIdentities(scope, conversationId, userIds));
+  }
+
+  /** CoreCrypto's `e2eiConversationState`: Verified, NotVerified or NotEnabled. */
+  conversationCredentialState(conversationId: ConversationId): Promise<E2eiConversationState> {
+    return this.run((scope) => ids.conversationCredentialState(scope, conversationId));
+  }
+
+  /** Alias of `conversationCredentialState`, under CoreCrypto's name. */
+  e2eiConversationState(conversationId: ConversationId): Promise<E2eiConversationState> {
+    return this.conversationCredentialState(conversationId);
   }
 }
 
@@ -457,7 +567,12 @@ async function prepareGeneration(
 ): Promise<PreparedGeneration> {
   checkLifetime(lifetime);
   const cred = await loadCredential(scope, credentialRef);
-  const { notBefore, notAfter } = lifetimeSeconds(scope.now(), lifetime);
+  // X.509: capped at the certificate's notAfter, refused outside its validity (src/pki/lifetime.ts).
+  const { notBefore, notAfter } = capLifetimeToCertificate(
+    cred.credential,
+    lifetimeSeconds(scope.now(), lifetime),
+    scope.now(),
+  );
   return {
     ciphersuite: assertCiphersuite(cred.ciphersuite),
     credential: cred.credential,

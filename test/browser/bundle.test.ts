@@ -1,5 +1,6 @@
 import { build } from "esbuild";
 import { describe, expect, it } from "vitest";
+import { bundleWebExample } from "../../examples/web/build.js";
 
 describe("browser bundle of the main entry", () => {
   it("bundles for the browser without any Node-only module", async () => {
@@ -22,6 +23,22 @@ describe("browser bundle of the main entry", () => {
     const code = result.outputFiles[0]!.text;
     expect(code).not.toMatch(/from\s*["']node:/);
     expect(code).not.toMatch(/require\(["']node:/);
+  });
+
+  it("the example page (examples/web) bundles for the browser without any Node-only module", async () => {
+    const { js, inputs } = await bundleWebExample({ sourcemap: false });
+    expect(inputs).toContain("examples/web/main.ts");
+    expect(inputs).toContain("src/keystore/indexeddb.ts");
+    expect(inputs).toContain("src/ds/client.ts");
+    expect(inputs.filter((p) => /better-sqlite3|node_modules\/(pg|fastify)\//.test(p))).toEqual([]);
+    expect(inputs.filter((p) => /^src\/(cli\/|ds\/(?!client\.ts$|wire\.ts$))/.test(p))).toEqual([]);
+    expect(
+      inputs.filter((p) => /^src\/keystore\/sqlite|^src\/keypackage\/batch(Pool|Worker)\.ts$/.test(p)),
+    ).toEqual([]);
+    // The page's Node side (the serve script, the build) never comes along.
+    expect(inputs.filter((p) => /^examples\/web\/(serve|build)\.ts$/.test(p))).toEqual([]);
+    expect(js).not.toMatch(/from\s*["']node:/);
+    expect(js).not.toMatch(/require\(["']node:/);
   });
 
   it("the Chromium vector-check bundle runs only our MLS code: no ts-mls, no Node-only module", async () => {

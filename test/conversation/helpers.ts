@@ -9,6 +9,7 @@ import {
   type Keypackage,
   type MlsTransport,
   type MlsTransportResponse,
+  type X509Policy,
 } from "../../src/index.js";
 import { TestClock } from "../helpers/session.js";
 
@@ -52,11 +53,14 @@ export interface Member {
 export async function member(
   n: number,
   suite: Ciphersuite = SUITE1,
-  options: { database?: Database; clock?: TestClock; transport?: boolean } = {},
+  options: { database?: Database; clock?: TestClock; transport?: boolean; x509Policy?: X509Policy } = {},
 ): Promise<Member> {
   const clock = options.clock ?? new TestClock(Date.now());
   const database = options.database ?? (await Database.inMemory());
-  const cc = await CoreCrypto.open(database, { clock: clock.now });
+  const cc = await CoreCrypto.open(database, {
+    clock: clock.now,
+    ...(options.x509Policy === undefined ? {} : { x509Policy: options.x509Policy }),
+  });
   const id = clientId(n);
   const cred = await cc.transaction((tx) => tx.addCredential(Credential.basic(suite, id)));
   const transport = new RecordingTransport();

@@ -569,6 +569,275 @@ export function describeStoreContract(name: string, open: () => Promise<OpenedSt
       expect(p.claimRecords).toBe(2); // the key "exp" and the limit window
     });
 
+    // ── issue #13: counts at a time, the client's own refs, key rotation, events ──
+
+    it("counts what is valid at a given time: notBefore ≤ t < notAfter", async () => {
+      const c = await registered();
+      await store.addKeypackages(c, [
+        kp({ notAfter: NOW + 5 * DAY }),
+        kp({ notAfter: NOW + 20 * DAY }),
+        kp({ notBefore: NOW + 2 * DAY, notAfter: NOW + 30 * DAY }),
+        kp({ lastResort: true, notAfter: NOW + 10 * DAY }),
+      ]);
+      expect(await store.countKeypackages(c, 1, NOW)).toEqual({ regular: 2, lastResort: 1 });
+      expect(await store.countKeypackages(c, 1, NOW + 2 * DAY)).toEqual({ regular: 3, lastResort: 1 });
+      // notAfter is exclusive, notBefore inclusive
+      expect(await store.countKeypackages(c, 1, NOW + 5 * DAY - 1)).toEqual({ regular: 3, lastResort: 1 });
+      expect(await store.countKeypackages(c, 1, NOW + 5 * DAY)).toEqual({ regular: 2, lastResort: 1 });
+      expect(await store.countKeypackages(c, 1, NOW + 14 * DAY)).toEqual({ regular: 2, lastResort: 0 });
+      expect(await store.countKeypackages(c, 1, NOW + 30 * DAY)).toEqual({ regular: 0, lastResort: 0 });
+    });
+
+    it("lists a client's own packages by ref, paginated, per suite; never another client's", async () => {
+      const userId = randomUserId();
+      const c = await registered(userId);
+      const other = await registered(userId);
+      const mine = [
+        ...Array.from({ length: 7 }, () => kp()),
+        kp({ lastResort: true, notBefore: NOW - 10, notAfter: NOW + 99 }),
+        kp({ ciphersuite: 2 }),
+        kp({ ciphersuite: 2 }),
+      ];
+      await store.addKeypackages(c, mine);
+      await store.addKeypackages(other, [kp(), kp()]);
+      const all: string[] = [];
+      let after: Uint8Array | undefined;
+      for (let page = 0; ; page++) {
+        const r = await store.listKeypackages(c, { limit: 3, ...(after !== undefined ? { after } : {}) });
+        expect(r.keyPackages.length).toBeLessThanOrEqual(3);
+        all.push(...r.keyPackages.map((k) => hex(k.ref)));
+        if (!r.more) break;
+        after = r.keyPackages[r.keyPackages.length - 1]?.ref;
+        expect(page).toBeLessThan(5);
+      }
+      expect(all).toEqual(mine.map((p) => hex(p.ref)).sort());
+      const one = await store.listKeypackages(c, { limit: 100, ciphersuite: 1 });
+      expect(one.more).toBe(false);
+      expect(one.keyPackages).toHaveLength(8);
+      const lr = one.keyPackages.find((k) => k.lastResort);
+      expect(lr).toEqual({
+        ref: mine[7]?.ref,
+        ciphersuite: 1,
+        lastResort: true,
+        notBefore: NOW - 10,
+        notAfter: NOW + 99,
+      });
+      expect((await store.listKeypackages(c, { limit: 100, ciphersuite: 2 })).keyPackages).toHaveLength(2);
+      // exactly a full last page: no `more`
+      const exact = await store.listKeypackages(c, { limit: 10 });
+      expect(exact).toMatchObject({ more: false });
+      expect(exact.keyPackages).toHaveLength(10);
+      const unknown = client();
+      expect(await store.listKeypackages(unknown, { limit: 10 })).toEqual({ keyPackages: [], more: false });
+    });
+
+    it("claims report the regular packages left to the owner", async () => {
+      const userId = randomUserId();
+      const owner = await registered(userId);
+      const claimer = await registered();
+      await store.addKeypackages(owner, [kp(), kp(), kp({ notBefore: NOW + 60 }), kp({ lastResort: true })]);
+      const first = await store.claim(userId, 1, claimer.clientId, NOW);
+      expect(first?.keyPackages.map((k) => [k.lastResort, k.remaining])).toEqual([[false, 1]]);
+      const second = await store.claim(userId, 1, claimer.clientId, NOW);
+      expect(second?.keyPackages.map((k) => [k.lastResort, k.remaining])).toEqual([[false, 0]]);
+      const third = await store.claim(userId, 1, claimer.clientId, NOW);
+      expect(third?.keyPackages.map((k) => [k.lastResort, k.remaining])).toEqual([[true, 0]]);
+    });
+
+    it("rotates a signature key in one step: old key checked, the suite's packages replaced", async () => {
+      const userId = randomUserId();
+      const c = await registered(userId);
+      const claimer = await registered();
+      const oldKey = c.signatureKeys.get(1) as Uint8Array;
+      const old = [kp(), kp(), kp({ lastResort: true })];
+      const suite2 = kp({ ciphersuite: 2 });
+      await store.addKeypackages(c, [...old, suite2]);
+      const newKey = rnd(32);
+      const fresh = [kp(), kp({ lastResort: true })];
+      expect(await store.rotateSignatureKey(c, 1, oldKey, newKey, fresh)).toEqual({ ok: true, deleted: 3 });
+      const after = await store.getClient(c.clientId);
+      expect(after?.signatureKeys.get(1)).toEqual(newKey);
+      expect(after?.signatureKeys.get(2)).toEqual(c.signatureKeys.get(2));
+      const listed = (await store.listKeypackages(c, { limit: 10 })).keyPackages
+        .map((k) => hex(k.ref))
+        .sort();
+      expect(listed).toEqual([...fresh, suite2].map((p) => hex(p.ref)).sort());
+      // a claim never returns a package of the old key
+      const r1 = await store.claim(userId, 1, claimer.clientId, NOW);
+      expect(r1?.keyPackages.map((k) => hex(k.ref))).toEqual([hex(fresh[0]!.ref)]);
+      const r2 = await store.claim(userId, 1, claimer.clientId, NOW);
+      expect(r2?.keyPackages.map((k) => [hex(k.ref), k.lastResort])).toEqual([[hex(fresh[1]!.ref), true]]);
+      // the old key is stale now: nothing changes
+      expect(await store.rotateSignatureKey(c, 1, oldKey, rnd(32), [kp()])).toEqual({
+        ok: false,
+        reason: "stale_signature_key",
+      });
+      expect((await store.getClient(c.clientId))?.signatureKeys.get(1)).toEqual(newKey);
+      // a suite without a key, an unknown client: stale too
+      expect(await store.rotateSignatureKey(c, 3, oldKey, rnd(32), [])).toEqual({
+        ok: false,
+        reason: "stale_signature_key",
+      });
+      expect(await store.rotateSignatureKey(client(), 1, oldKey, rnd(32), [])).toEqual({
+        ok: false,
+        reason: "stale_signature_key",
+      });
+      // an empty rotation only deletes
+      expect(await store.rotateSignatureKey(c, 1, newKey, rnd(32), [])).toEqual({ ok: true, deleted: 1 });
+      expect(await store.countKeypackages(c, 1, NOW)).toEqual({ regular: 0, lastResort: 0 });
+    });
+
+    it("a rotation whose new packages fail rolls back whole (key, deletions, init keys)", async () => {
+      const c = await registered();
+      const oldKey = c.signatureKeys.get(1) as Uint8Array;
+      const seen = kp();
+      await store.addKeypackages(c, [seen, kp()]);
+      const unused = kp();
+      const r = await store.rotateSignatureKey(c, 1, oldKey, rnd(32), [
+        unused,
+        kp({ initKeyHash: seen.initKeyHash }),
+      ]);
+      expect(r.ok === false && r.reason).toBe("init_key_reused");
+      expect(r.ok === false && r.reason === "init_key_reused" && r.initKeyHashes.map(hex)).toEqual([
+        hex(seen.initKeyHash),
+      ]);
+      expect((await store.getClient(c.clientId))?.signatureKeys.get(1)).toEqual(oldKey);
+      expect(await store.countKeypackages(c, 1, NOW)).toEqual({ regular: 2, lastResort: 0 });
+      expect(await store.seenInitKeys([unused.initKeyHash])).toEqual([]);
+      const capped = await store.rotateSignatureKey(c, 1, oldKey, rnd(32), [kp(), kp(), kp()], {
+        maxStoredPerClient: 2,
+      });
+      expect(capped).toEqual({ ok: false, reason: "pool_full", stored: 0 });
+      expect(await store.countKeypackages(c, 1, NOW)).toEqual({ regular: 2, lastResort: 0 });
+      await expect(store.rotateSignatureKey(c, 1, oldKey, rnd(32), [kp({ ciphersuite: 2 })])).rejects.toThrow(
+        /own cipher suite/,
+      );
+    });
+
+    it("uploads validated against a key rotated since are refused (signature_key_changed)", async () => {
+      const c = await registered();
+      const oldKey = c.signatureKeys.get(1) as Uint8Array;
+      const newKey = rnd(32);
+      expect((await store.rotateSignatureKey(c, 1, oldKey, newKey, [])).ok).toBe(true);
+      // `c` still carries the old key (a stale cache): its suite-1 packages are refused, suite 2 is fine
+      const stale = kp();
+      expect(await store.addKeypackages(c, [kp({ ciphersuite: 2 }), stale])).toEqual({
+        ok: false,
+        reason: "signature_key_changed",
+        ciphersuites: [1],
+      });
+      expect(await store.seenInitKeys([stale.initKeyHash])).toEqual([]);
+      expect((await store.addKeypackages(c, [kp({ ciphersuite: 2 })])).ok).toBe(true);
+      const current = { ...c, signatureKeys: new Map(c.signatureKeys).set(1, newKey) };
+      expect(await store.addKeypackages(current, [kp()])).toEqual({ ok: true, removed: 0 });
+    });
+
+    it("a rotation racing uploads of the old key on parallel connections leaves no old-key package", async () => {
+      const userId = randomUserId();
+      const c = await registered(userId);
+      const oldKey = c.signatureKeys.get(1) as Uint8Array;
+      const newKey = rnd(32);
+      const withNew = { ...c, signatureKeys: new Map(c.signatureKeys).set(1, newKey) };
+      await store.addKeypackages(c, [kp(), kp(), kp({ lastResort: true })]);
+      const ps = await peers(4);
+      const oldUploads = Array.from({ length: 12 }, () => [kp(), kp()]);
+      const newUploads = Array.from({ length: 6 }, () => [kp()]);
+      const rotated = [kp(), kp(), kp({ lastResort: true })];
+      type R = { kind: "old" | "new" | "rotate"; refs: string[]; ok: boolean; reason?: string };
+      const calls: ((s: DeliveryServiceStore) => Promise<R>)[] = [];
+      const refsOf = (pkgs: NewDsKeypackage[]) => pkgs.map((p) => hex(p.ref));
+      oldUploads.forEach((pkgs, i) => {
+        calls.push(async (s) => {
+          const r = await s.addKeypackages(c, pkgs);
+          return { kind: "old", refs: refsOf(pkgs), ok: r.ok, ...(r.ok ? {} : { reason: r.reason }) };
+        });
+        if (i === 5)
+          calls.push(async (s) => {
+            const r = await s.rotateSignatureKey(c, 1, oldKey, newKey, rotated);
+            return { kind: "rotate", refs: refsOf(rotated), ok: r.ok };
+          });
+        if (i % 2 === 1) {
+          const mine = newUploads[(i - 1) / 2] as NewDsKeypackage[];
+          calls.push(async (s) => {
+            const r = await s.addKeypackages(withNew, mine);
+            return { kind: "new", refs: refsOf(mine), ok: r.ok, ...(r.ok ? {} : { reason: r.reason }) };
+          });
+        }
+      });
+      const results = await spread(ps, calls);
+      expect(results.find((r) => r.kind === "rotate")?.ok).toBe(true);
+      // every refused upload was refused for its key, nothing else
+      for (const r of results.filter((x) => !x.ok)) expect(r.reason).toBe("signature_key_changed");
+      const stored = new Set(
+        (await store.listKeypackages(c, { limit: 1000, ciphersuite: 1 })).keyPackages.map((k) => hex(k.ref)),
+      );
+      const allowed = new Set([
+        ...refsOf(rotated),
+        ...results.filter((r) => r.kind === "new" && r.ok).flatMap((r) => r.refs),
+      ]);
+      expect([...stored].filter((ref) => !allowed.has(ref))).toEqual([]);
+      for (const ref of refsOf(rotated)) expect(stored.has(ref)).toBe(true);
+      for (const r of results.filter((x) => x.kind === "new" && x.ok))
+        for (const ref of r.refs) expect(stored.has(ref)).toBe(true);
+      expect((await store.getClient(c.clientId))?.signatureKeys.get(1)).toEqual(newKey);
+      expect(await store.countKeypackages(c, 1, NOW)).toMatchObject({ lastResort: 1 });
+    });
+
+    it("concurrent rotations from one old key: exactly one wins", async () => {
+      const c = await registered();
+      const oldKey = c.signatureKeys.get(1) as Uint8Array;
+      await store.addKeypackages(c, [kp(), kp()]);
+      const ps = await peers(5);
+      const keys = Array.from({ length: 5 }, () => rnd(32));
+      const packages = keys.map(() => [kp()]);
+      const results = await spread(
+        ps,
+        keys.map((k, i) => (s: DeliveryServiceStore) => s.rotateSignatureKey(c, 1, oldKey, k, packages[i]!)),
+      );
+      const won = results.flatMap((r, i) => (r.ok ? [i] : []));
+      expect(won).toHaveLength(1);
+      expect(results.filter((r) => !r.ok && r.reason === "stale_signature_key")).toHaveLength(4);
+      const w = won[0] as number;
+      expect((await store.getClient(c.clientId))?.signatureKeys.get(1)).toEqual(keys[w]);
+      expect((await store.listKeypackages(c, { limit: 10 })).keyPackages.map((k) => hex(k.ref))).toEqual([
+        hex(packages[w]![0]!.ref),
+      ]);
+    });
+
+    it("its event bus delivers published events to every subscriber, until unsubscribed", async () => {
+      if (store.eventBus === undefined) throw new Error("the store has no event bus");
+      const a = store.eventBus();
+      const b = store.eventBus();
+      try {
+        await a.ready?.();
+        await b.ready?.();
+        const gotA: unknown[] = [];
+        const gotB: unknown[] = [];
+        a.subscribe((e) => gotA.push(e));
+        const offB = b.subscribe((e) => gotB.push(e));
+        const e1 = { kind: "rotated", clientId: "x", ciphersuite: 1, deleted: 2 } as const;
+        const e2 = {
+          kind: "claimed",
+          clientId: "y",
+          ciphersuite: 1,
+          ref: "ab",
+          lastResort: false,
+          remaining: 3,
+        } as const;
+        await a.publish([e1, e2]);
+        await expect.poll(() => gotB.length, { timeout: 10_000 }).toBe(2);
+        await expect.poll(() => gotA.length, { timeout: 10_000 }).toBe(2);
+        expect(gotB).toEqual([e1, e2]);
+        offB();
+        await b.publish([e1]);
+        await expect.poll(() => gotA.length, { timeout: 10_000 }).toBe(3);
+        expect(gotB).toHaveLength(2);
+      } finally {
+        await a.close();
+        await b.close();
+      }
+    });
+
     it("purges in bounded batches", async () => {
       const c = await registered();
       await store.addKeypackages(c, [...Array.from({ length: 25 }, () => kp({ notAfter: NOW - 1 })), kp()]);

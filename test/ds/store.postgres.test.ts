@@ -1,4 +1,4 @@
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import pg from "pg";
 import { describe, expect, it } from "vitest";
 import { PostgresDsStore } from "../../src/ds/postgresStore.js";
@@ -220,3 +220,57 @@ INSERT INTO ds_keypackages (ref, client_id, user_id, ciphersuite, last_resort, n
   ('\\xa3', 'c', 'u', 1, true, 0, 9999999999, '\\x00'),
   ('\\xa4', 'c', 'u', 2, true, 0, 9999999999, '\\x00');
 `;
+
+/** The NOTIFY channel of a schema (as postgresStore.ts names it). */
+const channelOf = (schema: string) =>
+  `mlskp_ds_${createHash("sha256").update(schema).digest("hex").slice(0, 16)}`;
+
+describe("PostgreSQL event bus (LISTEN/NOTIFY)", () => {
+  const event = (clientId: string) => ({ kind: "rotated", clientId, ciphersuite: 1, deleted: 1 }) as const;
+
+  it("carries events between stores with their own pools, not across schemas, and reconnects its listener", async () => {
+    const a = await openPg("busa");
+    const b = await openPg("busb");
+    const [peer] = await a.peers(1);
+    const busA = a.store.eventBus!();
+    const busPeer = peer!.eventBus!();
+    const busB = b.store.eventBus!();
+    const admin = new pg.Client({ connectionString: PG_URL });
+    await admin.connect();
+    try {
+      await Promise.all([busA.ready?.(), busPeer.ready?.(), busB.ready?.()]);
+      const gotA: string[] = [];
+      const gotB: string[] = [];
+      busA.subscribe((e) => gotA.push(e.clientId));
+      busB.subscribe((e) => gotB.push(e.clientId));
+      await busPeer.publish([event("one"), event("two")]);
+      await expect.poll(() => gotA, { timeout: 10_000 }).toEqual(["one", "two"]);
+      // another schema on the same database hears nothing
+      await b.store.eventBus!().publish([event("b-only")]);
+      await expect.poll(() => gotB, { timeout: 10_000 }).toEqual(["b-only"]);
+      expect(gotA).toEqual(["one", "two"]);
+
+      // kill every listening connection: the listener reconnects by itself
+      const killed = await admin.query(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1",
+        [`mlskp-ds-listen ${channelOf(a.schema)}`],
+      );
+      expect(killed.rowCount).toBeGreaterThanOrEqual(1);
+      await expect
+        .poll(
+          async () => {
+            await busPeer.publish([event("after")]);
+            return gotA.includes("after");
+          },
+          { timeout: 20_000, interval: 300 },
+        )
+        .toBe(true);
+    } finally {
+      await admin.end();
+      await Promise.all([busA.close(), busPeer.close(), busB.close()]);
+      await peer?.close();
+      await a.cleanup();
+      await b.cleanup();
+    }
+  });
+});

@@ -42,6 +42,31 @@ export function loadCoreCrypto(): Promise<CoreCryptoModule> {
   return loaded;
 }
 
+/**
+ * CoreCrypto's PKI environment on `db` trusting `anchorPem` (and `intermediatePems`), set on
+ * `core`. Its hooks answer no HTTP request (no CRL distribution points in our test PKI) and
+ * refuse the ACME/OIDC calls, which these tests never make.
+ */
+export async function setCoreCryptoPki(
+  c: { cc: CoreCryptoModule; core: { setPkiEnvironment(env: unknown): Promise<void> }; db: unknown },
+  anchorPem: string,
+  intermediatePems: readonly string[] = [],
+): Promise<void> {
+  const refuse = async (): Promise<never> => {
+    throw new Error("not used in tests");
+  };
+  const hooks = {
+    httpRequest: async () => ({ status: 404, headers: [], body: new Uint8Array(0) }),
+    authenticate: refuse,
+    getBackendNonce: refuse,
+    fetchBackendAccessToken: refuse,
+  };
+  const env = await c.cc.PkiEnvironment.create(hooks as never, c.db as never);
+  await env.addTrustAnchor(anchorPem);
+  for (const pem of intermediatePems) await env.addIntermediateCert(pem);
+  await c.core.setPkiEnvironment(env);
+}
+
 export const CC_CLIENT = "3c4a8bd6-9b53-4c2f-8f36-4c8f8e5c5b1a:4d2a@wire.com";
 
 /** A CoreCrypto session on an in-memory database with MLS initialised and a basic credential. */
@@ -66,5 +91,5 @@ export async function coreCryptoClient(
     await ctx.mlsInit(clientId, t as never);
     return ctx.addCredential(cc.Credential.basic(cc.cipherSuiteFromU16(suite), clientId));
   });
-  return { cc, core, clientId, credentialRef };
+  return { cc, core, clientId, credentialRef, db };
 }

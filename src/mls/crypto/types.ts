@@ -180,7 +180,7 @@ export interface CryptoProvider {
 // ---------------------------------------------------------------------------
 // Optional synchronous twins. node:crypto computes everything synchronously under the async
 // interface; hot paths (secret tree, tree hash, key package build) use these when present.
-// WebCrypto is asynchronous: its provider has none of them.
+// The WebCrypto provider has the digest and KDF twins (in JavaScript), not the others.
 // ---------------------------------------------------------------------------
 
 /** A `Kdf` whose HKDF-Expand also runs synchronously (RFC 9420 §9: one HMAC per secret). */

@@ -1,12 +1,15 @@
 /**
  * WebCrypto building blocks shared by the WebCrypto provider and its HPKE
- * module: BufferSource narrowing, CSPRNG, HMAC/HKDF, AEAD and a CryptoKey
- * cache. No `node:` imports (bundled for browsers).
+ * module: BufferSource narrowing, CSPRNG, hashes and HMAC/HKDF (synchronous, in
+ * JavaScript), AEAD and a CryptoKey cache. No `node:` imports (bundled for browsers).
  * @module
  */
 import { chacha20poly1305 } from "@noble/ciphers/chacha.js";
 import { CryptoError } from "../../errors.js";
-import { concatBytes } from "./bytes.js";
+import { expand as hkdfExpand } from "@noble/hashes/hkdf.js";
+import { hmac } from "@noble/hashes/hmac.js";
+import { sha256, sha384, sha512 } from "@noble/hashes/sha2.js";
+import { concatBytes, constantTimeEqual } from "./bytes.js";
 import { LruCache, bytesKey } from "./lru.js";
 import { AEADS, AEAD_TAG, HASH_SIZE } from "./suites.js";
 import type { AeadAlgorithm, HashAlgorithm } from "./types.js";
@@ -35,54 +38,56 @@ export function randomBytes(n: number): Uint8Array {
 }
 
 // ---------------------------------------------------------------------------
-// Hash, HMAC and HKDF (RFC 5869) over SubtleCrypto
+// Hash, HMAC and HKDF (RFC 5869), synchronous (@noble/hashes)
 // ---------------------------------------------------------------------------
+// Every SubtleCrypto call is a round trip to the browser's crypto thread (plus an importKey
+// per HMAC key), ~20-100 µs each, while the inputs here are a few hundred bytes: hashing them in
+// JavaScript takes a few µs. So the key schedule, secret tree, tree hashes and HPKE's KDF run
+// synchronously, and the engine's sync paths (`expandSync`, `digestSync`) apply in browsers too.
+
+const NOBLE_HASH = { "SHA-256": sha256, "SHA-384": sha384, "SHA-512": sha512 } as const;
 
 /** HMAC/HKDF primitives bound to one hash; reused by the HPKE module. */
 export interface WebHmac {
   readonly hash: HashAlgorithm;
   readonly size: number;
   mac(key: Uint8Array, ...parts: Uint8Array[]): Promise<Uint8Array>;
-  /** Constant-time HMAC check (SubtleCrypto.verify). */
+  macSync(key: Uint8Array, ...parts: Uint8Array[]): Uint8Array;
+  /** Constant-time HMAC check. */
   verify(key: Uint8Array, mac: Uint8Array, data: Uint8Array): Promise<boolean>;
   expand(prk: Uint8Array, info: readonly Uint8Array[], len: number): Promise<Uint8Array>;
+  expandSync(prk: Uint8Array, info: readonly Uint8Array[], len: number): Uint8Array;
+  digestSync(data: Uint8Array): Uint8Array;
 }
 
-// WebCrypto rejects zero-length HMAC keys. HMAC pads keys with zeros to the
-// block size, so the empty key and a single zero byte are the same key.
-const ZERO_KEY = new Uint8Array(1);
-
-export function makeWebHmac(subtle: SubtleCrypto, hash: HashAlgorithm): WebHmac {
+export function makeWebHmac(hash: HashAlgorithm): WebHmac {
   const size = HASH_SIZE[hash];
-  const params: HmacImportParams = { name: "HMAC", hash };
-  const importKey = (key: Uint8Array): Promise<CryptoKey> =>
-    subtle.importKey("raw", bs(key.length === 0 ? ZERO_KEY : key), params, false, ["sign", "verify"]);
-  const sign = async (k: CryptoKey, data: Uint8Array): Promise<Uint8Array> =>
-    new Uint8Array(await subtle.sign("HMAC", k, bs(data)));
+  const h = NOBLE_HASH[hash];
+  const macSync = (key: Uint8Array, ...parts: Uint8Array[]): Uint8Array => {
+    if (parts.length === 1) return hmac(h, key, parts[0] as Uint8Array);
+    const m = hmac.create(h, key);
+    for (const p of parts) m.update(p);
+    return m.digest();
+  };
+  const expandSync = (prk: Uint8Array, info: readonly Uint8Array[], len: number): Uint8Array => {
+    if (len > 255 * size) throw new CryptoError("HKDF-Expand: output too long");
+    return hkdfExpand(h, prk, info.length === 1 ? (info[0] as Uint8Array) : concatBytes(...info), len);
+  };
   return {
     hash,
     size,
+    macSync,
     async mac(key, ...parts) {
-      return sign(
-        await importKey(key),
-        parts.length === 1 ? (parts[0] as Uint8Array) : concatBytes(...parts),
-      );
+      return macSync(key, ...parts);
     },
     async verify(key, mac, data) {
-      return subtle.verify("HMAC", await importKey(key), bs(mac), bs(data));
+      return constantTimeEqual(macSync(key, data), mac);
     },
+    expandSync,
     async expand(prk, info, len) {
-      if (len > 255 * size) throw new CryptoError("HKDF-Expand: output too long");
-      const k = await importKey(prk);
-      const infoBytes = concatBytes(...info);
-      const out = new Uint8Array(len);
-      let prev: Uint8Array = new Uint8Array(0);
-      for (let i = 1, off = 0; off < len; i++, off += size) {
-        prev = await sign(k, concatBytes(prev, infoBytes, Uint8Array.of(i)));
-        out.set(prev.subarray(0, Math.min(size, len - off)), off);
-      }
-      return out;
+      return expandSync(prk, info, len);
     },
+    digestSync: (data) => h(data),
   };
 }
 

@@ -183,8 +183,8 @@ export function makeWebHpke(subtle: SubtleCrypto, alg: HpkeAlgorithm, native: Na
   const params = kemParams(alg.kem);
   const isX = params.bitmask === 0;
   const dhImpl = makeDh(subtle, params, native);
-  const kemKdf: WebHmac = makeWebHmac(subtle, params.hash);
-  const kdf: WebHmac = kemKdf.hash === KDFS[alg.kdf].hash ? kemKdf : makeWebHmac(subtle, KDFS[alg.kdf].hash);
+  const kemKdf: WebHmac = makeWebHmac(params.hash);
+  const kdf: WebHmac = kemKdf.hash === KDFS[alg.kdf].hash ? kemKdf : makeWebHmac(KDFS[alg.kdf].hash);
   const aeadP = AEADS[alg.aead];
   const aead = makeWebAead(subtle, alg.aead);
   const EMPTY = new Uint8Array(0);

@@ -2,8 +2,9 @@
  * A WebCrypto CryptoProvider (browsers, workers, Deno, Node's
  * globalThis.crypto), covering the RFC 9420 cipher suites 1..7.
  *
- * WebCrypto does SHA-2, HMAC, AES-GCM, ECDH/ECDSA on P-256/384/521 and, where
- * the engine has them, Ed25519/X25519. @noble/curves and @noble/ciphers fill
+ * WebCrypto does AES-GCM, large SHA-2 digests, ECDH/ECDSA on P-256/384/521 and, where
+ * the engine has them, Ed25519/X25519. @noble/hashes does small digests, HMAC
+ * and HKDF synchronously (no round trip per call). @noble/curves and @noble/ciphers fill
  * the gaps: X448, Ed448, ChaCha20-Poly1305, and Ed25519/X25519 on engines
  * without them. Key formats match the node:crypto provider byte for byte, so
  * keys made by one provider work with the other.
@@ -30,11 +31,11 @@ import type {
   CiphersuiteImpl,
   CiphersuiteParams,
   CryptoProvider,
-  Hash,
-  Kdf,
   Rng,
   Signature,
   SignatureAlgorithm,
+  SyncDigestHash,
+  SyncExpandKdf,
 } from "./types.js";
 import { bs, cachedKey, makeWebHmac, randomBytes, type Native25519, type WebHmac } from "./web-primitives.js";
 import { makeWebHpke } from "./webcrypto-hpke.js";
@@ -53,13 +54,18 @@ export interface WebCryptoProviderOptions {
   readonly nativeX25519?: boolean | "auto";
 }
 
-function makeHash(subtle: SubtleCrypto, h: WebHmac): Hash {
+/** Above this size a digest goes to SubtleCrypto (native speed beats the round trip). */
+const SUBTLE_DIGEST_MIN = 16 * 1024;
+
+function makeHash(subtle: SubtleCrypto, h: WebHmac): SyncDigestHash {
   return {
     async digest(data) {
+      if (data.length < SUBTLE_DIGEST_MIN) return h.digestSync(data);
       return new Uint8Array(await subtle.digest(h.hash, bs(data)));
     },
-    mac(key, data) {
-      return h.mac(key, data);
+    digestSync: (data) => h.digestSync(data),
+    async mac(key, data) {
+      return h.macSync(key, data);
     },
     verifyMac(key, mac, data) {
       return h.verify(key, mac, data);
@@ -67,10 +73,11 @@ function makeHash(subtle: SubtleCrypto, h: WebHmac): Hash {
   };
 }
 
-function makeKdf(h: WebHmac): Kdf {
+function makeKdf(h: WebHmac): SyncExpandKdf {
   return {
-    extract: (salt, ikm) => h.mac(salt, ikm),
-    expand: (prk, info, len) => h.expand(prk, [info], len),
+    extract: async (salt, ikm) => h.macSync(salt, ikm),
+    expand: async (prk, info, len) => h.expandSync(prk, [info], len),
+    expandSync: (prk, info, len) => h.expandSync(prk, [info], len),
     size: h.size,
   };
 }
@@ -269,8 +276,8 @@ export function createWebCryptoProvider(opts: WebCryptoProviderOptions = {}): Cr
       throw new CryptoError("WebCrypto (crypto.subtle) is not available; a secure context is required");
     native ??= detect(subtle, opts);
     const n = await native;
-    const hmacKdf = makeWebHmac(subtle, KDFS[cs.hpke.kdf].hash);
-    const hmacHash = cs.hash === hmacKdf.hash ? hmacKdf : makeWebHmac(subtle, cs.hash);
+    const hmacKdf = makeWebHmac(KDFS[cs.hpke.kdf].hash);
+    const hmacHash = cs.hash === hmacKdf.hash ? hmacKdf : makeWebHmac(cs.hash);
     return {
       hash: makeHash(subtle, hmacHash),
       kdf: makeKdf(hmacKdf),

@@ -1,0 +1,89 @@
+/**
+ * `npm run simulate`: the key package pool against the naive policy, N clients over simulated
+ * days (see docs/pool.md#simulation). Prints the table and rewrites docs/pool.md's "Simulation"
+ * section and docs/pool-rows.svg (unless --no-write).
+ */
+import { writeFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import cliProgress from "cli-progress";
+import { markdownSection, terminalTable, writeSection } from "./report.js";
+import { simulate } from "./run.js";
+import { DEFAULT_CONFIG, type SimConfig } from "./schedule.js";
+import { lineChart } from "./svg.js";
+
+const { values } = parseArgs({
+  options: {
+    clients: { type: "string" },
+    days: { type: "string" },
+    seed: { type: "string" },
+    "claims-per-day": { type: "string" },
+    "welcome-every": { type: "string" },
+    pg: { type: "boolean" },
+    "pg-url": { type: "string" },
+    "no-write": { type: "boolean" },
+  },
+});
+
+const num = (v: string | undefined, d: number): number => {
+  if (v === undefined) return d;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) {
+    process.stderr.write(`simulate: expected a positive number, got ${v}\n`);
+    process.exit(2);
+  }
+  return n;
+};
+
+const config: SimConfig = {
+  ...DEFAULT_CONFIG,
+  clients: Math.floor(num(values.clients, DEFAULT_CONFIG.clients)),
+  days: Math.floor(num(values.days, DEFAULT_CONFIG.days)),
+  seed: Math.floor(num(values.seed, DEFAULT_CONFIG.seed)),
+  claimsPerClientPerDay: num(values["claims-per-day"], DEFAULT_CONFIG.claimsPerClientPerDay),
+  welcomeEvery: Math.floor(num(values["welcome-every"], DEFAULT_CONFIG.welcomeEvery)),
+};
+const pgUrl =
+  values.pg === true || values["pg-url"] !== undefined
+    ? (values["pg-url"] ?? process.env.MLSKP_TEST_PG_URL ?? "postgres://postgres@127.0.0.1:5432/test")
+    : undefined;
+
+console.log(
+  `simulating ${config.clients} clients × ${config.days} days (seed ${config.seed}, ${pgUrl ? "PostgreSQL" : "SQLite"}): pool, then naive`,
+);
+const bar = new cliProgress.SingleBar(
+  { format: "  {policy} {bar} day {value}/{total}", hideCursor: true, noTTYOutput: true, notTTYSchedule: 20_000 },
+  cliProgress.Presets.shades_classic,
+);
+let current = "";
+const result = await simulate(config, {
+  ...(pgUrl !== undefined ? { pgUrl } : {}),
+  onDay: (policy, day) => {
+    if (policy !== current) {
+      if (current !== "") bar.stop();
+      current = policy;
+      bar.start(config.days, 0, { policy: policy.padEnd(5) });
+    }
+    bar.update(day);
+  },
+});
+bar.stop();
+console.log(`\n${terminalTable(result)}\n`);
+
+if (values["no-write"] !== true) {
+  const docs = fileURLToPath(new URL("../../docs/", import.meta.url));
+  const svg = lineChart(
+    [
+      { name: "pool", color: "#1f77b4", values: result.pool.rowsPerClient },
+      { name: "naive (24 h, refill to 100)", color: "#d62728", values: result.naive.rowsPerClient, dashed: true },
+    ],
+    {
+      title: `DS rows per client (${config.clients} clients, seed ${config.seed})`,
+      xLabel: "simulated day",
+      yLabel: "stored key packages per client",
+    },
+  );
+  writeFileSync(`${docs}pool-rows.svg`, svg);
+  writeSection(`${docs}pool.md`, markdownSection(result, "pool-rows.svg"));
+  console.log("wrote docs/pool.md (Simulation section) and docs/pool-rows.svg");
+}
