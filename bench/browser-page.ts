@@ -158,7 +158,8 @@ async function theirsConv(persistent: boolean): Promise<ConvSides> {
       throw new Error("unused");
     },
   } as never;
-  const id = (d: number) => new cc.ClientId(new cc.Uuid(`${USER.slice(0, -1)}${d}`), cc.DeviceId.fromHexString(DEVICE), DOMAIN);
+  const id = (d: number) =>
+    new cc.ClientId(new cc.Uuid(`${USER.slice(0, -1)}${d}`), cc.DeviceId.fromHexString(DEVICE), DOMAIN);
   const a = await open();
   await a.transaction((ctx) => ctx.mlsInit(id(1), recorder));
   const j = await open();
@@ -177,7 +178,9 @@ async function theirsConv(persistent: boolean): Promise<ConvSides> {
       const cid = new cc.ConversationId(convId());
       await a.transaction(async (ctx) => {
         await ctx.createConversation(cid, aCred);
-        await ctx.addClientsToConversation(cid, [kp as Parameters<CcContext["addClientsToConversation"]>[1][number]]);
+        await ctx.addClientsToConversation(cid, [
+          kp as Parameters<CcContext["addClientsToConversation"]>[1][number],
+        ]);
       });
       return new Uint8Array(last?.welcome?.serialize() ?? []);
     },

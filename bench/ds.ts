@@ -5,7 +5,8 @@
  *    a target user's 2 clients; users are claimed round-robin so none runs dry.
  * Configurations: 1, 2, 4 DS processes (the CLI, `mlskp serve`) sharing PostgreSQL, and 1 on SQLite.
  * Each configuration runs BENCH_ROUNDS times (default 3) on a fresh database; the median round is reported.
- * Run: `npx tsx bench/ds.ts` (BENCH_CLAIMS, BENCH_CONCURRENCY, BENCH_SECONDS, BENCH_ROUNDS, MLSKP_BENCH_PG_URL).
+ * Run: `npx tsx bench/ds.ts` (BENCH_CLAIMS, BENCH_CONCURRENCY, BENCH_SECONDS, BENCH_ROUNDS, BENCH_PG_PROCESSES,
+ * MLSKP_BENCH_PG_URL).
  * Writes bench/ds-results.md.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
@@ -34,6 +35,8 @@ const CLIENTS_PER_USER = 2;
 const BATCH = 100;
 const UPLOADERS = 4;
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+/** DS process counts on PostgreSQL (BENCH_PG_PROCESSES, default 1,2,4). */
+const PG_PROCESSES = (process.env.BENCH_PG_PROCESSES ?? "1,2,4").split(",").map(Number);
 const SUITE = Ciphersuite.MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519;
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
 
@@ -104,7 +107,7 @@ async function startServer(db: string, extra: string[]): Promise<Server> {
   );
   const url = await new Promise<string>((resolve, reject) => {
     let out = "";
-    const timer = setTimeout(() => reject(new Error("server did not start")), 30_000);
+    const timer = setTimeout(() => reject(new Error("server did not start")), 120_000);
     proc.stdout?.on("data", (d: Buffer) => {
       out += d.toString();
       const m = /listening on (http:\/\/\S+)/.exec(out);
@@ -267,7 +270,7 @@ async function main(): Promise<void> {
       duplicates: all.reduce((n, r) => n + r.duplicates, 0),
     };
   };
-  for (const n of [1, 2, 4]) {
+  for (const n of PG_PROCESSES) {
     results.push(
       await rounds(() =>
         withPgSchema(async (schema) => {

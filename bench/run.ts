@@ -9,10 +9,19 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { machine } from "./util.js";
 
 const ALL = ["lifecycle", "crypto", "keystore", "conversation", "ds", "browser", "bundle-size"];
-/** Run only when named (`npm run bench -- ds-scale`): ds-scale fills PostgreSQL to 5M packages (~1 h). */
+/** Run only when named (`npm run bench -- ds-scale`): ds-scale fills PostgreSQL to 5M packages (~40 min, ~12 GB). */
 const NAMED = ["ds-scale"];
 /** Order of the sections in BENCHMARKS.md. */
-const SECTIONS = ["lifecycle", "crypto", "keystore", "conversation", "ds", "ds-scale", "browser", "bundle-size"];
+const SECTIONS = [
+  "lifecycle",
+  "crypto",
+  "keystore",
+  "conversation",
+  "ds",
+  "ds-scale",
+  "browser",
+  "bundle-size",
+];
 const args = process.argv.slice(2);
 const wanted = args.filter((a) => ALL.includes(a) || NAMED.includes(a));
 // `--assemble`: only rebuild BENCHMARKS.md from the existing results.

@@ -8,6 +8,10 @@
  *   the package is consumed exactly once · a message each way ·
  *   a credential rotation in one step, with a Welcome in flight still processed ·
  *   an expired package is pruned locally and refused by the DS.
+ *
+ * `npm start -- --x509`: the same with X.509 credentials from a development CA (src/pki/devCa.ts,
+ * NOT for production): the sessions and the DS trust its root, identities are shown, and the
+ * rotation is a certificate renewal (docs/x509.md).
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -22,11 +26,14 @@ import {
   DatabaseKey,
   DeliveryServiceClient,
   DeliveryServiceError,
+  DeviceStatus,
+  E2eiConversationState,
   Keypackage,
   type CommitBundle,
   type PoolSyncReport,
 } from "../src/index.js";
 import { createDeliveryService, openStore } from "../src/ds/index.js";
+import { createDevCa } from "../src/pki/devCa.js";
 
 const SUITE = Ciphersuite.MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519;
 const UPLOAD = 100;
@@ -36,8 +43,15 @@ const utf8 = new TextDecoder();
 const step = (n: number, s: string) => console.log(`\n${n}. ${s}`);
 const say = (s: string) => console.log(`   ${s}`);
 
+const X509 = process.argv.includes("--x509");
+// --x509: a development CA whose certificates start three days ago (step 8 goes back two days).
+const ca = X509 ? await createDevCa({ now: Date.now() - 3 * DAY }) : undefined;
 const dir = mkdtempSync(join(tmpdir(), "mlskp-demo-"));
-const ds = await createDeliveryService({ store: await openStore(join(dir, "ds.sqlite")), dev: true });
+const ds = await createDeliveryService({
+  store: await openStore(join(dir, "ds.sqlite")),
+  dev: true,
+  ...(ca === undefined ? {} : { trustAnchors: [ca.root.pem] }),
+});
 try {
   step(1, "Delivery Service");
   const url = await ds.listen({ host: "127.0.0.1", port: 0 });
@@ -48,8 +62,11 @@ try {
     const key = DatabaseKey.generate(); // in an app: from the platform's secure key storage
     const database = await Database.open(join(dir, `${name}.keystore`), key);
     const cc = await CoreCrypto.open(database, clock ? { clock } : {});
+    if (ca !== undefined) await cc.pki.addTrustAnchor(ca.root.pem); // CoreCrypto's setPkiEnvironment
     const clientId = ClientId.parse(id);
-    const credential = await cc.transaction((tx) => tx.addCredential(Credential.basic(SUITE, clientId)));
+    const credential = await cc.transaction(async (tx) =>
+      tx.addCredential(await newCredential(name, clientId)),
+    );
     const dsClient = new DeliveryServiceClient({ baseUrl: url });
     await dsClient.register({ clientId, signatureKeys: { [SUITE]: credential.publicKey() } });
     return { name, cc, database, clientId, credential, ds: dsClient };
@@ -63,13 +80,18 @@ try {
     () => new Date(aliceTime),
   );
   const bob = await client("bob", "7d6c5b4a-3928-4716-a5b4-c3d2e1f0a9b8:b0b@example.com");
-  say(`alice ${alice.clientId}  ·  bob ${bob.clientId}`);
+  say(
+    `alice ${alice.clientId}  ·  bob ${bob.clientId}${ca ? "  (X.509 credentials from a development CA)" : ""}`,
+  );
 
   const localCount = async (c: { cc: CoreCrypto }) =>
     c.cc.transaction(async (tx) => (await tx.getKeypackageRefs()).filter((r) => r.isValid()).length);
   const dsCount = async (c: { ds: DeliveryServiceClient }) => c.ds.count(SUITE);
 
-  step(3, `Alice's key package pool: one sync() generates and uploads ${UPLOAD} key packages and a last-resort one`);
+  step(
+    3,
+    `Alice's key package pool: one sync() generates and uploads ${UPLOAD} key packages and a last-resort one`,
+  );
   // The pool keeps `target` (100) packages on the DS, replaces them before they expire, keeps one
   // last-resort package and reconciles the DS with the keystore (docs/pool.md).
   const pool = alice.cc.keypackagePool({ ds: alice.ds, credential: alice.credential, target: UPLOAD });
@@ -137,11 +159,22 @@ try {
   );
   const d2 = await bob.cc.transaction((tx) => tx.decryptMessage(conversationId, m2));
   say(`Alice → Bob: "${utf8.decode(d2.message)}"`);
+  if (ca !== undefined) {
+    const [seen] = await bob.cc.transaction((tx) => tx.getDeviceIdentities(conversationId, [alice.clientId]));
+    const state = await bob.cc.transaction((tx) => tx.conversationCredentialState(conversationId));
+    say(
+      `Bob sees Alice as "${seen?.x509Identity?.displayName}" (${seen?.x509Identity?.handle}), certificate ${DeviceStatus[seen?.status ?? 0]}, serial ${seen?.x509Identity?.serialNumber}; conversation ${E2eiConversationState[state]}`,
+    );
+  }
 
   step(7, "Credential rotation in one step, with a Welcome in flight");
   const inFlight = (await bob.ds.claim(alice.clientId.userId(), SUITE)).keyPackages[0]!;
   say(`Bob claims another package of Alice's (${inFlight.ref.slice(0, 16)}…), to add her later`);
-  const fresh = await alice.cc.transaction((tx) => tx.addCredential(Credential.basic(SUITE, alice.clientId)));
+  const fresh = await alice.cc.transaction(async (tx) =>
+    tx.addCredential(await newCredential("alice", alice.clientId)),
+  );
+  if (ca !== undefined)
+    say("Alice's certificate is renewed (new key, new certificate): a credential rotation");
   const dsBefore = await dsCount(alice);
   const rotation = await pool.rotateCredential(fresh);
   say(`pool.rotateCredential(newCredential): ${rotation.generated} packages generated with the new key`);
@@ -182,6 +215,18 @@ try {
 } finally {
   await ds.close();
   rmSync(dir, { recursive: true, force: true });
+}
+
+/** A Basic credential, or with --x509 an X.509 one from a certificate the development CA issues now. */
+async function newCredential(name: string, clientId: ClientId): Promise<Credential> {
+  if (ca === undefined) return Credential.basic(SUITE, clientId);
+  const handle = name.toLowerCase();
+  const device = await ca.issueDevice({
+    clientId,
+    handle,
+    displayName: name[0]!.toUpperCase() + name.slice(1),
+  });
+  return Credential.x509(SUITE, { certificateChain: device.chainPem, privateKey: device.privateKeyPem! });
 }
 
 function syncReport(r: PoolSyncReport): string {

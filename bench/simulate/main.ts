@@ -22,6 +22,7 @@ const { values } = parseArgs({
     pg: { type: "boolean" },
     "pg-url": { type: "string" },
     "no-write": { type: "boolean" },
+    sequential: { type: "boolean" },
   },
 });
 
@@ -49,25 +50,28 @@ const pgUrl =
     : undefined;
 
 console.log(
-  `simulating ${config.clients} clients × ${config.days} days (seed ${config.seed}, ${pgUrl ? "PostgreSQL" : "SQLite"}): pool, then naive`,
+  `simulating ${config.clients} clients × ${config.days} days (seed ${config.seed}, ${pgUrl ? "PostgreSQL" : "SQLite"}): pool and naive`,
 );
-const bar = new cliProgress.SingleBar(
-  { format: "  {policy} {bar} day {value}/{total}", hideCursor: true, noTTYOutput: true, notTTYSchedule: 20_000 },
+const bars = new cliProgress.MultiBar(
+  {
+    format: "  {policy} {bar} day {value}/{total}",
+    hideCursor: true,
+    noTTYOutput: true,
+    notTTYSchedule: 20_000,
+  },
   cliProgress.Presets.shades_classic,
 );
-let current = "";
+const bar = {
+  pool: bars.create(config.days, 0, { policy: "pool " }),
+  naive: bars.create(config.days, 0, { policy: "naive" }),
+};
+// Both policies at once, one process each (2 cores); --sequential keeps them in this process.
 const result = await simulate(config, {
   ...(pgUrl !== undefined ? { pgUrl } : {}),
-  onDay: (policy, day) => {
-    if (policy !== current) {
-      if (current !== "") bar.stop();
-      current = policy;
-      bar.start(config.days, 0, { policy: policy.padEnd(5) });
-    }
-    bar.update(day);
-  },
+  parallel: values.sequential !== true,
+  onDay: (policy, day) => bar[policy as "pool" | "naive"].update(day),
 });
-bar.stop();
+bars.stop();
 console.log(`\n${terminalTable(result)}\n`);
 
 if (values["no-write"] !== true) {
@@ -75,7 +79,12 @@ if (values["no-write"] !== true) {
   const svg = lineChart(
     [
       { name: "pool", color: "#1f77b4", values: result.pool.rowsPerClient },
-      { name: "naive (24 h, refill to 100)", color: "#d62728", values: result.naive.rowsPerClient, dashed: true },
+      {
+        name: "naive (24 h, refill to 100)",
+        color: "#d62728",
+        values: result.naive.rowsPerClient,
+        dashed: true,
+      },
     ],
     {
       title: `DS rows per client (${config.clients} clients, seed ${config.seed})`,

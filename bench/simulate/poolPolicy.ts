@@ -5,11 +5,8 @@
  * a DS event it subscribes to arrives while online (`claimed` with the last resort or under the
  * low-water mark). A credential rotation is `pool.rotateCredential(newRef)`.
  */
-import { Credential, type DsPoolEvent, type KeypackagePool, type PoolSyncReport } from "../../src/index.js";
+import { Credential, type KeypackagePool, type PoolSyncReport } from "../../src/index.js";
 import { SUITE, type Policy, type SimClient } from "./world.js";
-
-/** `handleEvent` (feeding a DS event received over another channel), when the pool has it. */
-type EventSink = { handleEvent?: (event: DsPoolEvent) => Promise<void> };
 
 export class PoolPolicy implements Policy {
   readonly name = "pool";
@@ -68,13 +65,11 @@ export class PoolPolicy implements Policy {
     _w: unknown,
     info: { ref: string; lastResort: boolean; remaining: number },
   ): Promise<boolean> {
-    const sink = this.#pool(c) as unknown as EventSink;
-    if (typeof sink.handleEvent === "function") {
-      await sink.handleEvent({
-        type: "claimed",
-        data: { ciphersuite: SUITE, ref: info.ref, lastResort: info.lastResort, remaining: info.remaining },
-      } as DsPoolEvent);
-    }
+    // What the pool's event stream delivers (`run()` feeds it to `handleEvent` the same way).
+    await this.#pool(c).handleEvent({
+      type: "claimed",
+      data: { ciphersuite: SUITE, ref: info.ref, lastResort: info.lastResort, remaining: info.remaining },
+    });
     return info.lastResort || info.remaining < this.lowWater;
   }
 

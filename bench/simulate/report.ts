@@ -32,15 +32,23 @@ export function rows(r: SimulationResult): [string, string, string][] {
   const c = (w: WorldResult) => w.counters;
   return [
     line("Welcomes that hit OrphanWelcome", (w) => String(c(w).orphanWelcomes)),
+    line("Welcomes refused: the joiner's package expired before it came online", (w) =>
+      String(c(w).expiredAtJoin),
+    ),
     line("expired packages handed out", (w) => String(c(w).expiredHandedOut)),
     line("stale packages handed out (no private key left)", (w) => String(c(w).staleNoPrivateKey)),
     line("stale packages handed out (rotated-away signature key)", (w) => String(c(w).staleOldKey)),
     line("claims answered with the last-resort package", (w) => String(c(w).lastResortHandedOut)),
     line("claims answered with no package", (w) => String(c(w).exhausted)),
     line("claims (packages handed out)", (w) => `${c(w).claims} (${c(w).handedOut})`),
-    line("Welcomes processed (real / keystore-checked)", (w) => `${c(w).welcomesFull} / ${c(w).welcomesLight}`),
-    line("DS rows per client, mean over the days (min–max)", (w) =>
-      `${f1(mean(w.rowsPerClient))} (${f1(Math.min(...w.rowsPerClient))}–${f1(Math.max(...w.rowsPerClient))})`,
+    line(
+      "Welcomes processed (real / keystore-checked)",
+      (w) => `${c(w).welcomesFull} / ${c(w).welcomesLight}`,
+    ),
+    line(
+      "DS rows per client, mean over the days (min–max)",
+      (w) =>
+        `${f1(mean(w.rowsPerClient))} (${f1(Math.min(...w.rowsPerClient))}–${f1(Math.max(...w.rowsPerClient))})`,
     ),
     line("fewest valid packages of an online client (lowest daily sample)", (w) =>
       String(Math.min(...w.minValidOnline)),
@@ -114,7 +122,7 @@ export function markdownSection(r: SimulationResult, svgName: string): string {
     `![DS rows per client over time](${svgName})`,
     "",
     `Rerun: \`npm run simulate\` (options: \`--clients\`, \`--days\`, \`--seed\`, \`--pg\`, \`--claims-per-day\`,`,
-    `\`--welcome-every\`, \`--no-write\`).`,
+    `\`--welcome-every\`, \`--sequential\`, \`--no-write\`).`,
     END,
   ].join("\n");
 }

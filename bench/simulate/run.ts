@@ -1,27 +1,38 @@
 /** Run both policies on one schedule and collect the figures. */
+import { spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
 import { NaivePolicy } from "./naive.js";
 import { PoolPolicy } from "./poolPolicy.js";
 import type { SimulationResult } from "./report.js";
 import { makeSchedule, type SimConfig } from "./schedule.js";
-import { World, type Policy, type WorldResult } from "./world.js";
+import { World, type WorldResult } from "./world.js";
 
 export interface RunOptions {
   /** PostgreSQL URL; each policy gets its own fresh schema (dropped afterwards). */
   pgUrl?: string;
   /** Progress, once per simulated day. */
   onDay?: (policy: string, day: number) => void;
+  /** Run the two policies at once in two child processes (one per core). Default false. */
+  parallel?: boolean;
 }
 
-async function runPolicy(
+export type PolicyName = "pool" | "naive";
+
+/** One policy's run: its world's figures and the policy's own totals. */
+export interface PolicyRun {
+  result: WorldResult;
+  extras: Record<string, number>;
+}
+
+export async function runPolicy(
   config: SimConfig,
-  policy: Policy,
-  options: RunOptions,
-): Promise<WorldResult> {
+  name: PolicyName,
+  options: Omit<RunOptions, "parallel"> = {},
+): Promise<PolicyRun> {
+  const policy = name === "pool" ? new PoolPolicy() : new NaivePolicy();
   const schedule = makeSchedule(config);
-  let schema: string | undefined;
-  if (options.pgUrl !== undefined) {
-    schema = `mlskp_sim_${policy.name}_${process.pid}_${Date.now().toString(36)}`;
-  }
+  const schema =
+    options.pgUrl !== undefined ? `mlskp_sim_${name}_${process.pid}_${Date.now().toString(36)}` : undefined;
   const world = await World.create({
     schedule,
     policy,
@@ -29,7 +40,12 @@ async function runPolicy(
   });
   try {
     await world.setup();
-    return await world.run((day) => options.onDay?.(policy.name, day));
+    const result = await world.run((day) => options.onDay?.(name, day));
+    const extras: Record<string, number> =
+      policy instanceof PoolPolicy
+        ? { ...policy.totals }
+        : { uploadsRefused: policy.uploadsRefused, reRegisterRefused: policy.reRegisterRefused };
+    return { result, extras };
   } finally {
     await world.close();
     if (options.pgUrl !== undefined && schema !== undefined) {
@@ -45,19 +61,54 @@ async function runPolicy(
   }
 }
 
+/** One policy in a child process (bench/simulate/child.ts); progress lines on its stderr. */
+function runChild(config: SimConfig, name: PolicyName, options: RunOptions): Promise<PolicyRun> {
+  const child = spawn(
+    process.execPath,
+    [
+      "--import",
+      "tsx",
+      fileURLToPath(new URL("./child.ts", import.meta.url)),
+      name,
+      JSON.stringify(config),
+      options.pgUrl ?? "",
+    ],
+    { stdio: ["ignore", "pipe", "pipe"] },
+  );
+  let out = "";
+  let err = "";
+  child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+  child.stderr.on("data", (d: Buffer) => {
+    err += d.toString();
+    for (const m of d.toString().matchAll(/^day (\d+)$/gm)) options.onDay?.(name, Number(m[1]));
+  });
+  return new Promise((resolve, reject) => {
+    child.once("exit", (code) => {
+      if (code !== 0) return reject(new Error(`simulation of ${name} exited with ${code}: ${err}`));
+      try {
+        resolve(JSON.parse(out.trim().split("\n").pop() ?? "") as PolicyRun);
+      } catch (e) {
+        reject(new Error(`simulation of ${name}: no result (${(e as Error).message}): ${err}`));
+      }
+    });
+  });
+}
+
 export async function simulate(config: SimConfig, options: RunOptions = {}): Promise<SimulationResult> {
-  const poolPolicy = new PoolPolicy();
-  const naivePolicy = new NaivePolicy();
-  const pool = await runPolicy(config, poolPolicy, options);
-  const naive = await runPolicy(config, naivePolicy, options);
+  const [pool, naive] = options.parallel
+    ? await Promise.all([runChild(config, "pool", options), runChild(config, "naive", options)])
+    : [await runPolicy(config, "pool", options), await runPolicy(config, "naive", options)];
   return {
     config,
     store: options.pgUrl !== undefined ? "postgres" : "sqlite",
     totalClaims: makeSchedule(config).totalClaims,
-    pool,
-    naive,
-    poolTotals: { ...poolPolicy.totals },
-    naiveExtras: { uploadsRefused: naivePolicy.uploadsRefused, reRegisterRefused: naivePolicy.reRegisterRefused },
+    pool: pool.result,
+    naive: naive.result,
+    poolTotals: pool.extras,
+    naiveExtras: {
+      uploadsRefused: naive.extras.uploadsRefused ?? 0,
+      reRegisterRefused: naive.extras.reRegisterRefused ?? 0,
+    },
     date: new Date().toISOString().slice(0, 10),
   };
 }

@@ -33,6 +33,8 @@ const HUGE = 1_000_000_000;
 interface PendingWelcome {
   ref: string;
   lastResort: boolean;
+  /** The package's not_after, ms. */
+  notAfter: number;
   /** A real Welcome; absent: the light check (the package's private keys must still be in the keystore). */
   welcome?: Uint8Array;
 }
@@ -80,7 +82,11 @@ export interface Policy {
    * A claim handed out one of c's packages while c was online (its DS event stream connected);
    * resolves true when the event wakes c for a sync.
    */
-  claimed(c: SimClient, w: World, info: { ref: string; lastResort: boolean; remaining: number }): Promise<boolean>;
+  claimed(
+    c: SimClient,
+    w: World,
+    info: { ref: string; lastResort: boolean; remaining: number },
+  ): Promise<boolean>;
   /** After a crash: drop in-memory state as a restarted app would. */
   restart(c: SimClient, w: World): void;
   /** The timer period, hours. */
@@ -98,6 +104,8 @@ export interface SimCounters {
   welcomesFull: number;
   welcomesLight: number;
   orphanWelcomes: number;
+  /** Welcomes refused because the joiner's own package (its leaf) expired before it came online (§7.3). */
+  expiredAtJoin: number;
   addFailed: number;
   syncs: number;
   syncErrors: number;
@@ -133,7 +141,7 @@ const kindOf = (method: string, path: string): string =>
   `${method} ${path
     .split("?")[0]!
     .replace(/^\/v1\/clients\/[^/]+/, "")
-    .replace(/^\/v1\/users\/[^/]+/, "users")}` || method;
+    .replace(/^\/v1\/users\/[^/]+/, "users")}`;
 
 export class World {
   now: number;
@@ -149,6 +157,7 @@ export class World {
     welcomesFull: 0,
     welcomesLight: 0,
     orphanWelcomes: 0,
+    expiredAtJoin: 0,
     addFailed: 0,
     syncs: 0,
     syncErrors: 0,
@@ -177,14 +186,14 @@ export class World {
   }
 
   static async create(options: WorldOptions): Promise<World> {
-    let clockRef: World | undefined;
+    const ref: { world?: World } = {};
     const store = options.pg
       ? await openStore(options.pg.url, { pgSchema: options.pg.schema })
       : await openStore(":memory:");
     const app = await createDeliveryService({
       store,
       dev: true,
-      clock: () => clockRef!.clock(),
+      clock: () => ref.world!.clock(),
       maintenanceIntervalMs: 0,
       verifyWorkers: 0,
       limits: {
@@ -200,7 +209,7 @@ export class World {
     });
     await app.ready();
     const w = new World(options.schedule, options.policy, app, store);
-    clockRef = w;
+    ref.world = w;
     return w;
   }
 
@@ -246,7 +255,9 @@ export class World {
 
   async setup(): Promise<void> {
     for (let i = 0; i < BOTS; i++) {
-      const id = ClientId.parse(`00000000-0000-4000-8000-${String(i).padStart(12, "0")}:b0${i}@sim.example.com`);
+      const id = ClientId.parse(
+        `00000000-0000-4000-8000-${String(i).padStart(12, "0")}:b0${i}@sim.example.com`,
+      );
       const { cc, cred } = await this.#session(id);
       const ds = new DeliveryServiceClient({ baseUrl: BASE_URL, fetch: this.fetchFor(() => undefined) });
       await ds.register({ clientId: id, signatureKeys: { [SUITE]: cred.publicKey() } });
@@ -261,9 +272,10 @@ export class World {
     for (const plan of this.schedule.clients) {
       const clientId = ClientId.parse(plan.clientId);
       const { database, cc, cred } = await this.#session(clientId);
-      let self: SimClient | undefined;
-      const ds = new DeliveryServiceClient({ baseUrl: BASE_URL, fetch: this.fetchFor(() => self) });
-      self = new SimClient(plan, clientId, database, cc, cred, ds);
+      const holder: { client?: SimClient } = {};
+      const ds = new DeliveryServiceClient({ baseUrl: BASE_URL, fetch: this.fetchFor(() => holder.client) });
+      const self = new SimClient(plan, clientId, database, cc, cred, ds);
+      holder.client = self;
       this.clients.push(self);
       await this.policy.setup(self, this);
       self.nextTimer = this.policy.timerHours;
@@ -303,7 +315,9 @@ export class World {
   #logError(c: SimClient, what: string, err: unknown): void {
     if (this.#errorsLogged++ < 5) {
       const e = err as { message?: string; code?: string };
-      console.error(`  [${this.policy.name}] client ${c.plan.index} ${what}: ${e.code ?? ""} ${e.message ?? String(err)}`);
+      console.error(
+        `  [${this.policy.name}] client ${c.plan.index} ${what}: ${e.code ?? ""} ${e.message ?? String(err)}`,
+      );
     }
   }
 
@@ -317,12 +331,17 @@ export class World {
         });
       } catch (err) {
         if (MlsKeypackagesError.is(err) && err.code === "OrphanWelcome") this.counters.orphanWelcomes++;
+        else if (MlsKeypackagesError.is(err) && p.notAfter <= this.now) this.counters.expiredAtJoin++;
         else throw err;
       }
       return;
     }
     // Light: what processWelcomeMessage looks up (the package's private keys), and the consumption.
     this.counters.welcomesLight++;
+    if (p.notAfter <= this.now) {
+      this.counters.expiredAtJoin++; // processWelcomeMessage refuses our own expired leaf (§7.3)
+      return;
+    }
     await c.cc.transaction(async (tx) => {
       const kp = await tx.getKeypackage(hexToBytes(p.ref));
       if (kp === undefined) {
@@ -346,13 +365,14 @@ export class World {
     this.counters.handedOut++;
     if (got.lastResort) this.counters.lastResortHandedOut++;
     const kp = Keypackage.deserialize(got.keyPackage, { clock: this.clock });
-    if (kp.lifetime().notAfter.getTime() <= this.now) this.counters.expiredHandedOut++;
+    if (notAfterOf(kp) <= this.now) this.counters.expiredHandedOut++;
     const current = target.credential.publicKey();
     if (!bytesEqual(kp.signatureKey(), current)) this.counters.staleOldKey++;
     const local = await target.cc.transaction((tx) => tx.getKeypackage(hexToBytes(got.ref)));
     if (local === undefined) this.counters.staleNoPrivateKey++;
 
-    const pending: PendingWelcome = { ref: got.ref, lastResort: got.lastResort };
+    const notAfter = notAfterOf(kp);
+    const pending: PendingWelcome = { ref: got.ref, lastResort: got.lastResort, notAfter };
     // A real Welcome for every k-th claim and for every last-resort package (the pool learns
     // from processWelcomeMessage that its last resort was used).
     if (got.lastResort || n % this.schedule.config.welcomeEvery === 0) {
@@ -375,8 +395,9 @@ export class World {
     if (target.online) await this.#processWelcome(target, pending);
     else target.queue.push(pending);
 
-    const remaining = (await this.store.countKeypackages(target.clientId.toString(), SUITE, Math.floor(this.now / 1000)))
-      .regular;
+    const remaining = (
+      await this.store.countKeypackages(target.clientId.toString(), SUITE, Math.floor(this.now / 1000))
+    ).regular;
     // The event reaches an online client within seconds: its sync runs before the next claim.
     if (
       target.online &&
@@ -442,7 +463,11 @@ export class World {
         let min = Infinity;
         for (const c of this.clients) {
           if (!c.online) continue;
-          const n = await this.store.countKeypackages(c.clientId.toString(), SUITE, Math.floor(this.now / 1000));
+          const n = await this.store.countKeypackages(
+            c.clientId.toString(),
+            SUITE,
+            Math.floor(this.now / 1000),
+          );
           min = Math.min(min, n.regular);
         }
         minValidOnline.push(min === Infinity ? 0 : min);
@@ -477,3 +502,5 @@ const cpu = (): number => {
   const u = process.cpuUsage();
   return (u.user + u.system) / 1000;
 };
+
+const notAfterOf = (kp: Keypackage): number => kp.lifetime().notAfter.getTime();

@@ -395,13 +395,11 @@ async function kvGet(database: Database, key: string): Promise<Uint8Array | unde
   return (await database.keystore.get("kv", key))?.value;
 }
 
-/** Write a value of the keystore's key–value table, serialized with the session's transactions. */
+/**
+ * Write a value of the keystore's key–value table: one atomic, encrypted commit of its own. Only
+ * this page writes these keys, so it needs no session transaction around it.
+ */
 async function kvPut(database: Database, key: string, value: Uint8Array): Promise<void> {
   const row: KvRow = { key, value };
-  const release = await database.lock.acquire();
-  try {
-    await database.keystore.commit([{ kind: "put", table: "kv", key, row }]);
-  } finally {
-    release();
-  }
+  await database.keystore.commit([{ kind: "put", table: "kv", key, row }]);
 }

@@ -161,12 +161,17 @@ async function pickCredential(cc: CoreCrypto, o: PoolCliOptions): Promise<Creden
   const ids = new Set(found.map((c) => c.clientId().toString()));
   const suites = new Set(found.map((c) => c.ciphersuite()));
   if (ids.size > 1) throw new CliError(EXIT.usage, "several client ids in this keystore: pass --client-id");
-  if (suites.size > 1) throw new CliError(EXIT.usage, "several cipher suites in this keystore: pass --ciphersuite");
+  if (suites.size > 1)
+    throw new CliError(EXIT.usage, "several cipher suites in this keystore: pass --ciphersuite");
   // After a rotation both credentials are stored; the pool follows its own record of the current one.
   return found[found.length - 1]!;
 }
 
-async function dsClient(cc: CoreCrypto, credential: CredentialRef, o: PoolCliOptions): Promise<DeliveryServiceClient> {
+async function dsClient(
+  cc: CoreCrypto,
+  credential: CredentialRef,
+  o: PoolCliOptions,
+): Promise<DeliveryServiceClient> {
   const key = accountKey(credential.clientId());
   const url = o.ds.replace(/\/+$/, "");
   const account = await cliTransaction(cc, (tx) => tx.readAccount(key));
@@ -244,7 +249,13 @@ async function runPool(command: "status" | "sync", o: PoolCliOptions): Promise<v
       const s = await pool.status();
       process.stdout.write(
         o.json === true
-          ? JSON.stringify({ ...s, credential: { clientId: s.credential.clientId().toString(), ciphersuite: s.credential.ciphersuite() } }) + "\n"
+          ? JSON.stringify({
+              ...s,
+              credential: {
+                clientId: s.credential.clientId().toString(),
+                ciphersuite: s.credential.ciphersuite(),
+              },
+            }) + "\n"
           : printStatus(s) + "\n",
       );
       return;
@@ -276,7 +287,9 @@ export function poolCommand(): Command {
       .option("--key-file <path>", "the keystore key (32 bytes, raw or hex); else MLSKP_KEYSTORE_KEY (hex)")
       .option("--client-id <id>", "which client, when the keystore holds several")
       .addOption(new Option("--ciphersuite <n>", "which cipher suite, when several").argParser(suite))
-      .addOption(new Option("--target <n>", "packages to keep on the DS (default 100)").argParser(positiveInt))
+      .addOption(
+        new Option("--target <n>", "packages to keep on the DS (default 100)").argParser(positiveInt),
+      )
       .addOption(new Option("--low-water <n>", "top up under this many (default 25)").argParser(positiveInt))
       .option("--json", "print the result as JSON");
   const act =
@@ -290,7 +303,9 @@ export function poolCommand(): Command {
       }
     };
   pool.addCommand(
-    common(new Command("status").description("counts on the DS and in the keystore, without changing anything"))
+    common(
+      new Command("status").description("counts on the DS and in the keystore, without changing anything"),
+    )
       .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : EXIT.usage))
       .action(act("status")),
   );

@@ -175,8 +175,9 @@ export class EventHub {
     this.#timer = undefined;
     for (const set of [...this.#byClient.values()])
       for (const sub of [...set]) {
-        sub.raw.end();
-        // `close` follows once flushed; a peer that does not read is cut off
+        // end the response, then the connection (so the server's close need not wait for it);
+        // a peer that does not read is cut off
+        sub.raw.end(() => sub.raw.socket?.destroy());
         setTimeout(() => sub.raw.destroy(), 1_000).unref();
       }
     await this.#bus.close();

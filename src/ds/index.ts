@@ -32,10 +32,19 @@ export type {
   DsPurgeOptions,
   DsPurgeResult,
   DsClient,
+  DsEventBus,
+  DsListOptions,
   DsPoolSize,
+  DsStoreEvent,
+  DsStoredKeypackageRow,
   NewDsClient,
   NewDsKeypackage,
+  RotateSignatureKeyStoreOptions,
+  RotateSignatureKeyStoreResult,
 } from "./store.js";
+export { LocalEventBus } from "./store.js";
+export { DEFAULT_EVENT_LIMITS, EventHub } from "./events.js";
+export type { EventHubLimits, SubscriptionFilter } from "./events.js";
 export { DeliveryServiceClient, DeliveryServiceError } from "./client.js";
 export type {
   ClaimedKeypackage,
@@ -46,8 +55,19 @@ export type {
   RefInput,
   RegisterOptions,
   UploadResult,
+  CountOptions,
+  EventsOptions,
+  ListKeypackagesOptions,
+  ListKeypackagesResult,
+  RotateSignatureKeyOptions,
+  RotateSignatureKeyResult,
 } from "./client.js";
-export { ENROLLMENT_SECRET_HEADER, MAX_KEYPACKAGES_PER_UPLOAD } from "./wire.js";
+export {
+  ENROLLMENT_SECRET_HEADER,
+  MAX_KEYPACKAGES_PER_UPLOAD,
+  ROTATION_PROOF_LABEL,
+  rotationProofContent,
+} from "./wire.js";
 export type {
   ClaimResponse,
   ClaimedKeyPackageJson,
@@ -61,4 +81,10 @@ export type {
   RegisterClientResponse,
   UploadRequest,
   UploadResponse,
+  DsPoolEvent,
+  DsPoolEventType,
+  DsStoredKeypackage,
+  ListKeypackagesResponse,
+  RotateSignatureKeyRequest,
+  RotateSignatureKeyResponse,
 } from "./wire.js";

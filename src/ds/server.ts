@@ -568,7 +568,10 @@ export async function createDeliveryService(options: DeliveryServiceOptions): Pr
   const forgetClient = (clientId: string): void => {
     for (const [k, v] of tokenCache) if (v.client.clientId === clientId) tokenCache.delete(k);
   };
-  /** The client as stored now (its signature keys may have been rotated), cached afresh. */
+  /**
+   * The client as stored now (its signature keys may have been rotated, also by another
+   * process); its token cache entries are dropped, so the next request looks it up too.
+   */
   const refreshClient = async (clientId: string): Promise<DsClient | undefined> => {
     forgetClient(clientId);
     return store.getClient(clientId);

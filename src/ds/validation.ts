@@ -234,6 +234,7 @@ export async function validateUpload(
     for (let index = 0; index < results.length; index++) {
       const m = chains[index];
       if (results[index] === undefined || m === undefined) continue;
+      if (index > 0 && index % SLICE === 0) await yieldToLoop();
       let v: X509Verdict;
       try {
         v = await options.x509.check(

@@ -7,7 +7,9 @@ import * as x509 from "@peculiar/x509";
 import * as pkijs from "pkijs";
 import { ErrorCode, MlsKeypackagesError } from "../errors.js";
 import { SignatureScheme } from "../mls/ciphersuite.js";
-import { edSeed, leftPad } from "../mls/crypto/bytes.js";
+import { bytesToHex, edSeed, leftPad } from "../mls/crypto/bytes.js";
+import { LruCache } from "../mls/crypto/lru.js";
+import { hash } from "../mls/hash.js";
 import { OID_ED25519, OID_ED448 } from "./engine.js";
 
 /** PEM text (one or more blocks) or DER bytes of certificates / CRLs. */
@@ -76,24 +78,54 @@ export interface ParsedCertificate {
   pkijs: pkijs.Certificate;
 }
 
-/** Parse one DER certificate; throws `InvalidArgument` when it does not decode. */
+// Decoding is the expensive part of validation (milliseconds per certificate with these
+// libraries), and the same anchors, intermediates and member certificates come back all the
+// time: parsed objects are cached by the SHA-256 of their DER and shared read-only.
+const parsedCertificates = new LruCache<ParsedCertificate>(512);
+const parsedCrls = new LruCache<pkijs.CertificateRevocationList>(64);
+
+function derKey(der: Uint8Array): string {
+  return bytesToHex(hash("SHA-256", der));
+}
+
+/** Parse one DER certificate (cached; treat the result as read-only); throws `InvalidArgument`. */
 export function parseCertificate(der: Uint8Array): ParsedCertificate {
+  const key = derKey(der);
+  const hit = parsedCertificates.get(key);
+  if (hit !== undefined) return hit;
+  let parsed: ParsedCertificate;
   try {
     const cert = new x509.X509Certificate(owned(der));
     const asn = pkijs.Certificate.fromBER(owned(der));
-    return { der, x509: cert, pkijs: asn };
+    parsed = { der: Uint8Array.from(der), x509: cert, pkijs: asn };
   } catch (e) {
     throw invalidArgument("not a DER X.509 certificate", e);
   }
+  parsedCertificates.set(key, parsed);
+  byPkijs.set(parsed.pkijs, parsed);
+  return parsed;
 }
 
-/** Parse one DER CRL with pkijs; throws `InvalidArgument`. */
+const byPkijs = new WeakMap<pkijs.Certificate, ParsedCertificate>();
+
+/** The parsed certificate a pkijs object of `parseCertificate` belongs to. */
+export function parsedOf(cert: pkijs.Certificate): ParsedCertificate {
+  return byPkijs.get(cert) ?? parseCertificate(new Uint8Array(cert.toSchema().toBER(false)));
+}
+
+/** Parse one DER CRL with pkijs (cached, read-only); throws `InvalidArgument`. */
 export function parseCrl(der: Uint8Array): pkijs.CertificateRevocationList {
+  const key = derKey(der);
+  const hit = parsedCrls.get(key);
+  if (hit !== undefined) return hit;
+  let crl: pkijs.CertificateRevocationList;
   try {
-    return pkijs.CertificateRevocationList.fromBER(owned(der));
+    crl = pkijs.CertificateRevocationList.fromBER(owned(der));
   } catch (e) {
     throw invalidArgument("not a DER X.509 CRL", e);
   }
+  parsedCrls.set(key, crl);
+  return crl;
 }
 
 /**

@@ -12,6 +12,7 @@ import * as x509 from "@peculiar/x509";
 import { signatureSchemeOf, SignatureScheme, type Ciphersuite } from "../mls/ciphersuite.js";
 import { bytesToHex, fromBase64Url } from "../mls/crypto/bytes.js";
 import type { ClientId } from "../credential/clientId.js";
+import { toPem } from "./certificate.js";
 import { wireClientIdUri, wireHandleUri } from "./wireUri.js";
 
 /** Key algorithms of CA and device keys. Device keys must match the suite's signature scheme. */
@@ -192,7 +193,7 @@ async function exportPrivate(
     const jwk = await subtle().exportKey("jwk", key);
     raw = fromBase64Url(jwk.d ?? "");
   }
-  const pem = x509.PemConverter.encode(toArrayBuffer(pkcs8), "PRIVATE KEY");
+  const pem = toPem(pkcs8, "PRIVATE KEY");
   return { pkcs8, pem, raw };
 }
 
@@ -215,7 +216,7 @@ function certificateOf(
 ): DevCertificate {
   const out: DevCertificate = {
     der: new Uint8Array(cert.rawData),
-    pem: cert.toString("pem"),
+    pem: toPem(new Uint8Array(cert.rawData)),
     serialNumber: cert.serialNumber,
     subject: cert.subject,
     notBefore: cert.notBefore,
@@ -354,7 +355,7 @@ export async function createDevCa(options: DevCaOptions = {}): Promise<DevCa> {
     return {
       ...leaf,
       chain: chainCerts.map((c) => c.der),
-      chainPem: chainCerts.map((c) => c.pem).join("\n") + "\n",
+      chainPem: chainCerts.map((c) => c.pem).join(""),
       clientIdUri,
       handleUri,
     };
@@ -385,7 +386,7 @@ export async function createDevCa(options: DevCaOptions = {}): Promise<DevCa> {
     return {
       der: new Uint8Array(list.rawData),
       // RFC 7468 §5: the label of a CRL is "X509 CRL" (@peculiar/x509 writes "CRL").
-      pem: x509.PemConverter.encode(list.rawData, "X509 CRL"),
+      pem: toPem(new Uint8Array(list.rawData), "X509 CRL"),
       thisUpdate,
       nextUpdate,
       revoked: [...revoked.keys()],

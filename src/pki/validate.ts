@@ -12,7 +12,7 @@ import type { SignatureScheme } from "../mls/ciphersuite.js";
 import { bytesToHex } from "../mls/crypto/bytes.js";
 import { hash } from "../mls/hash.js";
 import { pkiEngine } from "./engine.js";
-import { owned, parseCertificate, parseCrl, subjectKey, type ParsedCertificate } from "./certificate.js";
+import { parseCertificate, parsedOf, parseCrl, subjectKey, type ParsedCertificate } from "./certificate.js";
 import { extractIdentity, IdentityError, type CertificateIdentity } from "./identity.js";
 
 /** The status of a certificate chain at a moment. */
@@ -141,7 +141,7 @@ export async function validateCertificateChain(
   const parse = (ders: readonly Uint8Array[]): pkijs.Certificate[] =>
     ders.flatMap((d) => {
       try {
-        return [pkijs.Certificate.fromBER(owned(d))];
+        return [parseCertificate(d).pkijs];
       } catch {
         return [];
       }
@@ -210,8 +210,21 @@ export async function validateCertificateChain(
     );
   }
 
+  // §5.3.3 / §6.3: revocation is permanent: a CRL past its nextUpdate (which pkijs skips) still
+  // revokes what it lists, when its issuer is the certificate's issuer and its signature verifies.
+  for (let i = 0; i + 1 < outcome.path.length; i++) {
+    const cert = outcome.path[i] as pkijs.Certificate;
+    const issuer = outcome.path[i + 1] as pkijs.Certificate;
+    for (const crl of crls) {
+      if (!crl.issuer.isEqual(issuer.subject) || !crl.isCertificateRevoked(cert)) continue;
+      if (await crl.verify({ issuerCertificate: issuer }, pkiEngine()).catch(() => false)) {
+        return fail("revoked", "crl", `${parsedOf(cert).x509.subject} is listed in a CRL of its issuer`);
+      }
+    }
+  }
+
   // §4.2.1.3 / §4.2.1.9 on the CAs of the path (pkijs checks the cA flag): keyCertSign and pathLen.
-  const path = outcome.path.map((c) => new x509.X509Certificate(c.toSchema().toBER(false)));
+  const path = outcome.path.map((c) => parsedOf(c).x509);
   for (let i = 1; i < path.length; i++) {
     const ca = path[i] as x509.X509Certificate;
     const ku = ca.getExtension(x509.KeyUsagesExtension);

@@ -10,7 +10,7 @@
  */
 import { ErrorCode, MlsKeypackagesError } from "../errors.js";
 import type { CoreCrypto } from "../session.js";
-import type { CredentialRef } from "../credential/credentialRef.js";
+import { CredentialRef } from "../credential/credentialRef.js";
 import type { CredentialRow, KeypackageMeta } from "../keystore/contract.js";
 import type { KeypackageConsumedEvent } from "../transaction/context.js";
 import { DeliveryServiceError } from "../ds/client.js";
@@ -128,6 +128,7 @@ export class KeypackagePool {
   #wakePending = false;
   #consumed = 0;
   #subscribedOnce = false;
+  #running = false;
   /** Bookkeeping started by the Welcome hook; a sync waits for it. */
   readonly #hookWork = new Set<Promise<unknown>>();
 
@@ -211,6 +212,8 @@ export class KeypackagePool {
    * locally for the grace period. The pool then uses `newCredential`, also after a restart.
    */
   async rotateCredential(newCredential: CredentialRef): Promise<PoolSyncReport> {
+    if (!(newCredential instanceof CredentialRef))
+      throw new TypeError("newCredential must be a CredentialRef");
     const release = await this.#mutex.acquire();
     const started = Date.now();
     try {
@@ -257,6 +260,7 @@ export class KeypackagePool {
     if (typeof intervalMs !== "number" || !Number.isFinite(intervalMs) || intervalMs <= 0) {
       throw new TypeError(`intervalMs must be a positive number, got ${String(intervalMs)}`);
     }
+    if (this.#running) throw new TypeError("this pool is already running: one run() at a time");
     const initial = options.backoff?.initialMs ?? 1000;
     const max = Math.max(initial, options.backoff?.maxMs ?? 5 * 60 * 1000);
     const report = (cb: ((x: never) => void) | undefined, x: unknown): void => {
@@ -268,6 +272,7 @@ export class KeypackagePool {
     };
     const backoff = (n: number): number => Math.random() * Math.min(max, initial * 2 ** Math.min(n, 30));
 
+    this.#running = true;
     const events = this.#listen(signal, backoff, options, report);
     let failures = 0;
     while (!signal.aborted) {
@@ -285,6 +290,7 @@ export class KeypackagePool {
       else await this.#waitForWake(intervalMs, signal);
     }
     await events;
+    this.#running = false;
   }
 
   // ── internals ───────────────────────────────────────────────────────────────

@@ -494,7 +494,10 @@ export class TransactionContext {
   }
 
   /** CoreCrypto's `getUserIdentities`: identities of every device of each user (uuid). */
-  getUserIdentities(conversationId: ConversationId, userIds: string[]): Promise<Map<string, MemberIdentity[]>> {
+  getUserIdentities(
+    conversationId: ConversationId,
+    userIds: string[],
+  ): Promise<Map<string, MemberIdentity[]>> {
     return this.run((scope) => ids.getUserIdentities(scope, conversationId, userIds));
   }
 

@@ -384,7 +384,7 @@ describe("bad-input corpus", () => {
       ["GET", "/v1"],
       ["GET", "/v1/clients"],
       ["PATCH", kpPath],
-      ["GET", kpPath],
+      ["GET", `${kpPath}?limit=0`],
       ["POST", "/v1/clients/x/key-packages/count"],
       ["GET", "/../etc/passwd"],
       ["GET", "/healthz?verbose=1"],
@@ -400,6 +400,87 @@ describe("bad-input corpus", () => {
         headers: { authorization: `Bearer ${ownerToken}` },
       });
     }
+    // ── issue #13 routes: list, count at a time, events, key rotation ──
+    const getReq = (name: string, p: string, headers: Record<string, string> = auth(ownerToken)) =>
+      out.push({ name, method: "GET", path: p, headers });
+    for (const q of [
+      "limit=0",
+      "limit=1001",
+      "limit=01",
+      "limit=x",
+      "limit=1&limit=2",
+      "cursor=zz",
+      `cursor=${"A".repeat(64)}`,
+      `cursor=${"a".repeat(65)}`,
+      "ciphersuite=3",
+      "ciphersuite=-1",
+      "page=2",
+    ])
+      getReq(`list: ${q}`, `${kpPath}?${q}`);
+    getReq("list: foreign token", kpPath, auth(otherToken));
+    getReq("list: no token", kpPath, {});
+    for (const q of [
+      "validAt=-1",
+      "validAt=1.5",
+      "validAt=x",
+      "validAt=1e9",
+      "validAt=",
+      "validAt=9999999999999999",
+    ])
+      getReq(`count: ${q}`, `${kpPath}/count?ciphersuite=1&${q}`);
+    const evPath = `/v1/clients/${encodeURIComponent(owner.id)}/events`;
+    for (const q of [
+      "lowWater=-1",
+      "lowWater=x",
+      "lowWater=123456",
+      "ciphersuite=0",
+      "ciphersuite=3",
+      "since=1",
+    ])
+      getReq(`events: ${q}`, `${evPath}?${q}`);
+    getReq("events: foreign token", evPath, auth(otherToken));
+    getReq("events: no token", evPath, {});
+    const rotPath = `/v1/clients/${encodeURIComponent(owner.id)}/signature-keys/rotate`;
+    const rot = {
+      ciphersuite: 1,
+      signatureKey: b64(new Uint8Array(32).fill(7)),
+      proof: b64(new Uint8Array(64)),
+      keyPackages: [] as unknown[],
+    };
+    const rotate = (name: string, body: unknown, headers: Record<string, string> = auth(ownerToken)) =>
+      upload(`rotate: ${name}`, body, headers, rotPath, "POST");
+    rotate("extra property", { ...rot, force: true });
+    rotate("no proof", { ...rot, proof: undefined });
+    rotate("no signatureKey", { ...rot, signatureKey: undefined });
+    rotate("no keyPackages", { ...rot, keyPackages: undefined });
+    rotate("suite as string", { ...rot, ciphersuite: "1" });
+    rotate("suite 0", { ...rot, ciphersuite: 0 });
+    rotate("suite 1.5", { ...rot, ciphersuite: 1.5 });
+    rotate("suite unsupported", { ...rot, ciphersuite: 3 });
+    rotate("suite huge", { ...rot, ciphersuite: 65_536 });
+    rotate("key wrong length", { ...rot, signatureKey: b64(new Uint8Array(31)) });
+    rotate("key not base64", { ...rot, signatureKey: "*".repeat(44) });
+    rotate("key unpadded", { ...rot, signatureKey: rot.signatureKey.replace(/=+$/, "") });
+    rotate("key too long", { ...rot, signatureKey: "A".repeat(400) });
+    rotate("key number", { ...rot, signatureKey: 7 });
+    rotate("proof not base64", { ...rot, proof: "%%%%" });
+    rotate("proof empty", { ...rot, proof: "" });
+    rotate("proof too long", { ...rot, proof: "A".repeat(600) });
+    rotate("old key not registered", { ...rot, oldSignatureKey: b64(new Uint8Array(32)) });
+    rotate("old key not base64", { ...rot, oldSignatureKey: "-_-_" });
+    rotate("packages not an array", { ...rot, keyPackages: "AAAA" });
+    rotate("packages not strings", { ...rot, keyPackages: [1, 2] });
+    rotate("1001 packages", { ...rot, keyPackages: Array(1001).fill("AAAA") });
+    rotate("same key", { ...rot, signatureKey: okKey });
+    rotate("not JSON", "{");
+    rotate("array body", [rot]);
+    rotate("foreign token", rot, auth(otherToken));
+    rotate("no token", rot, json);
+    rotate("text/plain", JSON.stringify(rot), {
+      "content-type": "text/plain",
+      authorization: `Bearer ${ownerToken}`,
+    });
+
     out.push({ name: "raw: not HTTP", method: "", path: "", raw: "HELLO\r\n\r\n" });
     out.push({
       name: "raw: huge header",

@@ -12,6 +12,8 @@ export interface CorsRun {
   rejected: { status: number; error: string; rules: string[] };
   limited: { status: number; error: string };
   denied: { status: number; error: string };
+  /** Pool events heard over the SSE stream (fetch streaming) while the claim ran. */
+  events: { type: string; data: unknown }[];
 }
 
 async function run(o: {
@@ -34,7 +36,21 @@ async function run(o: {
   const count = await ds.count(1);
   const claimer = new DeliveryServiceClient({ baseUrl: o.allowed, ...o.claimer });
   const userId = o.clientId.split(":")[0] as string;
-  const claimed = (await claimer.claim(userId, 1)).keyPackages.map((k) => ({
+  // subscribe to our pool's events before the claim, and stop after two of them
+  const ac = new AbortController();
+  let opened: () => void = () => undefined;
+  const open = new Promise<void>((resolve) => (opened = resolve));
+  const events: { type: string; data: unknown }[] = [];
+  const listening = (async () => {
+    for await (const e of ds.events({ lowWater: 5, signal: ac.signal, onOpen: opened })) {
+      events.push(e);
+      if (events.length === 2) ac.abort();
+    }
+  })();
+  await open;
+  const claimResult = await claimer.claim(userId, 1);
+  await listening;
+  const claimed = claimResult.keyPackages.map((k) => ({
     clientId: k.clientId,
     ref: k.ref,
     lastResort: k.lastResort,
@@ -61,6 +77,7 @@ async function run(o: {
     rejected: { status: r.status, error: r.error, rules: r.rules },
     limited: { status: l.status, error: l.error },
     denied: { status: d.status, error: d.error },
+    events,
   };
 }
 

@@ -14,7 +14,7 @@ const PAGE = `<!doctype html><html><head><meta charset="utf-8"></head><body>
 <script type="module">import("/entry.js").then(() => (globalThis.__ready = true), (e) => (globalThis.__ready = String(e)));</script>
 </body></html>`;
 
-it("a page on another origin registers, uploads, counts and claims through CORS", async () => {
+it("a page on another origin registers, uploads, counts, claims and hears its events through CORS", async () => {
   const js = await bundleForBrowser(fileURLToPath(new URL("./cors-entry.ts", import.meta.url)));
   const page = await serveStatic({
     "/": { body: PAGE, contentType: "text/html; charset=utf-8" },
@@ -63,6 +63,11 @@ it("a page on another origin registers, uploads, counts and claims through CORS"
       },
     ]);
     expect(r.uploaded).toContain(r.claimed[0]?.ref);
+    // the event stream works cross-origin, over fetch streaming, parsed by the client
+    expect(r.events).toEqual([
+      { type: "claimed", data: { ciphersuite: 1, ref: r.claimed[0]?.ref, lastResort: false, remaining: 2 } },
+      { type: "low_water", data: { ciphersuite: 1, count: 2, lowWater: 5 } },
+    ]);
     // error bodies are readable cross-origin: the rules of a 422, the code of a 429
     expect(r.rejected).toEqual({
       status: 422,

@@ -32,7 +32,10 @@ interface Stream {
   stop: () => void;
 }
 
-function subscribe(ds: DeliveryServiceClient, options: Omit<EventsOptions, "signal" | "onOpen"> = {}): Stream {
+function subscribe(
+  ds: DeliveryServiceClient,
+  options: Omit<EventsOptions, "signal" | "onOpen"> = {},
+): Stream {
   const ac = new AbortController();
   const events: DsPoolEvent[] = [];
   let open: () => void = () => undefined;
@@ -135,7 +138,10 @@ describe("pool events (SSE), one process on SQLite", () => {
         type: "claimed",
         data: { ciphersuite: SUITE1, ref: claimed[i], lastResort: false, remaining },
       })),
-      { type: "claimed", data: { ciphersuite: SUITE1, ref: lr!.ref().hex(), lastResort: true, remaining: 0 } },
+      {
+        type: "claimed",
+        data: { ciphersuite: SUITE1, ref: lr!.ref().hex(), lastResort: true, remaining: 0 },
+      },
       { type: "last_resort_claimed", data: { ciphersuite: SUITE1, ref: lr!.ref().hex() } },
     ]);
     await expect.poll(() => low.events.length, { timeout: 10_000 }).toBe(10);
@@ -303,32 +309,37 @@ describe("pool events across two DS processes on one PostgreSQL (LISTEN/NOTIFY)"
     });
     await Promise.all([s1.opened, s2.opened]);
     for (let i = 0; i < 3; i++) await bobOnB.claim(userId, SUITE1);
-    await expect.poll(() => types(s1), { timeout: 15_000 }).toEqual([
-      "claimed",
-      "low_water",
-      "claimed",
-      "low_water",
-      "claimed",
-      "last_resort_claimed",
-      "low_water",
-    ]);
-    await expect.poll(() => types(s2), { timeout: 15_000 }).toEqual([
-      "claimed",
-      "claimed",
-      "claimed",
-      "last_resort_claimed",
-    ]);
+    await expect
+      .poll(() => types(s1), { timeout: 15_000 })
+      .toEqual([
+        "claimed",
+        "low_water",
+        "claimed",
+        "low_water",
+        "claimed",
+        "last_resort_claimed",
+        "low_water",
+      ]);
+    await expect
+      .poll(() => types(s2), { timeout: 15_000 })
+      .toEqual(["claimed", "claimed", "claimed", "last_resort_claimed"]);
     // a rotation through process B (same token: the client may talk to any process)
     const { DeliveryServiceClient } = await import("../../src/ds/client.js");
-    const aliceOnB = new DeliveryServiceClient({ baseUrl: b!.url, clientId: alice.id, token: aliceOnA.token! });
-    await rotate(alice, aliceOnB);
-    await expect.poll(() => s2.events.at(-1), { timeout: 15_000 }).toEqual({
-      type: "rotated",
-      data: { ciphersuite: SUITE1, deleted: 1 },
+    const aliceOnB = new DeliveryServiceClient({
+      baseUrl: b!.url,
+      clientId: alice.id,
+      token: aliceOnA.token!,
     });
+    await rotate(alice, aliceOnB);
+    await expect
+      .poll(() => s2.events.at(-1), { timeout: 15_000 })
+      .toEqual({
+        type: "rotated",
+        data: { ciphersuite: SUITE1, deleted: 1 },
+      });
     s1.stop();
     s2.stop();
     expect(await s1.ended).toBeUndefined();
     expect(await s2.ended).toBeUndefined();
-  });
+  }, 240_000);
 });

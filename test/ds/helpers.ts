@@ -159,7 +159,8 @@ export async function spawnCli(
   let err = "";
   proc.stderr?.on("data", (d: Buffer) => (err += d.toString()));
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`CLI did not start in time: ${err}`)), 30_000);
+    // generous: under the full suite on 2 cores, loading the CLI from source can take long
+    const timer = setTimeout(() => reject(new Error(`CLI did not start in time: ${err}`)), 90_000);
     proc.stdout?.on("data", (d: Buffer) => {
       out += d.toString();
       const m = /listening on (http:\/\/\S+)/.exec(out);

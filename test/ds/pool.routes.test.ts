@@ -99,7 +99,10 @@ describe("pool routes over HTTP (SQLite)", () => {
       await ds.upload(pkgs);
       expect(await ds.count(SUITE1)).toEqual({ count: 3, lastResort: 1 });
       expect(await ds.count(SUITE1, { validAt: now + 5 * DAY })).toEqual({ count: 2, lastResort: 1 });
-      expect(await ds.count(SUITE1, { validAt: new Date(now + 20 * DAY) })).toEqual({ count: 1, lastResort: 1 });
+      expect(await ds.count(SUITE1, { validAt: new Date(now + 20 * DAY) })).toEqual({
+        count: 1,
+        lastResort: 1,
+      });
       expect(await ds.count(SUITE1, { validAt: now + 31 * DAY })).toEqual({ count: 0, lastResort: 0 });
       // before notBefore: nothing valid yet
       expect(await ds.count(SUITE1, { validAt: now - 2 * 3_600_000 })).toEqual({ count: 0, lastResort: 0 });
@@ -355,7 +358,12 @@ describe("pool routes over HTTP (SQLite)", () => {
       const other = await device();
       const path = `/v1/clients/${encodeURIComponent(ds.clientId!)}/signature-keys/rotate`;
       const key = b64(d.keys.get(SUITE1) as Uint8Array);
-      const body = { ciphersuite: SUITE1, signatureKey: key, proof: b64(new Uint8Array(64)), keyPackages: [] };
+      const body = {
+        ciphersuite: SUITE1,
+        signatureKey: key,
+        proof: b64(new Uint8Array(64)),
+        keyPackages: [],
+      };
       expect((await http(url, "POST", path, { body })).status).toBe(401);
       expect((await http(url, "POST", path, { body, token: other.ds.token! })).status).toBe(403);
       const token = ds.token!;

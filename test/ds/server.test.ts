@@ -85,13 +85,17 @@ describe("delivery service over HTTP", () => {
           "/healthz",
           "/metrics",
           "/v1/clients",
+          "/v1/clients/{clientId}/events",
           "/v1/clients/{clientId}/key-packages",
           "/v1/clients/{clientId}/key-packages/count",
+          "/v1/clients/{clientId}/signature-keys/rotate",
           "/v1/users/{userId}/key-packages/claim",
         ].sort(),
       );
       const kpPath = paths["/v1/clients/{clientId}/key-packages"];
-      expect(Object.keys(kpPath ?? {}).sort()).toEqual(["delete", "post", "put"]);
+      expect(Object.keys(kpPath ?? {}).sort()).toEqual(["delete", "get", "post", "put"]);
+      expect(paths["/v1/clients/{clientId}/events"]?.get?.security).toEqual([{ bearer: [] }]);
+      expect(paths["/v1/clients/{clientId}/signature-keys/rotate"]?.post?.security).toEqual([{ bearer: [] }]);
       expect(kpPath?.post?.security).toEqual([{ bearer: [] }]);
       expect(paths["/v1/clients"]?.post?.security).toEqual([{ enrollment: [] }]);
       expect((json.components as { securitySchemes: object }).securitySchemes).toHaveProperty("bearer");

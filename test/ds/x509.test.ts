@@ -434,10 +434,10 @@ describe("mlskp serve --trust-anchor --crl --require-x509", () => {
     expect(noAnchor.stderr).toMatch(/--require-x509 needs at least one --trust-anchor/);
     const dir = mkdtempSync(join(tmpdir(), "mlskp-x509-"));
     try {
-      writeFileSync(join(dir, "bad.pem"), "-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n");
-      const bad = run(["--trust-anchor", join(dir, "bad.pem")]);
+      writeFileSync(join(dir, "bad.der"), "not a certificate\n");
+      const bad = run(["--trust-anchor", join(dir, "bad.der")]);
       expect(bad.status).toBe(1);
-      expect(bad.stderr).toMatch(/mlskp: /);
+      expect(bad.stderr).toMatch(/trust anchor 1 does not decode/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

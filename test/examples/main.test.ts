@@ -4,7 +4,8 @@ import { describe, expect, it } from "vitest";
 
 // Async: a blocking child would starve the test worker's RPC with vitest (its "onTaskUpdate" timeout).
 const run = async (file: string, timeout: number, env: NodeJS.ProcessEnv = process.env): Promise<string> =>
-  (await promisify(execFile)(process.execPath, ["--import", "tsx", file], { encoding: "utf8", timeout, env })).stdout;
+  (await promisify(execFile)(process.execPath, ["--import", "tsx", file], { encoding: "utf8", timeout, env }))
+    .stdout;
 
 describe("npm start (examples/main.ts)", () => {
   it("runs the whole lifecycle and shows the package consumed exactly once", async () => {
@@ -18,8 +19,12 @@ describe("npm start (examples/main.ts)", () => {
     // The pool: one sync fills it, the Welcome is noticed, a rotation swaps everything at once.
     expect(out).toMatch(/generated 101, uploaded 101, deleted on the DS 0, last resort created/);
     expect(out).toMatch(/the pool saw 1 package consumed; sync: generated 0, uploaded 0/);
-    expect(out).toMatch(/\{"count":98,"lastResort":1\} \(old key\) → \{"count":100,"lastResort":1\} \(new key\)/);
-    expect(out).toContain('the in-flight Welcome (old key\'s package) still works: joined "demo-conversation-2"');
+    expect(out).toMatch(
+      /\{"count":98,"lastResort":1\} \(old key\) → \{"count":100,"lastResort":1\} \(new key\)/,
+    );
+    expect(out).toContain(
+      'the in-flight Welcome (old key\'s package) still works: joined "demo-conversation-2"',
+    );
   }, 300_000);
 
   it("the quickstart example runs", async () => {

@@ -4,6 +4,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as x509 from "@peculiar/x509";
 import { afterAll, describe, expect, it } from "vitest";
+import type { Command } from "commander";
+import { buildProgram } from "../../src/cli/program.js";
 import { parseWireClientIdUri } from "../../src/pki/wireUri.js";
 import { ROOT } from "../ds/helpers.js";
 
@@ -112,32 +114,41 @@ describe("mlskp pki dev-ca", () => {
     ).toBe(true);
   }, 90_000);
 
-  it("refuses to overwrite, and rejects bad arguments", () => {
+  it("refuses to overwrite, and rejects bad arguments", async () => {
+    // In process (the spawn above covers the binary): the same program, errors captured.
+    const run = async (args: string[]): Promise<string> => {
+      const program = buildProgram();
+      let err = "";
+      const quiet = (c: Command): void => {
+        c.exitOverride().configureOutput({ writeErr: (t) => (err += t), writeOut: () => undefined });
+        c.commands.forEach(quiet);
+      };
+      quiet(program);
+      try {
+        await program.parseAsync(["node", "mlskp", ...args]);
+        return "";
+      } catch (e) {
+        return `${err}${(e as Error).message}`;
+      }
+    };
     const out = tempDir();
-    expect(mlskp(["pki", "dev-ca", "--out", out]).status).toBe(0);
-    const again = mlskp(["pki", "dev-ca", "--out", out]);
-    expect(again.status).toBe(1);
-    expect(again.stderr).toMatch(/refusing to overwrite .*root-ca\.pem.*--force/);
-    expect(mlskp(["pki", "dev-ca", "--out", out, "--force"]).status).toBe(0);
-    const badSuite = mlskp([
-      "pki",
-      "dev-ca",
-      "--out",
-      out,
-      "--client-id",
-      CLIENT,
-      "--handle",
-      "a",
-      "--suite",
-      "4",
-    ]);
-    expect(badSuite.status).not.toBe(0);
-    expect(badSuite.stderr).toMatch(/cipher suite/);
-    const badId = mlskp(["pki", "dev-ca", "--out", out, "--client-id", "alice", "--handle", "a"]);
-    expect(badId.status).not.toBe(0);
-    expect(badId.stderr).toMatch(/not a Wire client id/);
-    const noHandle = mlskp(["pki", "dev-ca", "--out", out, "--client-id", CLIENT]);
-    expect(noHandle.status).toBe(1);
-    expect(noHandle.stderr).toMatch(/--client-id and --handle go together/);
+    expect(await run(["pki", "dev-ca", "--out", out])).toBe("");
+    expect(await run(["pki", "dev-ca", "--out", out])).toMatch(
+      /refusing to overwrite .*root-ca\.pem.*--force/,
+    );
+    expect(await run(["pki", "dev-ca", "--out", out, "--force"])).toBe("");
+    expect(
+      await run(["pki", "dev-ca", "--out", out, "--client-id", CLIENT, "--handle", "a", "--suite", "4"]),
+    ).toMatch(/cipher suite/);
+    expect(await run(["pki", "dev-ca", "--out", out, "--client-id", "alice", "--handle", "a"])).toMatch(
+      /not a Wire client id/,
+    );
+    expect(await run(["pki", "dev-ca", "--out", out, "--client-id", CLIENT])).toMatch(
+      /--client-id and --handle go together/,
+    );
+    expect(await run(["pki", "dev-ca", "--out", out, "--test-cases"])).toMatch(
+      /--test-cases needs --client-id/,
+    );
+    expect(await run(["pki", "dev-ca"])).toMatch(/--out/);
   }, 120_000);
 });

@@ -4,15 +4,13 @@
  * MLSKP_CRASH_CLIENT, MLSKP_CRASH_TOKEN, MLSKP_CRASH_KEYSTORE, MLSKP_CRASH_KEY (hex),
  * then one line of JSON on stdin: { offset (ms added to the clock), mode ("sync" | "rotate") }.
  */
-import {
-  ClientId,
-  CoreCrypto,
-  Credential,
-  Database,
-  DatabaseKey,
-  DeliveryServiceClient,
-  registerPersistentKeystore,
-} from "../../src/index.js";
+// Module by module rather than the package entry: a quarter less to load in each child.
+import { ClientId } from "../../src/credential/clientId.js";
+import { Credential } from "../../src/credential/credential.js";
+import { CoreCrypto } from "../../src/session.js";
+import { Database, registerPersistentKeystore } from "../../src/keystore/database.js";
+import { DatabaseKey } from "../../src/keystore/databaseKey.js";
+import { DeliveryServiceClient } from "../../src/ds/client.js";
 import { openSqliteKeystore } from "../../src/keystore/sqlite.js";
 import { CRASH_POOL_OPTIONS } from "./crashOptions.js";
 

@@ -338,6 +338,13 @@ describe("KeypackagePool.run", () => {
       await waitFor(async () => (await alice.ds.count(SUITE1)).count === 10);
       expect(seen).toContain("low_water");
       expect(syncs.length).toBeGreaterThanOrEqual(2);
+      // a Welcome consuming one of our packages wakes the loop too (the session's hook)
+      const w = await claimAndWelcome(bob, alice);
+      await new Promise((r) => setTimeout(r, 300)); // whatever the claim's event caused is over
+      const before = syncs.length;
+      await alice.cc.transaction((tx) => tx.processWelcomeMessage(w.welcome));
+      await waitFor(() => syncs.length > before);
+      expect(pool.consumedCount).toBe(1);
     } finally {
       ac.abort();
       await running;

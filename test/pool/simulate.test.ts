@@ -22,6 +22,7 @@ describe("key package pool simulation (10 clients × 20 days)", () => {
     // The pool.
     expect(pool.syncErrors).toBe(0);
     expect(pool.orphanWelcomes).toBe(0);
+    expect(pool.expiredAtJoin).toBe(0);
     expect(pool.expiredHandedOut).toBe(0);
     expect(pool.staleNoPrivateKey).toBe(0);
     expect(pool.staleOldKey).toBe(0);

@@ -207,6 +207,51 @@ describe("X.509 conversations", () => {
     expect(c?.status).toBe(DeviceStatus.Revoked);
   });
 
+  it("joining a tree validates every X.509 leaf; external joiners are validated too", async () => {
+    const ca = await testCa();
+    const other = await testCa();
+    // Alice does not enforce X.509 (policy), so a member from an unknown root gets in…
+    const alice = await x509Member(ca, 1, 1, { policy: { enforce: false } });
+    const alien = await x509Member(other, 2, 1, { anchors: false });
+    await alice.cc.transaction((tx) => tx.createConversation(ID, alice.cred));
+    await alice.cc.transaction(async (tx) =>
+      tx.addClientsToConversation(ID, [await alien.cc.transaction((t) => t.generateKeypackage(alien.cred))]),
+    );
+    // …and Carol, who trusts only Alice's CA, refuses the tree that holds it.
+    const carol = await x509Member(ca, 3);
+    const kp = await keypackage(carol);
+    await alice.cc.transaction((tx) => tx.addClientsToConversation(ID, [kp]));
+    const welcome = alice.transport.last().welcome as Uint8Array;
+    const err = (await carol.cc
+      .transaction((tx) => tx.processWelcomeMessage(welcome))
+      .catch((e: unknown) => e)) as MlsRuleError;
+    expect(err.code).toBe(ErrorCode.CredentialRejected);
+    expect(String(err.details.reason)).toContain(wireId(2).toString());
+    expect(await carol.cc.transaction((tx) => tx.conversationExists(ID))).toBe(false);
+
+    // External joins into a conversation whose members validate X.509: Dave (our CA) gets in,
+    // Eve (unknown root) is refused by the members.
+    const id2 = new TextEncoder().encode("x509-external");
+    const bob = await x509Member(ca, 4);
+    await bob.cc.transaction((tx) => tx.createConversation(id2, bob.cred));
+    await bob.cc.transaction((tx) => tx.updateKeyingMaterial(id2));
+    const dave = await x509Member(ca, 5);
+    await dave.cc.transaction((tx) => tx.joinByExternalCommit(bob.transport.last().groupInfo, dave.cred));
+    await bob.cc.transaction((tx) => tx.decryptMessage(id2, dave.transport.last().commit));
+    expect((await bob.cc.transaction((tx) => tx.getClientIds(id2))).map(String)).toEqual([
+      wireId(4).toString(),
+      wireId(5).toString(),
+    ]);
+    const eve = await x509Member(other, 6, 1, { anchors: false });
+    await eve.cc.pki.addTrustAnchor(ca.root.pem); // Eve trusts the group's CA, the group does not trust hers
+    await eve.cc.transaction((tx) => tx.joinByExternalCommit(dave.transport.last().groupInfo, eve.cred));
+    await expect(
+      bob.cc.transaction((tx) => tx.decryptMessage(id2, eve.transport.last().commit)),
+    ).rejects.toMatchObject({
+      code: ErrorCode.CredentialRejected,
+    });
+  });
+
   it("the PKI environment is listed, removed and persisted per transaction", async () => {
     const ca = await testCa();
     const alice = await x509Member(ca, 1);

@@ -81,6 +81,20 @@ describe("validateCertificateChain (RFC 5280 path, Wire profile)", () => {
     expect((await validateCertificateChain(fine.chain, { ...trust, crls: [crl] }, NOW())).status).toBe(
       "valid",
     );
+    // A CRL past its nextUpdate still revokes what it lists (revocation is permanent).
+    const stale = (
+      await ca.crl({ thisUpdate: new Date(now - 10 * DAY), nextUpdate: new Date(now - 3 * DAY) })
+    ).der;
+    expect((await validateCertificateChain(revoked.chain, { ...trust, crls: [stale] }, NOW())).status).toBe(
+      "revoked",
+    );
+    // A CRL of another CA listing the same serial does not.
+    const other2 = await createDevCa();
+    other2.revoke(revoked.serialNumber);
+    const foreign = (await other2.crl()).der;
+    expect((await validateCertificateChain(revoked.chain, { ...trust, crls: [foreign] }, NOW())).status).toBe(
+      "valid",
+    );
     // Without the CRL the revoked certificate is not known to be revoked.
     expect((await validateCertificateChain(revoked.chain, trust, NOW())).status).toBe("valid");
 

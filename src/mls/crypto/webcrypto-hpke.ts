@@ -93,11 +93,24 @@ function nativeX25519(subtle: SubtleCrypto): WebDh {
     cachedKey("X25519/sk", sk, () =>
       subtle.importKey("pkcs8", bs(wrapPkcs8("X25519", sk)), alg, true, ["deriveBits"]),
     );
+  const fresh = async (): Promise<{ sk: Uint8Array; pk: Uint8Array }> => {
+    const kp = (await subtle.generateKey(alg, true, ["deriveBits"])) as CryptoKeyPair;
+    const jwk = await subtle.exportKey("jwk", kp.privateKey);
+    return { sk: fromBase64Url(jwk.d ?? ""), pk: fromBase64Url(jwk.x ?? "") };
+  };
+  // Key pairs generated one call ahead: the browser's crypto thread makes the next pairs while
+  // this thread signs and stores (a key package takes two). A failed one fails its caller.
+  const ahead: Promise<{ sk: Uint8Array; pk: Uint8Array }>[] = [];
+  const AHEAD = 2;
   return {
-    async generate() {
-      const kp = (await subtle.generateKey(alg, true, ["deriveBits"])) as CryptoKeyPair;
-      const jwk = await subtle.exportKey("jwk", kp.privateKey);
-      return { sk: fromBase64Url(jwk.d ?? ""), pk: fromBase64Url(jwk.x ?? "") };
+    generate() {
+      const next = ahead.shift() ?? fresh();
+      while (ahead.length < AHEAD) {
+        const p = fresh();
+        p.catch(() => undefined);
+        ahead.push(p);
+      }
+      return next;
     },
     async publicOf(sk) {
       const jwk = await subtle.exportKey("jwk", await priv(sk));
