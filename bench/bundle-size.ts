@@ -78,6 +78,14 @@ async function main(): Promise<void> {
   const main = { file: fileURLToPath(new URL("../src/index.ts", import.meta.url)) };
   const ours = sizeOf(await minified(main));
   const oursNoX509 = sizeOf(await minified(main, X509_PACKAGES));
+  // `mls-keypackages/x509` (src/pki/index.ts): alone, and with the main entry (what an app using
+  // X.509 credentials ships).
+  const x509Entry = sizeOf(
+    await minified({ file: fileURLToPath(new URL("../src/pki/index.ts", import.meta.url)) }),
+  );
+  const withX509 = sizeOf(
+    await minified({ contents: 'export * from "./src/index.ts";\nexport * from "./src/pki/index.ts";' }),
+  );
   const web = await bundleWebExample({ sourcemap: false });
   const page = sizeOf(web.js);
   const pageAll = sum(page, sizeOf(web.html), sizeOf(web.css));
@@ -87,6 +95,8 @@ async function main(): Promise<void> {
   const rows: [string, Size][] = [
     ["ours: main entry (`mls-keypackages`, everything it exports)", ours],
     ["ours: main entry without the X.509 libraries (pkijs, @peculiar/x509, asn1js …)", oursNoX509],
+    ["ours: `mls-keypackages/x509` alone (src/pki/index.ts)", x509Entry],
+    ["ours: main entry + `mls-keypackages/x509`", withX509],
     ["ours: the example page's script (examples/web)", page],
     ["ours: the example page, script + HTML + CSS", pageAll],
     ["CoreCrypto 10.3.0: JS (`@wireapp/core-crypto/browser`)", ccJs],
@@ -97,7 +107,8 @@ async function main(): Promise<void> {
 
 Measured ${new Date().toISOString()} on ${machine()} with \`npx tsx bench/bundle-size.ts\`: esbuild
 (platform browser, ESM, es2022, minified, no source map) and gzip (zlib, level 9). Our main entry bundles
-everything \`src/index.ts\` exports (an application importing less gets less); CoreCrypto's JS goes through the
+everything \`src/index.ts\` exports (an application importing less gets less); X.509 support (pkijs,
+@peculiar/x509) is the \`mls-keypackages/x509\` subpath, only in bundles that import it. CoreCrypto's JS goes through the
 same esbuild settings and its wasm is counted as shipped.
 
 | what the browser downloads | minified | gzipped |

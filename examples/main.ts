@@ -33,7 +33,7 @@ import {
   type PoolSyncReport,
 } from "../src/index.js";
 import { createDeliveryService, openStore } from "../src/ds/index.js";
-import { createDevCa } from "../src/pki/devCa.js";
+import { createDevCa } from "../src/pki/index.js"; // mls-keypackages/x509: registers X.509 support
 
 const SUITE = Ciphersuite.MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519;
 const UPLOAD = 100;

@@ -51,6 +51,8 @@ export const ErrorCode = {
   InvalidCertificate: "InvalidCertificate",
   /** The private key does not match the leaf certificate's key, or the key is not of the suite's signature scheme. */
   CertificateKeyMismatch: "CertificateKeyMismatch",
+  /** An X.509 feature was used but `mls-keypackages/x509` was not imported (it registers itself). */
+  X509SupportNotLoaded: "X509SupportNotLoaded",
   /** Internal invariant of the MLS engine broken: a bug, never caused by input. */
   InternalError: "InternalError",
 } as const;

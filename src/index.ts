@@ -22,9 +22,10 @@ export { ClientId, parseWireClientId } from "./credential/clientId.js";
 export type { WireClientIdParts } from "./credential/clientId.js";
 export { Credential } from "./credential/credential.js";
 export type { X509CredentialInput, X509CredentialRule } from "./credential/credential.js";
-export { DeviceStatus, E2eiConversationState, jwkThumbprint } from "./pki/identity.js";
-export type { CertificateIdentity, WireIdentity, X509Identity } from "./pki/identity.js";
-export { validateCertificateChain } from "./pki/validate.js";
+export { DeviceStatus, E2eiConversationState, jwkThumbprint } from "./pki/status.js";
+export type { CertificateIdentity } from "./pki/identity.js";
+export type { WireIdentity, X509Identity } from "./pki/status.js";
+// X.509 certificate handling (pkijs, @peculiar/x509) is the `mls-keypackages/x509` subpath (src/pki/index.ts).
 export type { X509Rule, X509Status, X509TrustStore, X509ValidationResult } from "./pki/validate.js";
 export type { PemOrDer } from "./pki/certificate.js";
 export type { PkiEntry, PkiEntryKind } from "./pki/environment.js";

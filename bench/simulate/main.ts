@@ -3,10 +3,11 @@
  * days (see docs/pool.md#simulation). Prints the table and rewrites docs/pool.md's "Simulation"
  * section and docs/pool-rows.svg (unless --no-write).
  */
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import cliProgress from "cli-progress";
+import * as prettier from "prettier";
 import { markdownSection, terminalTable, writeSection } from "./report.js";
 import { simulate } from "./run.js";
 import { DEFAULT_CONFIG, type SimConfig } from "./schedule.js";
@@ -93,6 +94,10 @@ if (values["no-write"] !== true) {
     },
   );
   writeFileSync(`${docs}pool-rows.svg`, svg);
-  writeSection(`${docs}pool.md`, markdownSection(result, "pool-rows.svg"));
+  const md = `${docs}pool.md`;
+  writeSection(md, markdownSection(result, "pool-rows.svg"));
+  // Formatted like the rest of the docs (aligned tables), so that reruns only change figures.
+  const style = (await prettier.resolveConfig(md)) ?? {};
+  writeFileSync(md, await prettier.format(readFileSync(md, "utf8"), { ...style, filepath: md }));
   console.log("wrote docs/pool.md (Simulation section) and docs/pool-rows.svg");
 }

@@ -3,7 +3,7 @@
  * remove, self-update, encrypt and decrypt. Every operation reads and writes through the
  * transaction's staged keystore, so an error undoes all of its writes.
  */
-import { clientIdOfChain } from "../pki/identity.js";
+import { x509BackendOrUndefined } from "../pki/backend.js";
 import { ClientId } from "../credential/clientId.js";
 import type { CredentialRef } from "../credential/credentialRef.js";
 import { ErrorCode, InvalidKeypackageError, MlsKeypackagesError } from "../errors.js";
@@ -133,7 +133,11 @@ function receivePolicy(scope: TxScope): ReceivePolicy {
 function listedId(m: MemberLeaf): Uint8Array {
   if (m.identity !== undefined && m.identity.length > 0) return m.identity;
   // X.509: the client id in the leaf certificate's SAN, as CoreCrypto lists the member.
-  return (m.certificates.length > 0 ? clientIdOfChain(m.certificates) : undefined) ?? m.signatureKey;
+  // Without X.509 support loaded, as for a chain naming no client id: the signature key.
+  return (
+    (m.certificates.length > 0 ? x509BackendOrUndefined()?.clientIdOfChain(m.certificates) : undefined) ??
+    m.signatureKey
+  );
 }
 
 /** Every member (us included) in leaf order with its listed client id, and the group's suite. */

@@ -9,10 +9,10 @@ import { CredentialType } from "../credential/credentialType.js";
 import { ErrorCode, MlsKeypackagesError } from "../errors.js";
 import { hashOf, signatureSchemeOf, type Ciphersuite } from "../mls/ciphersuite.js";
 import type { MemberLeaf } from "../mls/group.js";
-import { toPem } from "../pki/certificate.js";
+import { x509Backend } from "../pki/backend.js";
 import { loadTrustStore } from "../pki/environment.js";
-import { DeviceStatus, E2eiConversationState, jwkThumbprint, type WireIdentity } from "../pki/identity.js";
-import { validateCertificateChain, type X509Status, type X509TrustStore } from "../pki/validate.js";
+import { DeviceStatus, E2eiConversationState, jwkThumbprint, type WireIdentity } from "../pki/status.js";
+import type { X509Status, X509TrustStore } from "../pki/validate.js";
 import type { TxScope } from "../transaction/context.js";
 import { conversationMembers, type ConversationId } from "./conversation.js";
 
@@ -58,7 +58,8 @@ async function identityOf(
       credentialType: CredentialType.Basic,
     };
   }
-  const r = await validateCertificateChain(m.certificates, trust, now);
+  const backend = x509Backend();
+  const r = await backend.validateCertificateChain(m.certificates, trust, now);
   const id: MemberIdentity = {
     status: deviceStatus(r.status),
     thumbprint,
@@ -68,7 +69,7 @@ async function identityOf(
       handle: r.identity?.handleUri ?? "",
       displayName: r.identity?.displayName ?? "",
       domain: r.identity?.domain ?? "",
-      certificate: toPem(r.certificate),
+      certificate: backend.toPem(r.certificate),
       serialNumber: r.serialNumber,
       notBefore: r.notBefore,
       notAfter: r.notAfter,
@@ -147,7 +148,7 @@ export async function conversationCredentialState(
       continue;
     }
     x509 = true;
-    const r = await validateCertificateChain(m.certificates, trust, now);
+    const r = await x509Backend().validateCertificateChain(m.certificates, trust, now);
     if (r.status !== "valid") state = E2eiConversationState.NotVerified;
   }
   return x509 ? state : E2eiConversationState.NotEnabled;

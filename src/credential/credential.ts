@@ -1,4 +1,3 @@
-import { AuthorityKeyIdentifierExtension, SubjectKeyIdentifierExtension } from "@peculiar/x509";
 import {
   assertCiphersuite,
   signatureSchemeOf,
@@ -11,15 +10,8 @@ import { CredentialTypes } from "../mls/credential/types.js";
 import { generateSignatureKeyPair, signaturePublicKeyOf } from "../mls/signatureKeys.js";
 import { ErrorCode, MlsKeypackagesError, MlsRuleError } from "../errors.js";
 import { bytesEqual } from "../mls/crypto/bytes.js";
-import {
-  derObjects,
-  parseCertificate,
-  rawPrivateKey,
-  subjectKey,
-  type ParsedCertificate,
-  type PemOrDer,
-} from "../pki/certificate.js";
-import { extractIdentity, IdentityError } from "../pki/identity.js";
+import { x509Backend } from "../pki/backend.js";
+import type { PemOrDer } from "../pki/certificate.js";
 import { ClientId } from "./clientId.js";
 import { CredentialType } from "./credentialType.js";
 
@@ -110,45 +102,18 @@ export class Credential {
         cause === undefined ? undefined : { cause },
       );
     };
-    let ders: Uint8Array[] = [];
-    try {
-      ders = derObjects(input.certificateChain);
-    } catch (e) {
-      bad("x509_parse", "the certificate chain is neither PEM nor DER", e);
-    }
-    if (ders.length === 0) bad("x509_empty_chain", "the certificate chain is empty");
-    const chain: ParsedCertificate[] = ders.map((der, i) => {
-      try {
-        return parseCertificate(der);
-      } catch (e) {
-        return bad("x509_parse", `certificate ${i} of the chain does not decode`, e);
-      }
-    });
-    // RFC 5280 §6.1: certificate i is issued by certificate i + 1 (names and key identifiers chain).
-    for (let i = 0; i + 1 < chain.length; i++) {
-      const cert = chain[i] as ParsedCertificate;
-      const issuer = chain[i + 1] as ParsedCertificate;
-      const aki = cert.x509.getExtension(AuthorityKeyIdentifierExtension)?.keyId;
-      const ski = issuer.x509.getExtension(SubjectKeyIdentifierExtension)?.keyId;
-      if (
-        !cert.pkijs.issuer.isEqual(issuer.pkijs.subject) ||
-        (aki !== undefined && ski !== undefined && aki !== ski)
-      ) {
-        bad(
-          "x509_chain_order",
-          `certificate ${i} of the chain is not issued by certificate ${i + 1} (leaf first)`,
-        );
-      }
-    }
-    const leaf = chain[0] as ParsedCertificate;
+    const backend = x509Backend();
+    // x509_parse, x509_empty_chain, x509_chain_order, san_client_id (src/pki/chain.ts).
+    const read = backend.readCredentialChain(input.certificateChain);
+    const ders = read.certificates;
     let clientId: ClientId;
     try {
-      clientId = ClientId.parse(extractIdentity(leaf.x509).clientId);
+      clientId = ClientId.parse(read.clientId);
     } catch (e) {
-      if (!(e instanceof IdentityError) && !MlsKeypackagesError.is(e)) throw e;
+      if (!MlsKeypackagesError.is(e)) throw e;
       return bad("san_client_id", e instanceof Error ? e.message : "no client id in the SAN", e);
     }
-    const key = subjectKey(leaf.pkijs);
+    const key = { publicKey: read.publicKey, scheme: read.scheme };
     const mismatch = (rule: X509CredentialRule, message: string, cause?: unknown): never => {
       throw new MlsRuleError(
         ErrorCode.CertificateKeyMismatch,
@@ -167,7 +132,7 @@ export class Credential {
     let privateKey: Uint8Array | undefined;
     let derived: Uint8Array | undefined;
     try {
-      privateKey = rawPrivateKey(input.privateKey, scheme);
+      privateKey = backend.rawPrivateKey(input.privateKey, scheme);
       if (privateKey !== undefined) derived = signaturePublicKeyOf(scheme, privateKey);
     } catch (e) {
       mismatch("x509_key_mismatch", "the private key does not decode as a key of the suite's scheme", e);

@@ -43,6 +43,7 @@ import {
   type DsPurgeResult,
   type NewDsClient,
   type NewDsKeypackage,
+  REMAINING_CAP,
 } from "./store.js";
 
 const SCHEMA_LOCK = 0x6d6c736b; // "mlsk": serializes schema creation across processes
@@ -202,16 +203,17 @@ taken AS (
   RETURNING k.client_id, k.ref, k.key_package
 )
 SELECT cl.client_id, t.ref, t.key_package, (SELECT count(*)::int FROM purged) AS purged,
-  (SELECT count(*)::int FROM ds_keypackages v
+  (SELECT count(*)::int FROM (SELECT 1 FROM ds_keypackages v
    WHERE v.user_id = $1 AND v.client_id = cl.client_id AND v.ciphersuite = $3 AND NOT v.last_resort
-     AND v.not_before <= $4 AND v.not_after > $4) AS valid_before
+     AND v.not_before <= $4 AND v.not_after > $4 LIMIT ${REMAINING_CAP + 1}) c) AS valid_before
 FROM cl LEFT JOIN taken t ON t.client_id = cl.client_id
 ORDER BY cl.client_id`;
 
 /** Regular packages of one client and suite valid at $4 (after a second-chance claim). */
 const REMAINING_SQL = `
-SELECT count(*)::int AS n FROM ds_keypackages
-WHERE user_id = $1 AND client_id = $2 AND ciphersuite = $3 AND NOT last_resort AND not_before <= $4 AND not_after > $4`;
+SELECT count(*)::int AS n FROM (SELECT 1 FROM ds_keypackages
+WHERE user_id = $1 AND client_id = $2 AND ciphersuite = $3 AND NOT last_resort AND not_before <= $4 AND not_after > $4
+LIMIT ${REMAINING_CAP}) c`;
 
 /**
  * Second chance for one client that SKIP LOCKED found empty: wait for rows other

@@ -369,8 +369,9 @@ export const eventsSchema = {
     properties: {
       lowWater: {
         type: "string",
-        pattern: "^(?:0|[1-9][0-9]{0,4})$",
-        description: "Send `low_water` when fewer regular packages than this are left after a claim",
+        pattern: "^(?:0|[1-9][0-9]{0,2}|1000)$",
+        description:
+          "Send `low_water` when fewer regular packages than this are left after a claim (at most 1000)",
       },
       ciphersuite: optionalSuite,
     },

@@ -4,6 +4,7 @@
  * several processes share the file, and writes of one client are serialized.
  */
 import BetterSqlite3 from "better-sqlite3-multiple-ciphers";
+import { LruCache } from "../mls/crypto/lru.js";
 import {
   DEFAULT_PURGE_BATCH,
   DEFAULT_PURGE_PAUSE_MS,
@@ -37,9 +38,11 @@ import {
   type DsPurgeResult,
   type NewDsClient,
   type NewDsKeypackage,
+  REMAINING_CAP,
 } from "./store.js";
 
 type Db = BetterSqlite3.Database;
+type Statement = BetterSqlite3.Statement;
 
 /** Schema version 2, idempotent (`IF NOT EXISTS`): also completes a migrated version-1 database. */
 const SCHEMA = `
@@ -152,6 +155,8 @@ const buses = new Map<string, { bus: LocalEventBus; refs: number }>();
 export class SqliteDsStore implements DeliveryServiceStore {
   readonly kind = "sqlite" as const;
   readonly #db: Db;
+  /** Prepared statements by SQL text (better-sqlite3 prepares anew on every `prepare` call). */
+  readonly #statements = new LruCache<Statement>(128);
   readonly #path: string;
   #closed = false;
 
@@ -192,40 +197,47 @@ export class SqliteDsStore implements DeliveryServiceStore {
     }).immediate();
   }
 
+  #prepare(sql: string): Statement {
+    let stmt = this.#statements.get(sql);
+    if (stmt === undefined) {
+      stmt = this.#db.prepare(sql);
+      this.#statements.set(sql, stmt);
+    }
+    return stmt;
+  }
+
   async close(): Promise<void> {
     this.#closed = true;
     if (this.#db.open) this.#db.close();
   }
 
   async ping(): Promise<void> {
-    this.#db.prepare("SELECT 1").get();
+    this.#prepare("SELECT 1").get();
   }
 
   async createClient(c: NewDsClient): Promise<boolean> {
-    const r = this.#db
-      .prepare(
-        "INSERT INTO ds_clients (client_id, user_id, token_hash, signature_keys, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT(client_id) DO NOTHING",
-      )
-      .run(c.clientId, c.userId, c.tokenHash, encodeSignatureKeys(c.signatureKeys), c.createdAt);
+    const r = this.#prepare(
+      "INSERT INTO ds_clients (client_id, user_id, token_hash, signature_keys, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT(client_id) DO NOTHING",
+    ).run(c.clientId, c.userId, c.tokenHash, encodeSignatureKeys(c.signatureKeys), c.createdAt);
     return r.changes === 1;
   }
 
   async getClient(clientId: string): Promise<DsClient | undefined> {
-    const row = this.#db
-      .prepare("SELECT client_id, user_id, signature_keys, created_at FROM ds_clients WHERE client_id = ?")
-      .get(clientId) as DsClientRow | undefined;
+    const row = this.#prepare(
+      "SELECT client_id, user_id, signature_keys, created_at FROM ds_clients WHERE client_id = ?",
+    ).get(clientId) as DsClientRow | undefined;
     return row && clientFromRow(row);
   }
 
   async clientByTokenHash(tokenHash: Uint8Array): Promise<DsClient | undefined> {
-    const row = this.#db
-      .prepare("SELECT client_id, user_id, signature_keys, created_at FROM ds_clients WHERE token_hash = ?")
-      .get(tokenHash) as DsClientRow | undefined;
+    const row = this.#prepare(
+      "SELECT client_id, user_id, signature_keys, created_at FROM ds_clients WHERE token_hash = ?",
+    ).get(tokenHash) as DsClientRow | undefined;
     return row && clientFromRow(row);
   }
 
   async seenInitKeys(hashes: readonly Uint8Array[]): Promise<Uint8Array[]> {
-    const stmt = this.#db.prepare("SELECT 1 FROM ds_seen_init_keys WHERE hash = ?");
+    const stmt = this.#prepare("SELECT 1 FROM ds_seen_init_keys WHERE hash = ?");
     return hashes.filter((h) => stmt.get(h) !== undefined);
   }
 
@@ -236,15 +248,15 @@ export class SqliteDsStore implements DeliveryServiceStore {
   ): Promise<AddKeypackagesResult> {
     checkOneLastResortPerSuite(packages);
     const db = this.#db;
-    const delSuite = db.prepare(
+    const delSuite = this.#prepare(
       "DELETE FROM ds_keypackages WHERE user_id = ? AND client_id = ? AND ciphersuite = ?",
     );
     const { clientId, userId } = client;
     const run = db.transaction((): AddKeypackagesResult => {
       // The keys the packages were validated against must still be the registered ones.
-      const row = db
-        .prepare("SELECT signature_keys FROM ds_clients WHERE user_id = ? AND client_id = ?")
-        .get(userId, clientId) as { signature_keys: string } | undefined;
+      const row = this.#prepare(
+        "SELECT signature_keys FROM ds_clients WHERE user_id = ? AND client_id = ?",
+      ).get(userId, clientId) as { signature_keys: string } | undefined;
       if (row === undefined) throw new Error(`unknown DS client ${clientId}`);
       const changed = changedKeySuites(client, decodeSignatureKeys(row.signature_keys), packages);
       if (changed.length > 0)
@@ -268,16 +280,15 @@ export class SqliteDsStore implements DeliveryServiceStore {
    * packages, insert, check the cap. Returns the superseded packages.
    */
   #insert(client: DsClientKey, packages: readonly NewDsKeypackage[], maxStored: number | undefined): number {
-    const db = this.#db;
     const { clientId, userId } = client;
-    const seen = db.prepare(
+    const seen = this.#prepare(
       "INSERT INTO ds_seen_init_keys (hash, not_after) VALUES (?, ?) ON CONFLICT DO NOTHING",
     );
-    const insert = db.prepare(
+    const insert = this.#prepare(
       `INSERT INTO ds_keypackages (ref, client_id, user_id, ciphersuite, last_resort, not_before, not_after, key_package)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
     );
-    const delLastResort = db.prepare(
+    const delLastResort = this.#prepare(
       "DELETE FROM ds_keypackages WHERE user_id = ? AND client_id = ? AND ciphersuite = ? AND last_resort = 1",
     );
     const reused = packages
@@ -302,9 +313,9 @@ export class SqliteDsStore implements DeliveryServiceStore {
       );
     }
     if (maxStored !== undefined) {
-      const { n } = db
-        .prepare("SELECT count(*) AS n FROM ds_keypackages WHERE user_id = ? AND client_id = ?")
-        .get(userId, clientId) as { n: number };
+      const { n } = this.#prepare(
+        "SELECT count(*) AS n FROM ds_keypackages WHERE user_id = ? AND client_id = ?",
+      ).get(userId, clientId) as { n: number };
       if (n > maxStored)
         throw new Rollback<Failure>({ ok: false, reason: "pool_full", stored: n - packages.length });
     }
@@ -325,20 +336,20 @@ export class SqliteDsStore implements DeliveryServiceStore {
     const db = this.#db;
     const { clientId, userId } = client;
     const run = db.transaction((): RotateSignatureKeyStoreResult => {
-      const row = db
-        .prepare("SELECT signature_keys FROM ds_clients WHERE user_id = ? AND client_id = ?")
-        .get(userId, clientId) as { signature_keys: string } | undefined;
+      const row = this.#prepare(
+        "SELECT signature_keys FROM ds_clients WHERE user_id = ? AND client_id = ?",
+      ).get(userId, clientId) as { signature_keys: string } | undefined;
       if (row === undefined) return { ok: false, reason: "stale_signature_key" };
       const keys = decodeSignatureKeys(row.signature_keys);
       if (!sameKey(keys.get(ciphersuite), oldKey)) return { ok: false, reason: "stale_signature_key" };
       keys.set(ciphersuite, newKey);
-      db.prepare("UPDATE ds_clients SET signature_keys = ? WHERE client_id = ?").run(
+      this.#prepare("UPDATE ds_clients SET signature_keys = ? WHERE client_id = ?").run(
         encodeSignatureKeys(keys),
         clientId,
       );
-      const deleted = db
-        .prepare("DELETE FROM ds_keypackages WHERE user_id = ? AND client_id = ? AND ciphersuite = ?")
-        .run(userId, clientId, ciphersuite).changes;
+      const deleted = this.#prepare(
+        "DELETE FROM ds_keypackages WHERE user_id = ? AND client_id = ? AND ciphersuite = ?",
+      ).run(userId, clientId, ciphersuite).changes;
       this.#insert(client, packages, options.maxStoredPerClient);
       return { ok: true, deleted };
     });
@@ -356,21 +367,19 @@ export class SqliteDsStore implements DeliveryServiceStore {
   ): Promise<{ keyPackages: DsStoredKeypackageRow[]; more: boolean }> {
     const limit = Math.max(1, Math.floor(options.limit));
     // The pick index narrows to the client (bounded by the per-client cap); then sorted by ref.
-    const rows = this.#db
-      .prepare(
-        `SELECT ref, ciphersuite, last_resort AS lr, not_before AS nb, not_after AS na
+    const rows = this.#prepare(
+      `SELECT ref, ciphersuite, last_resort AS lr, not_before AS nb, not_after AS na
          FROM ds_keypackages INDEXED BY ds_keypackages_pick
          WHERE user_id = ? AND client_id = ? AND (? IS NULL OR ciphersuite = ?) AND ref > ?
          ORDER BY ref LIMIT ?`,
-      )
-      .all(
-        client.userId,
-        client.clientId,
-        options.ciphersuite ?? null,
-        options.ciphersuite ?? null,
-        options.after ?? new Uint8Array(0),
-        limit + 1,
-      ) as { ref: Uint8Array; ciphersuite: number; lr: number; nb: number; na: number }[];
+    ).all(
+      client.userId,
+      client.clientId,
+      options.ciphersuite ?? null,
+      options.ciphersuite ?? null,
+      options.after ?? new Uint8Array(0),
+      limit + 1,
+    ) as { ref: Uint8Array; ciphersuite: number; lr: number; nb: number; na: number }[];
     return {
       keyPackages: rows.slice(0, limit).map((r) => ({
         ref: bytes(r.ref),
@@ -416,9 +425,8 @@ export class SqliteDsStore implements DeliveryServiceStore {
   /** A bare client id: its key, looked up (undefined when unknown). */
   #key(client: DsClientKey | string): DsClientKey | undefined {
     if (typeof client !== "string") return client;
-    const row = this.#db
-      .prepare("SELECT client_id, user_id FROM ds_clients WHERE client_id = ?")
-      .get(client) as { client_id: string; user_id: string } | undefined;
+    const row = this.#prepare("SELECT client_id, user_id FROM ds_clients WHERE client_id = ?").get(client) as
+      { client_id: string; user_id: string } | undefined;
     return row && { clientId: row.client_id, userId: row.user_id };
   }
 
@@ -429,13 +437,11 @@ export class SqliteDsStore implements DeliveryServiceStore {
   ): Promise<{ regular: number; lastResort: number }> {
     const key = this.#key(client);
     if (key === undefined) return { regular: 0, lastResort: 0 };
-    const rows = this.#db
-      .prepare(
-        `SELECT last_resort AS lr, count(*) AS n FROM ds_keypackages
+    const rows = this.#prepare(
+      `SELECT last_resort AS lr, count(*) AS n FROM ds_keypackages
          WHERE user_id = ? AND client_id = ? AND ciphersuite = ? AND not_before <= ? AND not_after > ?
          GROUP BY last_resort`,
-      )
-      .all(key.userId, key.clientId, ciphersuite, now, now) as { lr: number; n: number }[];
+    ).all(key.userId, key.clientId, ciphersuite, now, now) as { lr: number; n: number }[];
     return {
       regular: rows.find((r) => r.lr === 0)?.n ?? 0,
       lastResort: rows.find((r) => r.lr === 1)?.n ?? 0,
@@ -445,9 +451,7 @@ export class SqliteDsStore implements DeliveryServiceStore {
   async deleteKeypackages(client: DsClientKey | string, refs: readonly Uint8Array[]): Promise<number> {
     const key = this.#key(client);
     if (key === undefined) return 0;
-    const del = this.#db.prepare(
-      "DELETE FROM ds_keypackages WHERE user_id = ? AND client_id = ? AND ref = ?",
-    );
+    const del = this.#prepare("DELETE FROM ds_keypackages WHERE user_id = ? AND client_id = ? AND ref = ?");
     return this.#db
       .transaction(() => refs.reduce((n, ref) => n + del.run(key.userId, key.clientId, ref).changes, 0))
       .immediate();
@@ -461,31 +465,30 @@ export class SqliteDsStore implements DeliveryServiceStore {
     options: DsClaimOptions = {},
   ): Promise<DsClaimResult | undefined> {
     const db = this.#db;
-    const purge = db.prepare("DELETE FROM ds_keypackages WHERE user_id = ? AND not_after <= ?");
-    const clients = db.prepare("SELECT client_id FROM ds_clients WHERE user_id = ? ORDER BY client_id");
-    const pick = db.prepare(
+    const purge = this.#prepare("DELETE FROM ds_keypackages WHERE user_id = ? AND not_after <= ?");
+    const clients = this.#prepare("SELECT client_id FROM ds_clients WHERE user_id = ? ORDER BY client_id");
+    const pick = this.#prepare(
       `SELECT id, ref, key_package FROM ds_keypackages
        WHERE user_id = ? AND client_id = ? AND ciphersuite = ? AND last_resort = 0 AND not_before <= ? AND not_after > ?
        ORDER BY not_after, id LIMIT 1`,
     );
-    const pickLastResort = db.prepare(
+    const pickLastResort = this.#prepare(
       `SELECT id, ref, key_package FROM ds_keypackages
        WHERE user_id = ? AND client_id = ? AND ciphersuite = ? AND last_resort = 1 AND not_before <= ? AND not_after > ?
        ORDER BY id DESC LIMIT 1`,
     );
-    const del = db.prepare("DELETE FROM ds_keypackages WHERE id = ?");
-    const remaining = db.prepare(
-      `SELECT count(*) AS n FROM ds_keypackages
-       WHERE user_id = ? AND client_id = ? AND ciphersuite = ? AND last_resort = 0 AND not_before <= ? AND not_after > ?`,
+    const del = this.#prepare("DELETE FROM ds_keypackages WHERE id = ?");
+    const remaining = this.#prepare(
+      `SELECT count(*) AS n FROM (SELECT 1 FROM ds_keypackages
+       WHERE user_id = ? AND client_id = ? AND ciphersuite = ? AND last_resort = 0 AND not_before <= ? AND not_after > ?
+       LIMIT ${REMAINING_CAP})`,
     );
     const { idempotency, limit } = options;
     const run = db.transaction((): DsClaimResult | undefined => {
       if (idempotency !== undefined) {
-        const row = db
-          .prepare(
-            "SELECT user_id, ciphersuite, expires_at, response FROM ds_claim_keys WHERE claimer_id = ? AND idem_key = ?",
-          )
-          .get(excludeClientId, idempotency.key) as
+        const row = this.#prepare(
+          "SELECT user_id, ciphersuite, expires_at, response FROM ds_claim_keys WHERE claimer_id = ? AND idem_key = ?",
+        ).get(excludeClientId, idempotency.key) as
           { user_id: string; ciphersuite: number; expires_at: number; response: string } | undefined;
         if (row !== undefined && row.expires_at > now) {
           if (row.user_id !== userId || row.ciphersuite !== ciphersuite)
@@ -496,15 +499,13 @@ export class SqliteDsStore implements DeliveryServiceStore {
       const ids = (clients.all(userId) as { client_id: string }[]).map((r) => r.client_id);
       if (ids.length === 0) return undefined;
       if (limit !== undefined) {
-        const q = db
-          .prepare(
-            `INSERT INTO ds_claim_counts (user_id, claimer_id, window_end, n) VALUES (?, ?, ?, 1)
+        const q = this.#prepare(
+          `INSERT INTO ds_claim_counts (user_id, claimer_id, window_end, n) VALUES (?, ?, ?, 1)
              ON CONFLICT (user_id, claimer_id) DO UPDATE SET
                n = CASE WHEN window_end <= ? THEN 1 ELSE n + 1 END,
                window_end = CASE WHEN window_end <= ? THEN excluded.window_end ELSE window_end END
              RETURNING n, window_end`,
-          )
-          .get(userId, excludeClientId, now + limit.windowSeconds, now, now) as {
+        ).get(userId, excludeClientId, now + limit.windowSeconds, now, now) as {
           n: number;
           window_end: number;
         };
@@ -543,7 +544,7 @@ export class SqliteDsStore implements DeliveryServiceStore {
         }
       }
       if (idempotency !== undefined) {
-        db.prepare(
+        this.#prepare(
           `INSERT INTO ds_claim_keys (claimer_id, idem_key, user_id, ciphersuite, expires_at, response)
            VALUES (?, ?, ?, ?, ?, ?)
            ON CONFLICT (claimer_id, idem_key) DO UPDATE SET user_id = excluded.user_id,
@@ -563,11 +564,9 @@ export class SqliteDsStore implements DeliveryServiceStore {
   }
 
   async poolSizes(_now?: number): Promise<DsPoolSize[]> {
-    const rows = this.#db
-      .prepare(
-        "SELECT ciphersuite, last_resort AS lr, n FROM ds_pool_counts WHERE n > 0 ORDER BY ciphersuite, last_resort",
-      )
-      .all() as { ciphersuite: number; lr: number; n: number }[];
+    const rows = this.#prepare(
+      "SELECT ciphersuite, last_resort AS lr, n FROM ds_pool_counts WHERE n > 0 ORDER BY ciphersuite, last_resort",
+    ).all() as { ciphersuite: number; lr: number; n: number }[];
     return rows.map((r) => ({ ciphersuite: r.ciphersuite, lastResort: r.lr === 1, count: r.n }));
   }
 
@@ -578,7 +577,7 @@ export class SqliteDsStore implements DeliveryServiceStore {
       let total = 0;
       for (;;) {
         if (this.#closed) return total;
-        const stmt = this.#db.prepare(sql);
+        const stmt = this.#prepare(sql);
         const n = this.#db.transaction(() => stmt.run(now, batch).changes).immediate();
         total += n;
         if (n < batch) return total;

@@ -89,10 +89,14 @@ export interface ClaimedDsKeypackage {
   lastResort: boolean;
   /**
    * Regular packages of this client and suite left valid at `now` after this claim (for pool
-   * events; under concurrent claims it may be a little high).
+   * events; under concurrent claims it may be a little high). Counted up to `REMAINING_CAP`, so a
+   * claim's work does not grow with the size of the client's pool.
    */
   remaining?: number;
 }
+
+/** `remaining` is counted up to this many packages (and `lowWater` of an event stream is at most this). */
+export const REMAINING_CAP = 1000;
 
 export interface DsPoolSize {
   ciphersuite: number;

@@ -15,6 +15,7 @@
  */
 import { parseWireClientId } from "../credential/clientId.js";
 import { bytesEqual } from "../mls/crypto/bytes.js";
+import "../pki/index.js"; // the DS registers X.509 support for its own credential checks
 import { derObjects, parseCertificate, parseCrl, type PemOrDer } from "../pki/certificate.js";
 import type { X509TrustStore, X509ValidationResult } from "../pki/validate.js";
 import { sha256 } from "./validation.js";

@@ -15,7 +15,8 @@ import type {
 import { CredentialTypes } from "../mls/credential/types.js";
 import { isCiphersuite, signatureSchemeOf } from "../mls/ciphersuite.js";
 import { bytesEqual } from "../mls/crypto/bytes.js";
-import { validateCertificateChain, type X509TrustStore, type X509ValidationResult } from "./validate.js";
+import { x509Backend } from "./backend.js";
+import type { X509TrustStore, X509ValidationResult } from "./validate.js";
 
 /**
  * What the session does with X.509 credentials (option `x509Policy` of `CoreCrypto.open`).
@@ -61,7 +62,16 @@ export function x509AuthenticationService(
       const c = input.credential;
       if (c.credentialType !== CredentialTypes.x509 || c.certificates.length === 0)
         return inner.validate(input);
-      const result = await validateCertificateChain(c.certificates, await trust(), now());
+      // Without `mls-keypackages/x509` an enforcing session refuses X.509 credentials
+      // (X509SupportNotLoaded); a non-enforcing one leaves the decision to `inner`.
+      let backend;
+      try {
+        backend = x509Backend();
+      } catch (e) {
+        if (enforce) throw e;
+        return inner.validate(input);
+      }
+      const result = await backend.validateCertificateChain(c.certificates, await trust(), now());
       if (enforce) {
         const refusal = judge(input, result, policy);
         if (refusal !== undefined) return { ok: false, reason: refusal };

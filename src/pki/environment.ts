@@ -3,12 +3,9 @@
  * certificates and CRLs, persisted in the keystore's `kv` table (keys `pki:<kind>:<sha256 hex>`,
  * values the DER), written and read through transactions like every other row.
  */
-import * as x509 from "@peculiar/x509";
-import { ErrorCode, MlsRuleError } from "../errors.js";
 import type { StagedKeystore } from "../keystore/staging.js";
-import { bytesToHex } from "../mls/crypto/bytes.js";
-import { hash } from "../mls/hash.js";
-import { derObjects, owned, parseCertificate, parseCrl, type PemOrDer } from "./certificate.js";
+import { x509Backend } from "./backend.js";
+import type { PemOrDer } from "./certificate.js";
 import type { X509TrustStore } from "./validate.js";
 
 export type PkiEntryKind = "anchor" | "intermediate" | "crl";
@@ -33,16 +30,6 @@ function keyOf(kind: PkiEntryKind, id: string): string {
   return `${PREFIX}${kind}:${id}`;
 }
 
-function describe(kind: PkiEntryKind, der: Uint8Array): PkiEntry {
-  const id = bytesToHex(hash("SHA-256", der));
-  if (kind === "crl") {
-    const crl = new x509.X509Crl(owned(der));
-    return { kind, id, der, name: crl.issuer, notBefore: crl.thisUpdate, notAfter: crl.nextUpdate };
-  }
-  const cert = new x509.X509Certificate(owned(der));
-  return { kind, id, der, name: cert.subject, notBefore: cert.notBefore, notAfter: cert.notAfter };
-}
-
 /**
  * Check and stage new entries (each PEM block or DER object of `input`). Anchors and
  * intermediates must be CA certificates (RFC 5280 §4.2.1.9 cA); CRLs must decode. Adding an
@@ -53,37 +40,7 @@ export function stagePkiEntries(
   kind: PkiEntryKind,
   input: PemOrDer | readonly PemOrDer[],
 ): PkiEntry[] {
-  let ders: Uint8Array[];
-  try {
-    ders = derObjects(input);
-  } catch (e) {
-    throw new MlsRuleError(ErrorCode.InvalidCertificate, "x509_parse", `not PEM or DER`, {}, { cause: e });
-  }
-  const entries = ders.map((der) => {
-    try {
-      if (kind === "crl") parseCrl(der);
-      else {
-        const cert = parseCertificate(der).x509;
-        if (cert.getExtension(x509.BasicConstraintsExtension)?.ca !== true) {
-          throw new MlsRuleError(
-            ErrorCode.InvalidCertificate,
-            "x509_not_ca",
-            `${cert.subject} is not a CA certificate (basicConstraints cA)`,
-          );
-        }
-      }
-      return describe(kind, der);
-    } catch (e) {
-      if (e instanceof MlsRuleError) throw e;
-      throw new MlsRuleError(
-        ErrorCode.InvalidCertificate,
-        "x509_parse",
-        `not a DER ${kind === "crl" ? "CRL" : "certificate"}`,
-        {},
-        { cause: e },
-      );
-    }
-  });
+  const entries = x509Backend().parsePkiEntries(kind, input);
   for (const e of entries)
     store.write("kv", keyOf(kind, e.id), { key: keyOf(kind, e.id), value: Uint8Array.from(e.der) });
   return entries;
@@ -91,6 +48,7 @@ export function stagePkiEntries(
 
 /** Every stored entry (of one kind when given), sorted by kind then id. */
 export async function listPkiEntries(store: StagedKeystore, kind?: PkiEntryKind): Promise<PkiEntry[]> {
+  const backend = x509Backend();
   const rows = await store.all("kv");
   const out: PkiEntry[] = [];
   for (const row of rows) {
@@ -98,7 +56,7 @@ export async function listPkiEntries(store: StagedKeystore, kind?: PkiEntryKind)
     const [k] = row.key.slice(PREFIX.length).split(":");
     const entryKind = KINDS.find((x) => x === k);
     if (entryKind === undefined || (kind !== undefined && entryKind !== kind)) continue;
-    out.push(describe(entryKind, Uint8Array.from(row.value)));
+    out.push(backend.describePkiEntry(entryKind, Uint8Array.from(row.value)));
   }
   return out.sort((a, b) => KINDS.indexOf(a.kind) - KINDS.indexOf(b.kind) || a.id.localeCompare(b.id));
 }

@@ -8,7 +8,7 @@ import { ErrorCode, MlsRuleError } from "../errors.js";
 import { decodeExact } from "../mls/codec/index.js";
 import { readCredential } from "../mls/credential/codec.js";
 import { CredentialTypes } from "../mls/credential/types.js";
-import { parseCertificate } from "./certificate.js";
+import { x509Backend } from "./backend.js";
 
 /** The leaf certificate's validity of a TLS-encoded X.509 credential; undefined for other types. */
 export function credentialCertificateWindow(
@@ -24,8 +24,7 @@ export function credentialCertificateWindow(
       "the X.509 credential has no certificate",
     );
   }
-  const cert = parseCertificate(leaf).x509;
-  return { notBefore: cert.notBefore, notAfter: cert.notAfter };
+  return x509Backend().certificateWindow(leaf);
 }
 
 /** The lifetime (seconds) of a key package of this credential made at `now`. */

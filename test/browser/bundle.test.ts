@@ -25,6 +25,44 @@ describe("browser bundle of the main entry", () => {
     expect(code).not.toMatch(/require\(["']node:/);
   });
 
+  it("the main entry holds no X.509 library; mls-keypackages/x509 brings them, browser-safe", async () => {
+    const inputsOf = async (entry: string): Promise<string[]> => {
+      const r = await build({
+        entryPoints: [entry],
+        bundle: true,
+        platform: "browser",
+        format: "esm",
+        write: false,
+        metafile: true,
+        logLevel: "silent",
+      });
+      const code = r.outputFiles[0]!.text;
+      expect(code).not.toMatch(/from\s*["']node:/);
+      expect(code).not.toMatch(/require\(["']node:/);
+      return Object.keys(r.metafile.inputs);
+    };
+    const heavy = (inputs: string[]): string[] =>
+      inputs.filter((p) => /node_modules\/(pkijs|asn1js|@peculiar\/)/.test(p));
+    const main = await inputsOf("src/index.ts");
+    expect(heavy(main)).toEqual([]);
+    // Only the registry and the light PKI modules (types, storage of the environment) come along.
+    expect(main.filter((p) => p.startsWith("src/pki/")).sort()).toEqual(
+      [
+        "src/pki/authentication.ts",
+        "src/pki/backend.ts",
+        "src/pki/environment.ts",
+        "src/pki/lifetime.ts",
+        "src/pki/sessionPki.ts",
+        "src/pki/status.ts",
+        "src/pki/wireUri.ts",
+      ].sort(),
+    );
+    const x509 = await inputsOf("src/pki/index.ts");
+    expect(x509.some((p) => p.includes("node_modules/pkijs/"))).toBe(true);
+    expect(x509.some((p) => p.includes("node_modules/@peculiar/x509/"))).toBe(true);
+    expect(x509.some((p) => p.includes("node_modules/asn1js/"))).toBe(true);
+  });
+
   it("the example page (examples/web) bundles for the browser without any Node-only module", async () => {
     const { js, inputs } = await bundleWebExample({ sourcemap: false });
     expect(inputs).toContain("examples/web/main.ts");

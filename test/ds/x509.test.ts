@@ -1,3 +1,4 @@
+import "../../src/pki/index.js"; // registers X.509 support (mls-keypackages/x509)
 import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";

@@ -4,6 +4,7 @@
  * CoreCrypto 10.3.0 can only obtain an X.509 credential through its ACME enrolment, so here it
  * always uses a Basic credential and validates ours (see docs/x509.md).
  */
+import "../../src/pki/index.js"; // registers X.509 support (mls-keypackages/x509)
 import { describe, expect, it } from "vitest";
 import {
   Credential,

@@ -2,6 +2,7 @@
  * Browser-side half of devCa.browser.test.ts: the development CA and chain validation on the
  * page's WebCrypto. Exposes `globalThis.devCaTest`.
  */
+import "../../src/pki/index.js"; // registers X.509 support (mls-keypackages/x509)
 import { createDevCa, type DevKeyAlgorithm } from "../../src/pki/devCa.js";
 import { validateCertificateChain } from "../../src/pki/validate.js";
 

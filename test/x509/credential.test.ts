@@ -1,3 +1,4 @@
+import "../../src/pki/index.js"; // registers X.509 support (mls-keypackages/x509)
 import { describe, expect, it } from "vitest";
 import {
   Ciphersuite,

@@ -2,6 +2,7 @@
  * A test PKI (src/pki/devCa.ts) and X.509 members: sessions whose PKI environment trusts the
  * test root and whose credential is an X.509 credential issued by it.
  */
+import "../../src/pki/index.js"; // registers X.509 support (mls-keypackages/x509)
 import {
   Ciphersuite,
   ClientId,

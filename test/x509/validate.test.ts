@@ -1,15 +1,10 @@
+import { validateCertificateChain } from "../../src/pki/index.js"; // registers X.509 support (mls-keypackages/x509)
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import "../../src/keystore/sqlite.js";
-import {
-  CoreCrypto,
-  Database,
-  DatabaseKey,
-  SignatureScheme,
-  validateCertificateChain,
-} from "../../src/index.js";
+import { CoreCrypto, Database, DatabaseKey, SignatureScheme } from "../../src/index.js";
 import { createDevCa } from "../../src/pki/devCa.js";
 import { DAY, device, testCa, wireId } from "./helpers.js";
 

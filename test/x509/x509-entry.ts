@@ -3,13 +3,13 @@
  * credentials, RFC 5280 validation (pkijs) and identities, all in the page. Exposes
  * `globalThis.x509Test`.
  */
+import { validateCertificateChain } from "../../src/pki/index.js"; // registers X.509 support (mls-keypackages/x509)
 import {
   Credential,
   CoreCrypto,
   Database,
   DeviceStatus,
   E2eiConversationState,
-  validateCertificateChain,
   type Ciphersuite,
 } from "../../src/index.js";
 import { createDevCa, devKeyAlgorithmFor } from "../../src/pki/devCa.js";
