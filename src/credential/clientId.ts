@@ -1,5 +1,5 @@
 import { ErrorCode, MlsKeypackagesError } from "../errors.js";
-import { bytesEqual } from "../mls/crypto/bytes.js";
+import { bytesEqual, bytesToHex } from "../mls/crypto/bytes.js";
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const DEVICE_RE = /^[0-9a-f]{1,16}$/;
@@ -67,7 +67,7 @@ export class ClientId {
     try {
       return decoder.decode(this.#bytes);
     } catch {
-      return "0x" + [...this.#bytes].map((b) => b.toString(16).padStart(2, "0")).join("");
+      return "0x" + bytesToHex(this.#bytes);
     }
   }
 }

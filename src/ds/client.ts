@@ -3,6 +3,7 @@
  */
 import { ErrorCode, MlsKeypackagesError } from "../errors.js";
 import { ClientId } from "../credential/clientId.js";
+import { bytesToHex, fromBase64, toBase64 } from "../mls/crypto/bytes.js";
 import {
   ENROLLMENT_SECRET_HEADER,
   rotationProofContent,
@@ -186,22 +187,9 @@ const EVENT_TYPES: ReadonlySet<string> = new Set<DsPoolEventType>([
   "rotated",
 ]);
 
-function toBase64(bytes: Uint8Array): string {
-  let s = "";
-  for (let i = 0; i < bytes.length; i += 0x8000) s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-  return btoa(s);
-}
-
-function fromBase64(text: string): Uint8Array {
-  const s = atob(text);
-  const out = new Uint8Array(s.length);
-  for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
-  return out;
-}
-
 function refHex(ref: RefInput): string {
   if (typeof ref === "string") return ref.toLowerCase();
-  if (ref instanceof Uint8Array) return [...ref].map((b) => b.toString(16).padStart(2, "0")).join("");
+  if (ref instanceof Uint8Array) return bytesToHex(ref);
   return ref.hex();
 }
 
@@ -210,7 +198,7 @@ const bytesOf = (kp: KeypackageInput): Uint8Array => (kp instanceof Uint8Array ?
 /** 128 random bits in hex (getRandomValues: also in pages that are not a secure context). */
 function randomKey(): string {
   const b = globalThis.crypto.getRandomValues(new Uint8Array(16));
-  return [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
+  return bytesToHex(b);
 }
 
 export class DeliveryServiceClient {

@@ -6,6 +6,7 @@ import {
   type StagedOp,
   type TableName,
 } from "./contract.js";
+import { bytesToHex as toHex, hexToBytes as fromHex } from "../mls/crypto/bytes.js";
 
 const DELETED = Symbol("deleted");
 type Slot<T extends TableName> = RowOf[T] | typeof DELETED;
@@ -139,54 +140,5 @@ export function keyFn<T extends TableName>(table: T): (row: RowOf[T]) => string 
   return f[table] as (row: RowOf[T]) => string;
 }
 
-const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
-const NIBBLE = new Int8Array(128).fill(-1);
-for (let i = 0; i < 10; i++) NIBBLE[48 + i] = i;
-for (let i = 0; i < 6; i++) {
-  NIBBLE[65 + i] = 10 + i;
-  NIBBLE[97 + i] = 10 + i;
-}
-
-/** ASCII codes of HEX, two per byte value. */
-const HEX_CODES = new Uint8Array(512);
-for (let i = 0; i < 256; i++) {
-  HEX_CODES[2 * i] = (HEX[i] as string).charCodeAt(0);
-  HEX_CODES[2 * i + 1] = (HEX[i] as string).charCodeAt(1);
-}
-// ASCII bytes decode the same in every single-byte encoding; "latin1" is windows-1252 in WHATWG.
-const ASCII = new TextDecoder("latin1");
-
-/**
- * Lowercase hex (table-driven: this runs for every key of every row). Decoded from one byte
- * buffer, so the result is a flat string: a `+=` chain would stay a rope of 2n cons cells for
- * as long as the string lives as a row key.
- */
-export function toHex(bytes: Uint8Array): string {
-  const n = bytes.length;
-  if (n < 8) {
-    let s = "";
-    for (let i = 0; i < n; i++) s += HEX[bytes[i] as number];
-    return s;
-  }
-  const out = new Uint8Array(2 * n);
-  for (let i = 0; i < n; i++) {
-    const v = (bytes[i] as number) << 1;
-    out[2 * i] = HEX_CODES[v] as number;
-    out[2 * i + 1] = HEX_CODES[v + 1] as number;
-  }
-  return ASCII.decode(out);
-}
-
-export function fromHex(hex: string): Uint8Array {
-  if (hex.length % 2 !== 0) throw new TypeError("invalid hex string");
-  const out = new Uint8Array(hex.length >> 1);
-  for (let i = 0; i < out.length; i++) {
-    const c1 = hex.charCodeAt(2 * i);
-    const c2 = hex.charCodeAt(2 * i + 1);
-    const hi = c1 < 128 ? (NIBBLE[c1] as number) : -1;
-    const lo = c2 < 128 ? (NIBBLE[c2] as number) : -1;
-    if (hi < 0 || lo < 0) throw new TypeError("invalid hex string");
-    out[i] = (hi << 4) | lo;
-  }
-  return out;
-}
+/** Hex helpers, under the keystore's names: the one implementation lives with the other byte helpers. */
+export { toHex, fromHex };

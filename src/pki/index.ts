@@ -7,9 +7,8 @@
  *     import "mls-keypackages/x509";
  */
 import { registerX509Support, type X509Backend } from "./backend.js";
-import { toPem } from "./certificate.js";
+import { rawPrivateKey, toPem } from "./certificate.js";
 import { certificateWindow, readCredentialChain } from "./chain.js";
-import { rawPrivateKey } from "./certificate.js";
 import { describePkiEntry, parsePkiEntries } from "./entries.js";
 import { clientIdOfChain } from "./identity.js";
 import { validateCertificateChain } from "./validate.js";

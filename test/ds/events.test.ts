@@ -253,7 +253,14 @@ describe("pool events (SSE), one process on SQLite", () => {
     expect((await http(url, "GET", path)).status).toBe(401);
     const foreign = await http(url, "GET", path, { token: otherDs.token! });
     expect([foreign.status, foreign.json.error]).toEqual([403, "forbidden"]);
-    for (const q of ["lowWater=-1", "lowWater=1.5", "lowWater=100000", "lowWater=1001", "ciphersuite=0", "x=1"]) {
+    for (const q of [
+      "lowWater=-1",
+      "lowWater=1.5",
+      "lowWater=100000",
+      "lowWater=1001",
+      "ciphersuite=0",
+      "x=1",
+    ]) {
       const r = await http(url, "GET", `${path}?${q}`, { token: ds.token! });
       expect([q, r.status, typeof r.json.error]).toEqual([q, 400, "string"]);
     }

@@ -94,38 +94,89 @@ export function compareBytes(a: Uint8Array, b: Uint8Array): number {
   return 0;
 }
 
-export function hexToBytes(hex: string): Uint8Array {
-  if (hex.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(hex)) throw new TypeError("invalid hex");
-  const out = new Uint8Array(hex.length / 2);
-  for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.slice(2 * i, 2 * i + 2), 16);
-  return out;
+const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
+const NIBBLE = new Int8Array(128).fill(-1);
+for (let i = 0; i < 10; i++) NIBBLE[48 + i] = i;
+for (let i = 0; i < 6; i++) {
+  NIBBLE[65 + i] = 10 + i;
+  NIBBLE[97 + i] = 10 + i;
 }
 
-export function bytesToHex(b: Uint8Array): string {
-  let s = "";
-  for (let i = 0; i < b.length; i++) s += (b[i] as number).toString(16).padStart(2, "0");
-  return s;
+/** ASCII codes of HEX, two per byte value. */
+const HEX_CODES = new Uint8Array(512);
+for (let i = 0; i < 256; i++) {
+  HEX_CODES[2 * i] = (HEX[i] as string).charCodeAt(0);
+  HEX_CODES[2 * i + 1] = (HEX[i] as string).charCodeAt(1);
+}
+// ASCII bytes decode the same in every single-byte encoding; "latin1" is windows-1252 in WHATWG.
+const ASCII = new TextDecoder("latin1");
+
+/**
+ * Lowercase hex (table-driven: the keystore runs this for every key of every row). Decoded from one byte
+ * buffer, so the result is a flat string: a `+=` chain would stay a rope of 2n cons cells for
+ * as long as the string lives as a row key.
+ */
+export function bytesToHex(bytes: Uint8Array): string {
+  const n = bytes.length;
+  if (n < 8) {
+    let s = "";
+    for (let i = 0; i < n; i++) s += HEX[bytes[i] as number];
+    return s;
+  }
+  const out = new Uint8Array(2 * n);
+  for (let i = 0; i < n; i++) {
+    const v = (bytes[i] as number) << 1;
+    out[2 * i] = HEX_CODES[v] as number;
+    out[2 * i + 1] = HEX_CODES[v + 1] as number;
+  }
+  return ASCII.decode(out);
+}
+
+/** Hex (either case) to bytes; throws `TypeError` on odd length or a non-hex character. */
+export function hexToBytes(hex: string): Uint8Array {
+  if (hex.length % 2 !== 0) throw new TypeError("invalid hex string");
+  const out = new Uint8Array(hex.length >> 1);
+  for (let i = 0; i < out.length; i++) {
+    const c1 = hex.charCodeAt(2 * i);
+    const c2 = hex.charCodeAt(2 * i + 1);
+    const hi = c1 < 128 ? (NIBBLE[c1] as number) : -1;
+    const lo = c2 < 128 ? (NIBBLE[c2] as number) : -1;
+    if (hi < 0 || lo < 0) throw new TypeError("invalid hex string");
+    out[i] = (hi << 4) | lo;
+  }
+  return out;
 }
 
 const B64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
-/** base64url without padding (RFC 7515 / JWK), platform independent. */
-export function toBase64Url(b: Uint8Array): string {
+const B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+function encode64(b: Uint8Array, alphabet: string, pad: boolean): string {
   let s = "";
   let i = 0;
   for (; i + 2 < b.length; i += 3) {
     const n = ((b[i] as number) << 16) | ((b[i + 1] as number) << 8) | (b[i + 2] as number);
-    s += B64URL[n >> 18]! + B64URL[(n >> 12) & 63]! + B64URL[(n >> 6) & 63]! + B64URL[n & 63]!;
+    s += alphabet[n >> 18]! + alphabet[(n >> 12) & 63]! + alphabet[(n >> 6) & 63]! + alphabet[n & 63]!;
   }
   const rest = b.length - i;
   if (rest === 1) {
     const n = (b[i] as number) << 16;
-    s += B64URL[n >> 18]! + B64URL[(n >> 12) & 63]!;
+    s += alphabet[n >> 18]! + alphabet[(n >> 12) & 63]! + (pad ? "==" : "");
   } else if (rest === 2) {
     const n = ((b[i] as number) << 16) | ((b[i + 1] as number) << 8);
-    s += B64URL[n >> 18]! + B64URL[(n >> 12) & 63]! + B64URL[(n >> 6) & 63]!;
+    s += alphabet[n >> 18]! + alphabet[(n >> 12) & 63]! + alphabet[(n >> 6) & 63]! + (pad ? "=" : "");
   }
   return s;
+}
+
+/** base64url without padding (RFC 7515 / JWK), platform independent. */
+export function toBase64Url(b: Uint8Array): string {
+  return encode64(b, B64URL, false);
+}
+
+/** Standard padded base64 (RFC 4648 §4), platform independent. */
+export function toBase64(b: Uint8Array): string {
+  return encode64(b, B64, true);
 }
 
 const B64URL_INV: Int16Array = /* @__PURE__ */ (() => {
@@ -155,6 +206,11 @@ export function fromBase64Url(s: string): Uint8Array {
     }
   }
   return out.subarray(0, o);
+}
+
+/** Decodes base64 (or base64url), padding optional: the same decoder as `fromBase64Url`. */
+export function fromBase64(s: string): Uint8Array {
+  return fromBase64Url(s);
 }
 
 // ---------------------------------------------------------------------------

@@ -7,12 +7,14 @@ import {
   constantTimeEqual,
   derToP1363,
   edSeed,
+  fromBase64,
   fromBase64Url,
   hexToBytes,
   i2osp,
   leftPad,
   p1363ToDer,
   parseSec1PrivateKey,
+  toBase64,
   toBase64Url,
   wrapPkcs8,
 } from "../../../src/mls/crypto/bytes.js";
@@ -21,6 +23,17 @@ import { LruCache } from "../../../src/mls/crypto/lru.js";
 const rand = (n: number): Uint8Array => crypto.getRandomValues(new Uint8Array(n));
 
 describe("bytes helpers", () => {
+  test("base64 (padded) and hex match Buffer for every length 0..70", () => {
+    for (let n = 0; n <= 70; n++) {
+      const b = rand(n);
+      expect(toBase64(b)).toBe(Buffer.from(b).toString("base64"));
+      expect(bytesToHex(fromBase64(toBase64(b)))).toBe(bytesToHex(b));
+      expect(bytesToHex(b)).toBe(Buffer.from(b).toString("hex"));
+      expect(hexToBytes(bytesToHex(b).toUpperCase())).toEqual(b);
+    }
+    expect(() => hexToBytes("abc")).toThrow(TypeError);
+    expect(() => hexToBytes("zz")).toThrow(TypeError);
+  });
   test("base64url matches Buffer for every length 0..70", () => {
     for (let n = 0; n <= 70; n++) {
       const b = rand(n);
