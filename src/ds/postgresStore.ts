@@ -16,6 +16,7 @@ import {
   DS_SCHEMA_VERSION,
   changedKeySuites,
   checkOneLastResortPerSuite,
+  checkRotationPackages,
   clientFromRow,
   decodeSignatureKeys,
   decodeClaimAnswer,
@@ -652,9 +653,7 @@ export class PostgresDsStore implements DeliveryServiceStore {
     packages: readonly NewDsKeypackage[],
     options: RotateSignatureKeyStoreOptions = {},
   ): Promise<RotateSignatureKeyStoreResult> {
-    checkOneLastResortPerSuite(packages);
-    if (packages.some((p) => p.ciphersuite !== ciphersuite))
-      throw new TypeError("a rotation stores packages of its own cipher suite only");
+    checkRotationPackages(packages, ciphersuite);
     const { clientId, userId } = client;
     return this.#tx(async (c): Promise<RotateSignatureKeyStoreResult> => {
       // Under the client's row lock: no upload of the old key can commit after this check.

@@ -12,6 +12,7 @@ import {
   LocalEventBus,
   changedKeySuites,
   checkOneLastResortPerSuite,
+  checkRotationPackages,
   clientFromRow,
   decodeSignatureKeys,
   decodeClaimAnswer,
@@ -330,9 +331,7 @@ export class SqliteDsStore implements DeliveryServiceStore {
     packages: readonly NewDsKeypackage[],
     options: RotateSignatureKeyStoreOptions = {},
   ): Promise<RotateSignatureKeyStoreResult> {
-    checkOneLastResortPerSuite(packages);
-    if (packages.some((p) => p.ciphersuite !== ciphersuite))
-      throw new TypeError("a rotation stores packages of its own cipher suite only");
+    checkRotationPackages(packages, ciphersuite);
     const db = this.#db;
     const { clientId, userId } = client;
     const run = db.transaction((): RotateSignatureKeyStoreResult => {

@@ -362,6 +362,13 @@ export function checkOneLastResortPerSuite(packages: readonly NewDsKeypackage[])
     throw new TypeError("at most one last-resort package per cipher suite in one call");
 }
 
+/** A rotation's packages: one cipher suite (the rotated one), at most one last-resort package. */
+export function checkRotationPackages(packages: readonly NewDsKeypackage[], ciphersuite: number): void {
+  checkOneLastResortPerSuite(packages);
+  if (packages.some((p) => p.ciphersuite !== ciphersuite))
+    throw new TypeError("a rotation stores packages of its own cipher suite only");
+}
+
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Serialize signature keys for a JSON/TEXT column. */

@@ -6,6 +6,7 @@
  */
 import { InvalidKeypackageError } from "../errors.js";
 import { Keypackage } from "../keypackage/keypackage.js";
+import { unparsableChainResult } from "../pki/status.js";
 import type { X509TrustStore, X509ValidationResult } from "../pki/validate.js";
 
 /** Why a package failed verification: a rule of `DsRule` and a message. */
@@ -63,16 +64,6 @@ export async function validateChain(
     return await validateCertificateChain(chain, trust, new Date(nowMs));
   } catch (err) {
     const text = err instanceof Error ? err.message : String(err);
-    return {
-      status: "invalid",
-      rule: "parse",
-      reason: `the certificate chain could not be validated: ${text.slice(0, 200)}`,
-      leafPublicKey: new Uint8Array(0),
-      notBefore: new Date(0),
-      notAfter: new Date(0),
-      serialNumber: "",
-      thumbprint: "",
-      certificate: new Uint8Array(0),
-    };
+    return unparsableChainResult(`the certificate chain could not be validated: ${text.slice(0, 200)}`);
   }
 }

@@ -55,6 +55,19 @@ export interface KeypackageMeta {
 }
 
 /** Key: `ref`. */
+/** The metadata columns of a key package row (what `listKeypackageMeta` returns). */
+export function keypackageMetaOf(r: KeypackageMeta): KeypackageMeta {
+  return {
+    ref: r.ref,
+    credentialId: r.credentialId,
+    ciphersuite: r.ciphersuite,
+    credentialType: r.credentialType,
+    notBefore: r.notBefore,
+    notAfter: r.notAfter,
+    lastResort: r.lastResort,
+  };
+}
+
 export interface KeypackageRow extends KeypackageMeta {
   /** TLS-encoded `KeyPackage`. Not secret, but stored encrypted where the backend encrypts. */
   keypackage: Uint8Array;

@@ -31,6 +31,7 @@ import {
   type RowOf,
   type StagedOp,
   type TableName,
+  keypackageMetaOf,
 } from "./contract.js";
 import type { DatabaseKey } from "./databaseKey.js";
 import { RecordDecryptionError, openRecord, recordAad, sealRecord, type RecordKeys } from "./encryption.js";
@@ -800,19 +801,7 @@ class Connection {
 
   async listKeypackageMeta(): Promise<KeypackageMeta[]> {
     const t = await this.#fresh();
-    const out: KeypackageMeta[] = [];
-    for (const r of t.keypackages.values()) {
-      out.push({
-        ref: r.ref,
-        credentialId: r.credentialId,
-        ciphersuite: r.ciphersuite,
-        credentialType: r.credentialType,
-        notBefore: r.notBefore,
-        notAfter: r.notAfter,
-        lastResort: r.lastResort,
-      });
-    }
-    return out;
+    return [...t.keypackages.values()].map(keypackageMetaOf);
   }
 
   async keypackageRefsForCredential(credentialId: string): Promise<string[]> {

@@ -5,7 +5,7 @@
  * HMAC `h`. Kept to migrate such databases (indexeddb.ts reads them once and rewrites them as a
  * snapshot) and so that tests can build one.
  */
-import { type KeypackageMeta, type RowOf, type TableName } from "./contract.js";
+import { keypackageMetaOf, type KeypackageMeta, type RowOf, type TableName } from "./contract.js";
 import { macRecord, openRecord, recordAad, sealRecord, type RecordKeys } from "./encryption.js";
 
 /** The last schema version of this format. */
@@ -150,15 +150,7 @@ const SPECS: { [T in TableName]: IdbSpec<T> } = {
   },
   keypackages: {
     keyPath: "ref",
-    clear: (key, r) => ({
-      ref: key,
-      credentialId: r.credentialId,
-      ciphersuite: r.ciphersuite,
-      credentialType: r.credentialType,
-      notBefore: r.notBefore,
-      notAfter: r.notAfter,
-      lastResort: r.lastResort,
-    }),
+    clear: (key, r) => ({ ...keypackageMetaOf(r), ref: key }),
     secret: (r) => new Writer().str(r.initKey).str(r.encryptionKey).bytes(r.keypackage).done(),
     decode: (rec, s) => {
       const rd = new Reader(s);

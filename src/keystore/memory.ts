@@ -9,6 +9,7 @@ import {
   type RowOf,
   type StagedOp,
   type TableName,
+  keypackageMetaOf,
 } from "./contract.js";
 
 type Tables = { [T in TableName]: Map<string, RowOf[T]> };
@@ -50,15 +51,7 @@ export class MemoryKeystore implements Keystore {
 
   async listKeypackageMeta(): Promise<KeypackageMeta[]> {
     this.#check();
-    return [...this.#tables.keypackages.values()].map((r) => ({
-      ref: r.ref,
-      credentialId: r.credentialId,
-      ciphersuite: r.ciphersuite,
-      credentialType: r.credentialType,
-      notBefore: r.notBefore,
-      notAfter: r.notAfter,
-      lastResort: r.lastResort,
-    }));
+    return [...this.#tables.keypackages.values()].map(keypackageMetaOf);
   }
 
   async keypackageRefsForCredential(credentialId: string): Promise<string[]> {

@@ -8,6 +8,7 @@ import { CredentialType } from "../credential/credentialType.js";
 import { SignatureScheme, type HashName } from "../mls/ciphersuite.js";
 import { toBase64Url } from "../mls/crypto/bytes.js";
 import { hash } from "../mls/hash.js";
+import type { X509ValidationResult } from "./validate.js";
 
 const JWK_CURVES: Partial<Record<SignatureScheme, { kty: "OKP" | "EC"; crv: string }>> = {
   [SignatureScheme.ED25519]: { kty: "OKP", crv: "Ed25519" },
@@ -38,6 +39,21 @@ export function jwkThumbprint(scheme: SignatureScheme, publicKey: Uint8Array, ha
 }
 
 /** CoreCrypto's `DeviceStatus`: the standalone status of a device credential at a moment. */
+/** The answer for a chain that could not be parsed or validated at all (status `invalid`, rule `parse`). */
+export function unparsableChainResult(reason: string): X509ValidationResult {
+  return {
+    status: "invalid",
+    rule: "parse",
+    reason,
+    leafPublicKey: new Uint8Array(0),
+    notBefore: new Date(0),
+    notAfter: new Date(0),
+    serialNumber: "",
+    thumbprint: "",
+    certificate: new Uint8Array(0),
+  };
+}
+
 export enum DeviceStatus {
   Valid = 1,
   Expired = 2,

@@ -14,6 +14,7 @@ import { hash } from "../mls/hash.js";
 import { pkiEngine } from "./engine.js";
 import { parseCertificate, parsedOf, parseCrl, subjectKey, type ParsedCertificate } from "./certificate.js";
 import { extractIdentity, IdentityError, type CertificateIdentity } from "./identity.js";
+import { unparsableChainResult } from "./status.js";
 
 /** The status of a certificate chain at a moment. */
 export type X509Status = "valid" | "expired" | "not_yet_valid" | "revoked" | "invalid";
@@ -75,21 +76,9 @@ export async function validateCertificateChain(
   at: Date,
 ): Promise<X509ValidationResult> {
   const leafDer = chainDer[0];
-  const empty: X509ValidationResult = {
-    status: "invalid",
-    rule: "parse",
-    reason: "empty certificate chain",
-    leafPublicKey: new Uint8Array(0),
-    notBefore: new Date(0),
-    notAfter: new Date(0),
-    serialNumber: "",
-    thumbprint: "",
-    certificate: new Uint8Array(0),
-  };
-  if (leafDer === undefined) return empty;
+  if (leafDer === undefined) return unparsableChainResult("empty certificate chain");
   const base: X509ValidationResult = {
-    ...empty,
-    reason: "the leaf certificate does not decode",
+    ...unparsableChainResult("the leaf certificate does not decode"),
     thumbprint: bytesToHex(hash("SHA-256", leafDer)),
     certificate: Uint8Array.from(leafDer),
   };

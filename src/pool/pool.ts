@@ -168,9 +168,14 @@ export class KeypackagePool {
    */
   async sync(): Promise<PoolSyncReport> {
     await Promise.allSettled([...this.#hookWork]);
+    return this.#exclusive(() => this.#sync());
+  }
+
+  /** Run `work` alone (one sync or rotation at a time); a failure makes the next sync a full one. */
+  async #exclusive<R>(work: () => Promise<R>): Promise<R> {
     const release = await this.#mutex.acquire();
     try {
-      return await this.#sync();
+      return await work();
     } catch (err) {
       this.#needFull = true;
       throw err;
@@ -214,9 +219,8 @@ export class KeypackagePool {
   async rotateCredential(newCredential: CredentialRef): Promise<PoolSyncReport> {
     if (!(newCredential instanceof CredentialRef))
       throw new TypeError("newCredential must be a CredentialRef");
-    const release = await this.#mutex.acquire();
     const started = Date.now();
-    try {
+    return this.#exclusive(async () => {
       let ctx = await this.#load();
       if (ctx.state.rotating !== undefined && ctx.state.rotating.to !== newCredential.id) {
         await this.#completeRotation(ctx);
@@ -237,12 +241,7 @@ export class KeypackagePool {
       await this.#completeRotation(ctx);
       this.#needFull = true;
       return await this.#sync();
-    } catch (err) {
-      this.#needFull = true;
-      throw err;
-    } finally {
-      release();
-    }
+    });
   }
 
   /**
