@@ -5,7 +5,15 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import "../../src/keystore/sqlite.js";
 import { CoreCrypto, Database, DatabaseKey, SignatureScheme } from "../../src/index.js";
+import {
+  BasicConstraintsExtension,
+  KeyUsageFlags,
+  KeyUsagesExtension,
+  SubjectAlternativeNameExtension,
+  X509CertificateGenerator,
+} from "@peculiar/x509";
 import { createDevCa } from "../../src/pki/devCa.js";
+import { wireClientIdUri, wireHandleUri } from "../../src/pki/wireUri.js";
 import { DAY, device, testCa, wireId } from "./helpers.js";
 
 const NOW = () => new Date();
@@ -166,5 +174,44 @@ describe("the PKI environment in a SQLite keystore", () => {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe("validateCertificateChain: CA basic constraints (RFC 5280 §4.2.1.9)", () => {
+  it("refuses a leaf that is itself a CA certificate, even with a valid Wire identity", async () => {
+    const ca = await testCa("P-256");
+    const ecdsa = { name: "ECDSA", namedCurve: "P-256", hash: "SHA-256" } as const;
+    const signingKey = await crypto.subtle.importKey(
+      "pkcs8",
+      Uint8Array.from(ca.intermediate.privateKeyPkcs8 as Uint8Array),
+      ecdsa,
+      false,
+      ["sign"],
+    );
+    const keys = (await crypto.subtle.generateKey(ecdsa, true, ["sign", "verify"])) as CryptoKeyPair;
+    const id = wireId(9);
+    const leaf = await X509CertificateGenerator.create({
+      serialNumber: "0badc0de",
+      subject: "O=wire.example, CN=Not A Device",
+      issuer: ca.intermediate.subject,
+      notBefore: new Date(Date.now() - DAY),
+      notAfter: new Date(Date.now() + 30 * DAY),
+      signingAlgorithm: ecdsa,
+      publicKey: keys.publicKey,
+      signingKey,
+      extensions: [
+        new BasicConstraintsExtension(true, undefined, true),
+        new KeyUsagesExtension(KeyUsageFlags.digitalSignature | KeyUsageFlags.keyCertSign, true),
+        new SubjectAlternativeNameExtension([
+          { type: "url", value: wireClientIdUri(id) },
+          { type: "url", value: wireHandleUri("notadevice", "wire.example") },
+        ]),
+      ],
+    });
+    const chain = [new Uint8Array(leaf.rawData), ca.intermediate.der];
+    expect(await validateCertificateChain(chain, { anchors: [ca.root.der] }, NOW())).toMatchObject({
+      status: "invalid",
+      rule: "basic_constraints",
+    });
   });
 });
