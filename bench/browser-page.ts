@@ -25,6 +25,14 @@ interface Side {
   removeFor(cred: unknown): Promise<void>;
   /** A second session on the same database: open it and list. */
   secondOpenAndList(): Promise<number>;
+  /** Ours on IndexedDB: fold the log into the snapshot now; ms and the log bytes folded. */
+  compact?(): Promise<{ ms: number; bytes: number }>;
+}
+
+/** What the IndexedDB keystore exposes for inspection (not part of the `Keystore` contract). */
+interface CompactableKeystore {
+  readonly stats: { logBytes: number };
+  compact(): Promise<void>;
 }
 
 const transport = {
@@ -40,9 +48,8 @@ let keyBytes = crypto.getRandomValues(new Uint8Array(32));
 
 async function ours(name: string | undefined): Promise<Side> {
   const key = new DatabaseKey(keyBytes);
-  const session = await CoreCrypto.open(
-    name === undefined ? await Database.inMemory() : await Database.open(name, key),
-  );
+  const db = name === undefined ? await Database.inMemory() : await Database.open(name, key);
+  const session = await CoreCrypto.open(db);
   const clientId = ClientId.parse(`${USER}:${DEVICE}@${DOMAIN}`);
   return {
     addCredential: () => session.transaction((tx) => tx.addCredential(Credential.basic(SUITE, clientId))),
@@ -58,6 +65,17 @@ async function ours(name: string | undefined): Promise<Side> {
       await second.close();
       return n;
     },
+    ...(name === undefined
+      ? {}
+      : {
+          async compact() {
+            const ks = db.keystore as unknown as CompactableKeystore;
+            const bytes = ks.stats.logBytes;
+            const t0 = performance.now();
+            await ks.compact();
+            return { ms: performance.now() - t0, bytes };
+          },
+        }),
   };
 }
 
@@ -195,6 +213,12 @@ const convs = new Map<string, ConvSides>();
 const sides = new Map<string, { side: Side; base: unknown }>();
 let dbNo = 0;
 
+/**
+ * A pause before a timed operation: all databases of an origin share one IndexedDB backend, so
+ * the other side's writes still being flushed would otherwise land in this side's timing.
+ */
+const settle = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 100));
+
 async function timed<T>(fn: () => Promise<T>): Promise<{ ms: number; value: T }> {
   const t0 = performance.now();
   const value = await fn();
@@ -216,6 +240,7 @@ const api = {
     const side = impl === "ours" ? await ours(name) : await theirs(name);
     const cred = await side.addCredential();
     await side.generate(cred, 2); // warm the session's credential path
+    await settle();
     return (await timed(() => side.generate(cred, n))).ms;
   },
 
@@ -227,6 +252,29 @@ const api = {
       return side.list();
     });
     return { ms: r.ms, n: r.value };
+  },
+
+  /**
+   * The WebCrypto calls ours makes for `n` key packages and nothing else: per package two X25519
+   * key pairs (generateKey + exportKey "jwk") and two Ed25519 signatures (a cached key); ms.
+   */
+  async generateFloor(n: number): Promise<number> {
+    const s = crypto.subtle;
+    const kp = (await s.generateKey({ name: "Ed25519" }, false, ["sign", "verify"])) as CryptoKeyPair;
+    const msg = crypto.getRandomValues(new Uint8Array(200));
+    const x = async (): Promise<JsonWebKey> => {
+      const k = (await s.generateKey({ name: "X25519" }, true, ["deriveBits"])) as CryptoKeyPair;
+      return s.exportKey("jwk", k.privateKey);
+    };
+    await settle();
+    const t0 = performance.now();
+    for (let i = 0; i < n; i++) {
+      await x();
+      await x();
+      await s.sign({ name: "Ed25519" }, kp.privateKey, msg);
+      await s.sign({ name: "Ed25519" }, kp.privateKey, msg);
+    }
+    return performance.now() - t0;
   },
 
   /** Median of bare IndexedDB read-write transactions putting one 1 KiB record (the floor of any commit). */
@@ -270,6 +318,7 @@ const api = {
       convs.set(id, c);
     }
     const kps = await c.joinerPackages(n);
+    await settle();
     const welcomes: unknown[] = [];
     const t0 = performance.now();
     for (const kp of kps) welcomes.push(await c.createAdd(kp));
@@ -304,18 +353,28 @@ const api = {
     id: string,
     extra: number,
     second: boolean,
-  ): Promise<{ list: number; remove: number; open?: number; counts: number[] }> {
+  ): Promise<{
+    list: number;
+    remove: number;
+    open?: number;
+    compact?: { ms: number; bytes: number };
+    counts: number[];
+  }> {
     const { side } = sides.get(id) as { side: Side };
     const cred = await side.addCredential();
     await side.generate(cred, extra);
+    await settle();
     const list = await timed(() => side.list());
+    await settle();
     const remove = await timed(() => side.removeFor(cred));
     const after = await side.list();
     const open = second ? await timed(() => side.secondOpenAndList()) : undefined;
+    const compact = side.compact === undefined ? undefined : await side.compact();
     return {
       list: list.ms,
       remove: remove.ms,
       open: open?.ms,
+      compact,
       counts: [list.value, after, ...(open ? [open.value] : [])],
     };
   },

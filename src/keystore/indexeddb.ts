@@ -50,7 +50,13 @@ import {
   type Entry,
   type Manifest,
 } from "./logFormat.js";
-import { SharedLock, defaultLockManager, type LockManagerLike, type TransactionLock } from "./sharedLock.js";
+import {
+  SharedLock,
+  defaultLockManager,
+  unref as unrefTimer,
+  type LockManagerLike,
+  type TransactionLock,
+} from "./sharedLock.js";
 
 /** IndexedDB version of the commit-log format (1–2: the per-row format, migrated at open). */
 export const INDEXEDDB_SCHEMA_VERSION = 3;
@@ -89,6 +95,12 @@ export interface CompactionOptions {
   maxLogBytes?: number;
   /** Target plaintext size of a snapshot chunk (default 64 KiB). */
   chunkBytes?: number;
+  /**
+   * Wait for this many ms without a commit before compacting (default 300), so compaction runs
+   * between bursts of transactions, not in their middle. A log past 4× the limits is compacted
+   * at the next idle moment whatever the traffic.
+   */
+  quietMs?: number;
 }
 
 export interface IndexedDbOptions {
@@ -585,6 +597,7 @@ const DEFAULT_COMPACTION: Required<CompactionOptions> = {
   maxLogRecords: 32,
   maxLogBytes: 1 << 20,
   chunkBytes: 64 << 10,
+  quietMs: 300,
 };
 
 /**
@@ -612,6 +625,7 @@ class Connection {
   #stale = false;
   #refreshing: Promise<void> | undefined;
   #compactPending = false;
+  #compactTimer: ReturnType<typeof setTimeout> | undefined;
   #compacting: Promise<void> | undefined;
   #failure: MlsKeypackagesError | undefined;
 
@@ -939,24 +953,50 @@ class Connection {
 
   // ---- compaction ----
 
+  /**
+   * Schedule a compaction once the log is past its limits: after `quietMs` without a commit and
+   * when the page is idle, so it does not compete with a burst of transactions. Past 4× the limits
+   * it no longer waits for a quiet moment.
+   */
   #maybeCompact(): void {
     const c = this.#compaction;
     if (c === undefined || this.#compactPending) return;
     const st = this.stats;
     if (st.logRecords < c.maxLogRecords && st.logBytes < c.maxLogBytes) return;
-    this.#compactPending = true;
+    const overdue = st.logRecords >= 4 * c.maxLogRecords || st.logBytes >= 4 * c.maxLogBytes;
+    if (this.#compactTimer !== undefined) {
+      clearTimeout(this.#compactTimer);
+      this.#compactTimer = undefined;
+    }
     const run = (): void => {
+      // A transaction is running: try again after it.
+      if (this.#lock.active && !overdue) return this.#maybeCompactLater(c.quietMs);
+      this.#compactPending = true;
       this.compact()
         .catch(() => undefined) // retried after a later commit; the log stays valid meanwhile
         .finally(() => {
           this.#compactPending = false;
         });
     };
-    // When the page is idle (soon in any case), not in the middle of the application's work.
-    const idle = (globalThis as { requestIdleCallback?: (cb: () => void, o: { timeout: number }) => void })
-      .requestIdleCallback;
-    if (typeof idle === "function") idle(run, { timeout: 500 });
-    else setTimeout(run, 20);
+    const onIdle = (): void => {
+      this.#compactTimer = undefined;
+      const idle = (globalThis as { requestIdleCallback?: (cb: () => void, o: { timeout: number }) => void })
+        .requestIdleCallback;
+      if (typeof idle === "function") idle(run, { timeout: 500 });
+      else run();
+    };
+    if (overdue) onIdle();
+    else this.#compactTimer = unrefTimer(setTimeout(onIdle, c.quietMs));
+  }
+
+  #maybeCompactLater(ms: number): void {
+    if (this.#compactTimer !== undefined || this.#db === undefined) return;
+    this.#compactTimer = unrefTimer(
+      setTimeout(() => {
+        this.#compactTimer = undefined;
+        this.#maybeCompact();
+      }, ms),
+    );
   }
 
   /**
@@ -1095,6 +1135,8 @@ class Connection {
     const db = this.#db;
     if (db === undefined) return;
     this.#db = undefined;
+    if (this.#compactTimer !== undefined) clearTimeout(this.#compactTimer);
+    this.#compactTimer = undefined;
     this.#lock.close();
     this.#channel?.close();
     db.close();

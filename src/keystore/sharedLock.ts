@@ -41,7 +41,8 @@ export interface SharedLockOptions {
 
 type Timer = ReturnType<typeof setTimeout>;
 
-function unref(t: Timer): Timer {
+/** A timer that does not keep Node.js alive (browsers: unchanged). */
+export function unref(t: Timer): Timer {
   (t as { unref?: () => void }).unref?.();
   return t;
 }

@@ -87,8 +87,20 @@ try {
 }
 </script></body></html>`;
 
-/** Serves `routes` (URL path -> response) on an ephemeral 127.0.0.1 port. */
-export async function serveStatic(routes: Readonly<Record<string, StaticRoute>>): Promise<StaticServer> {
+/**
+ * Response headers that make the page cross-origin isolated (COOP + COEP): Chromium then gives
+ * `performance.now()` a 5 µs resolution instead of 100 µs (benchmarks).
+ */
+export const CROSS_ORIGIN_ISOLATED: Readonly<Record<string, string>> = {
+  "cross-origin-opener-policy": "same-origin",
+  "cross-origin-embedder-policy": "require-corp",
+};
+
+/** Serves `routes` (URL path -> response) on an ephemeral 127.0.0.1 port, with `headers` on every response. */
+export async function serveStatic(
+  routes: Readonly<Record<string, StaticRoute>>,
+  headers: Readonly<Record<string, string>> = {},
+): Promise<StaticServer> {
   const server: Server = createServer((req, res) => {
     const path = new URL(req.url ?? "/", "http://127.0.0.1").pathname;
     const route = routes[path];
@@ -96,7 +108,9 @@ export async function serveStatic(routes: Readonly<Record<string, StaticRoute>>)
       res.writeHead(404, { "content-type": "text/plain" }).end("not found");
       return;
     }
-    res.writeHead(200, { "content-type": route.contentType, "cache-control": "no-store" }).end(route.body);
+    res
+      .writeHead(200, { ...headers, "content-type": route.contentType, "cache-control": "no-store" })
+      .end(route.body);
   });
   await new Promise<void>((ok, fail) => {
     server.once("error", fail);

@@ -342,6 +342,40 @@ describe("IndexedDB keystore: compaction", () => {
     await again.close();
   });
 
+  it("waits for a quiet moment: no compaction while commits keep coming, one soon after they stop", async () => {
+    const ks = await open("quiet", DatabaseKey.generate(), {
+      compaction: { maxLogRecords: 4, quietMs: 150 },
+    });
+    const cred = credentialRow();
+    await ks.commit([{ kind: "put", table: "credentials", key: cred.id, row: cred }]);
+    // 10 commits 40 ms apart: past maxLogRecords, below 4× it, never 150 ms without a commit.
+    for (let i = 0; i < 10; i++) {
+      await ks.commit([
+        { kind: "put", table: "kv", key: `q${i}`, row: { key: `q${i}`, value: randomBytes(4) } },
+      ]);
+      await new Promise((r) => setTimeout(r, 40));
+      expect(ks.stats.compactions).toBe(0);
+    }
+    expect(ks.stats.logRecords).toBe(11);
+    await vi.waitFor(() => expect(ks.stats.compactions).toBe(1), { timeout: 5_000 });
+    await vi.waitFor(() => expect(ks.stats.logRecords).toBe(0), { timeout: 5_000 });
+    await ks.close();
+  });
+
+  it("a log past 4× its limits is compacted even while commits keep coming", async () => {
+    const ks = await open("overdue", DatabaseKey.generate(), {
+      compaction: { maxLogRecords: 4, quietMs: 60_000 },
+    });
+    for (let i = 0; i < 40 && ks.stats.compactions === 0; i++) {
+      await ks.commit([
+        { kind: "put", table: "kv", key: `o${i}`, row: { key: `o${i}`, value: randomBytes(4) } },
+      ]);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    await vi.waitFor(() => expect(ks.stats.compactions).toBeGreaterThan(0), { timeout: 5_000 });
+    await ks.close();
+  });
+
   it("compaction rewrites only the buckets whose rows changed", async () => {
     const cred = credentialRow();
     const ks = await open("incremental", DatabaseKey.generate(), { compaction: { chunkBytes: 8192 } });

@@ -45,6 +45,8 @@ export function randomBytes(n: number): Uint8Array {
 // JavaScript takes a few µs. So the key schedule, secret tree, tree hashes and HPKE's KDF run
 // synchronously, and the engine's sync paths (`expandSync`, `digestSync`) apply in browsers too.
 
+const ONE = Uint8Array.of(1);
+
 const NOBLE_HASH = { "SHA-256": sha256, "SHA-384": sha384, "SHA-512": sha512 } as const;
 
 /** HMAC/HKDF primitives bound to one hash; reused by the HPKE module. */
@@ -71,6 +73,14 @@ export function makeWebHmac(hash: HashAlgorithm): WebHmac {
   };
   const expandSync = (prk: Uint8Array, info: readonly Uint8Array[], len: number): Uint8Array => {
     if (len > 255 * size) throw new CryptoError("HKDF-Expand: output too long");
+    if (len <= size && len > 0) {
+      // One block (RFC 5869 Section 2.3): T(1) = HMAC(PRK, info | 0x01). Most MLS derivations
+      // (secrets, keys, nonces) are one block; this skips the general loop's extra HMAC copy.
+      const m = hmac.create(h, prk);
+      for (const part of info) m.update(part);
+      const t = m.update(ONE).digest();
+      return len === size ? t : t.slice(0, len);
+    }
     return hkdfExpand(h, prk, info.length === 1 ? (info[0] as Uint8Array) : concatBytes(...info), len);
   };
   return {

@@ -5,7 +5,7 @@
  * No `node:` imports (bundled for browsers).
  * @module
  */
-import { x25519 } from "@noble/curves/ed25519.js";
+import { ed25519, x25519 } from "@noble/curves/ed25519.js";
 import { x448 } from "@noble/curves/ed448.js";
 import { p256, p384, p521 } from "@noble/curves/nist.js";
 import { CryptoError } from "../../errors.js";
@@ -72,14 +72,40 @@ interface WebDh {
   dh(sk: Uint8Array, pk: Uint8Array): Promise<Uint8Array>;
 }
 
+const ED = ed25519.Point;
+
+/**
+ * X25519(sk, 9) (RFC 7748 Section 6.1), computed on the Edwards curve: the clamped scalar times
+ * the Ed25519 base point (precomputed tables, constant time in @noble/curves), mapped to its
+ * Montgomery u = (Z + Y) / (Z - Y) (RFC 7748 Section 4.1). Same result as the Montgomery ladder
+ * on u = 9, about twice as fast.
+ */
+export function x25519PublicKey(sk: Uint8Array): Uint8Array {
+  if (sk.length !== 32) throw new CryptoError("X25519: a private key is 32 bytes");
+  let k = 0n;
+  for (let i = 31; i >= 0; i--) {
+    let b = sk[i] as number;
+    if (i === 31) b = (b & 127) | 64;
+    else if (i === 0) b &= 248;
+    k = (k << 8n) | BigInt(b);
+  }
+  // The base point has prime order L, so k·B = (k mod L)·B; k mod L = 0 (probability ~2^-250) takes the ladder.
+  const n = ED.Fn.create(k);
+  if (n === 0n) return x25519.getPublicKey(sk);
+  const p = ED.BASE.multiply(n);
+  const Fp = ED.Fp;
+  return Fp.toBytes(Fp.mul(Fp.add(p.Z, p.Y), Fp.inv(Fp.sub(p.Z, p.Y))));
+}
+
 function nobleX(curve: typeof x25519, nSk: number): WebDh {
+  const pub = curve === x25519 ? x25519PublicKey : (sk: Uint8Array) => curve.getPublicKey(sk);
   return {
     async generate() {
       const sk = randomBytes(nSk);
-      return { sk, pk: curve.getPublicKey(sk) };
+      return { sk, pk: pub(sk) };
     },
     async publicOf(sk) {
-      return curve.getPublicKey(sk);
+      return pub(sk);
     },
     async dh(sk, pk) {
       return curve.getSharedSecret(sk, pk);

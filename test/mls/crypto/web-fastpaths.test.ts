@@ -1,0 +1,97 @@
+/**
+ * The WebCrypto provider's fast paths against independent references: one-block HKDF-Expand
+ * (RFC 5869) against node:crypto's hkdf, X25519 public keys on the Edwards curve (RFC 7748)
+ * against the RFC's vector and the Montgomery ladder, and key pairs made on either thread
+ * against native X25519 agreement.
+ */
+import { hkdfSync, webcrypto } from "node:crypto";
+import { x25519 } from "@noble/curves/ed25519.js";
+import { describe, expect, test } from "vitest";
+import { bytesToHex, hexToBytes } from "../../../src/mls/crypto/bytes.js";
+import { x25519PublicKey } from "../../../src/mls/crypto/webcrypto-hpke.js";
+import { makeWebHmac } from "../../../src/mls/crypto/web-primitives.js";
+import { createWebCryptoProvider } from "../../../src/mls/crypto/webcrypto.js";
+import { getCiphersuiteFromId } from "ts-mls/crypto/ciphersuite.js";
+
+const rand = (n: number): Uint8Array => crypto.getRandomValues(new Uint8Array(n));
+
+describe("HKDF-Expand (RFC 5869 Section 2.3)", () => {
+  for (const hash of ["SHA-256", "SHA-384", "SHA-512"] as const) {
+    test(`${hash}: every length up to two blocks, info in one or several parts`, () => {
+      const h = makeWebHmac(hash);
+      const node = hash.replace("-", "").toLowerCase();
+      for (const len of [1, 12, 16, 31, 32, 33, 48, 63, 64, 65, 100, 128]) {
+        const ikm = rand(h.size);
+        const salt = rand(h.size);
+        const info = [rand(7), rand(0), rand(40)];
+        // node's hkdf = Expand(Extract(salt, ikm), info, len), Extract = HMAC(salt, ikm).
+        const want = bytesToHex(new Uint8Array(hkdfSync(node, ikm, salt, Buffer.concat(info), len)));
+        const prk = h.macSync(salt, ikm);
+        expect(bytesToHex(h.expandSync(prk, info, len))).toBe(want);
+        expect(bytesToHex(h.expandSync(prk, [Buffer.concat(info)], len))).toBe(want);
+      }
+    });
+  }
+
+  test("RFC 5869 test case 1 (SHA-256, 42 bytes) and its first block", () => {
+    const h = makeWebHmac("SHA-256");
+    const prk = hexToBytes("077709362c2e32df0ddc3f0dc47bba6390b6c73bb50f9c3122ec844ad7c2b3e5");
+    const info = hexToBytes("f0f1f2f3f4f5f6f7f8f9");
+    const okm = "3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf34007208d5b887185865";
+    expect(bytesToHex(h.expandSync(prk, [info], 42))).toBe(okm);
+    expect(bytesToHex(h.expandSync(prk, [info], 32))).toBe(okm.slice(0, 64));
+    expect(bytesToHex(h.expandSync(prk, [info.subarray(0, 3), info.subarray(3)], 16))).toBe(okm.slice(0, 32));
+  });
+});
+
+describe("X25519 public keys on the Edwards curve (RFC 7748)", () => {
+  test("RFC 7748 Section 6.1: Alice's and Bob's public keys", () => {
+    const alice = hexToBytes("77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a");
+    const bob = hexToBytes("5dab087e624a8a4b79e17f8b83800ee66f3bb1292618b6fd1c2f8b27ff88e0eb");
+    expect(bytesToHex(x25519PublicKey(alice))).toBe(
+      "8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a",
+    );
+    expect(bytesToHex(x25519PublicKey(bob))).toBe(
+      "de9edb7d7b7dc1b4d35b61c2ece435373f8343c85b78674dadfc7e146f882b4f",
+    );
+  });
+
+  test("matches the Montgomery ladder on 500 random keys, and edge scalars", () => {
+    const keys = Array.from({ length: 500 }, () => rand(32));
+    keys.push(
+      new Uint8Array(32),
+      new Uint8Array(32).fill(255),
+      Uint8Array.of(9, ...new Array<number>(31).fill(0)),
+    );
+    for (const sk of keys) expect(bytesToHex(x25519PublicKey(sk))).toBe(bytesToHex(x25519.getPublicKey(sk)));
+  });
+
+  test("refuses a key that is not 32 bytes", () => {
+    expect(() => x25519PublicKey(rand(31))).toThrow(/32 bytes/);
+  });
+});
+
+describe("X25519 key pairs of the WebCrypto provider", () => {
+  test("pairs made ahead on native X25519 open what is sealed to them", async () => {
+    const p = createWebCryptoProvider({
+      subtle: webcrypto.subtle as unknown as SubtleCrypto,
+      nativeX25519: true,
+    });
+    const cs = await p.getCiphersuiteImpl(getCiphersuiteFromId(1));
+    const pairs = await Promise.all(Array.from({ length: 12 }, () => cs.hpke.generateKeyPair()));
+    // Then one at a time, after the crypto thread had time to make pairs ahead.
+    for (let i = 0; i < 6; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+      pairs.push(await cs.hpke.generateKeyPair());
+    }
+    for (const kp of pairs) {
+      const sk = await cs.hpke.exportPrivateKey(kp.privateKey);
+      const pk = await cs.hpke.exportPublicKey(kp.publicKey);
+      expect(bytesToHex(pk)).toBe(bytesToHex(x25519.getPublicKey(sk)));
+      // Seal to the pair and open with it: the HPKE round trip uses native X25519 agreement.
+      const { ct, enc } = await cs.hpke.seal(kp.publicKey, Uint8Array.of(1, 2, 3), new Uint8Array(0));
+      const pt = await cs.hpke.open(kp.privateKey, enc, ct, new Uint8Array(0));
+      expect([...pt]).toEqual([1, 2, 3]);
+    }
+  });
+});
