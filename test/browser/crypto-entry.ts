@@ -20,6 +20,7 @@ import {
 } from "../../src/mls/crypto/labels.js";
 import { ciphersuiteImpl, isNodeRuntime, selectCryptoProvider } from "../../src/mls/crypto/select.js";
 import type { CryptoProvider } from "../../src/mls/crypto/types.js";
+import { syncHash } from "../../src/mls/crypto/web-hash.js";
 import { createWebCryptoProvider, webCryptoProvider } from "../../src/mls/crypto/webcrypto.js";
 import { WireFormats } from "../../src/mls/framing/types.js";
 import { readMlsMessage, writeMlsMessage } from "../../src/mls/group/codec.js";
@@ -201,8 +202,10 @@ async function env(): Promise<{
   secureContext: boolean;
   nativeEd25519: boolean;
   nativeX25519: boolean;
+  wasmSha256: boolean;
 }> {
   const subtle = globalThis.crypto.subtle;
+  await ciphersuiteImpl(1, webCryptoProvider); // loads the WebAssembly hashes
   const probe = async (f: () => Promise<unknown>) =>
     f().then(
       () => true,
@@ -214,6 +217,7 @@ async function env(): Promise<{
     secureContext: globalThis.isSecureContext,
     nativeEd25519: await probe(() => subtle.generateKey({ name: "Ed25519" }, false, ["sign"])),
     nativeX25519: await probe(() => subtle.generateKey({ name: "X25519" }, false, ["deriveBits"])),
+    wasmSha256: syncHash("SHA-256").backend === "wasm",
   };
 }
 

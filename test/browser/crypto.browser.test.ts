@@ -31,6 +31,7 @@ interface CryptoTestApi {
     secureContext: boolean;
     nativeEd25519: boolean;
     nativeX25519: boolean;
+    wasmSha256: boolean;
   }>;
 }
 
@@ -101,6 +102,8 @@ describe("WebCrypto provider in headless Chromium", () => {
     expect(result.env.isNode).toBe(false);
     expect(result.env.secureContext).toBe(true);
     expect(result.env.selectedIsWebCrypto).toBe(true);
+    // The provider hashes with hash-wasm's WebAssembly SHA-2 in Chromium (web-hash.ts).
+    expect(result.env.wasmSha256).toBe(true);
     console.info(
       `[browser] native Ed25519: ${result.env.nativeEd25519}, native X25519: ${result.env.nativeX25519}`,
     );

@@ -6,13 +6,11 @@
  */
 import { chacha20poly1305 } from "@noble/ciphers/chacha.js";
 import { CryptoError } from "../../errors.js";
-import { expand as hkdfExpand } from "@noble/hashes/hkdf.js";
-import { hmac } from "@noble/hashes/hmac.js";
-import { sha256, sha384, sha512 } from "@noble/hashes/sha2.js";
-import { concatBytes, constantTimeEqual } from "./bytes.js";
+import { constantTimeEqual } from "./bytes.js";
 import { LruCache, bytesKey } from "./lru.js";
 import { AEADS, AEAD_TAG, HASH_SIZE } from "./suites.js";
 import type { AeadAlgorithm, HashAlgorithm } from "./types.js";
+import { hkdfExpandSync, hmacSync, syncHash } from "./web-hash.js";
 
 /** Which X25519/Ed25519 operations use the engine's native WebCrypto. */
 export interface Native25519 {
@@ -38,16 +36,12 @@ export function randomBytes(n: number): Uint8Array {
 }
 
 // ---------------------------------------------------------------------------
-// Hash, HMAC and HKDF (RFC 5869), synchronous (@noble/hashes)
+// Hash, HMAC and HKDF (RFC 5869), synchronous (web-hash.ts)
 // ---------------------------------------------------------------------------
 // Every SubtleCrypto call is a round trip to the browser's crypto thread (plus an importKey
-// per HMAC key), ~20-100 µs each, while the inputs here are a few hundred bytes: hashing them in
-// JavaScript takes a few µs. So the key schedule, secret tree, tree hashes and HPKE's KDF run
+// per HMAC key), ~20-100 µs each, while the inputs here are a few hundred bytes: hashing them
+// synchronously takes 1-7 µs. So the key schedule, secret tree, tree hashes and HPKE's KDF run
 // synchronously, and the engine's sync paths (`expandSync`, `digestSync`) apply in browsers too.
-
-const ONE = Uint8Array.of(1);
-
-const NOBLE_HASH = { "SHA-256": sha256, "SHA-384": sha384, "SHA-512": sha512 } as const;
 
 /** HMAC/HKDF primitives bound to one hash; reused by the HPKE module. */
 export interface WebHmac {
@@ -62,27 +56,13 @@ export interface WebHmac {
   digestSync(data: Uint8Array): Uint8Array;
 }
 
+/** HMAC/HKDF over the fastest synchronous `hash` loaded (call `loadWasmHashes()` first to get WebAssembly). */
 export function makeWebHmac(hash: HashAlgorithm): WebHmac {
   const size = HASH_SIZE[hash];
-  const h = NOBLE_HASH[hash];
-  const macSync = (key: Uint8Array, ...parts: Uint8Array[]): Uint8Array => {
-    if (parts.length === 1) return hmac(h, key, parts[0] as Uint8Array);
-    const m = hmac.create(h, key);
-    for (const p of parts) m.update(p);
-    return m.digest();
-  };
-  const expandSync = (prk: Uint8Array, info: readonly Uint8Array[], len: number): Uint8Array => {
-    if (len > 255 * size) throw new CryptoError("HKDF-Expand: output too long");
-    if (len <= size && len > 0) {
-      // One block (RFC 5869 Section 2.3): T(1) = HMAC(PRK, info | 0x01). Most MLS derivations
-      // (secrets, keys, nonces) are one block; this skips the general loop's extra HMAC copy.
-      const m = hmac.create(h, prk);
-      for (const part of info) m.update(part);
-      const t = m.update(ONE).digest();
-      return len === size ? t : t.slice(0, len);
-    }
-    return hkdfExpand(h, prk, info.length === 1 ? (info[0] as Uint8Array) : concatBytes(...info), len);
-  };
+  const h = syncHash(hash);
+  const macSync = (key: Uint8Array, ...parts: Uint8Array[]): Uint8Array => hmacSync(h, key, parts);
+  const expandSync = (prk: Uint8Array, info: readonly Uint8Array[], len: number): Uint8Array =>
+    hkdfExpandSync(h, prk, info, len);
   return {
     hash,
     size,
@@ -97,7 +77,7 @@ export function makeWebHmac(hash: HashAlgorithm): WebHmac {
     async expand(prk, info, len) {
       return expandSync(prk, info, len);
     },
-    digestSync: (data) => h(data),
+    digestSync: (data) => h.digest([data]),
   };
 }
 

@@ -3,8 +3,9 @@
  * globalThis.crypto), covering the RFC 9420 cipher suites 1..7.
  *
  * WebCrypto does AES-GCM, large SHA-2 digests, ECDH/ECDSA on P-256/384/521 and, where
- * the engine has them, Ed25519/X25519. @noble/hashes does small digests, HMAC
- * and HKDF synchronously (no round trip per call). @noble/curves and @noble/ciphers fill
+ * the engine has them, Ed25519/X25519. Small digests, HMAC and HKDF run synchronously (no round
+ * trip per call) on hash-wasm's WebAssembly SHA-2, or @noble/hashes without WebAssembly
+ * (web-hash.ts). @noble/curves and @noble/ciphers fill
  * the gaps: X448, Ed448, ChaCha20-Poly1305, and Ed25519/X25519 on engines
  * without them. Key formats match the node:crypto provider byte for byte, so
  * keys made by one provider work with the other.
@@ -38,6 +39,7 @@ import type {
   SyncExpandKdf,
 } from "./types.js";
 import { bs, cachedKey, makeWebHmac, randomBytes, type Native25519, type WebHmac } from "./web-primitives.js";
+import { loadWasmHashes } from "./web-hash.js";
 import { makeWebHpke } from "./webcrypto-hpke.js";
 
 export { clearWebKeyCache } from "./web-primitives.js";
@@ -275,7 +277,7 @@ export function createWebCryptoProvider(opts: WebCryptoProviderOptions = {}): Cr
     if (subtle === undefined)
       throw new CryptoError("WebCrypto (crypto.subtle) is not available; a secure context is required");
     native ??= detect(subtle, opts);
-    const n = await native;
+    const [n] = await Promise.all([native, loadWasmHashes()]);
     const hmacKdf = makeWebHmac(KDFS[cs.hpke.kdf].hash);
     const hmacHash = cs.hash === hmacKdf.hash ? hmacKdf : makeWebHmac(cs.hash);
     return {

@@ -1,19 +1,79 @@
 /**
- * The WebCrypto provider's fast paths against independent references: one-block HKDF-Expand
- * (RFC 5869) against node:crypto's hkdf, X25519 public keys on the Edwards curve (RFC 7748)
+ * The WebCrypto provider's fast paths against independent references: SHA-2, HMAC (RFC 2104) and
+ * HKDF-Expand (RFC 5869) on both backends (hash-wasm, @noble/hashes) against node:crypto, X25519 public keys on the Edwards curve (RFC 7748)
  * against the RFC's vector and the Montgomery ladder, and key pairs made on either thread
  * against native X25519 agreement.
  */
-import { hkdfSync, webcrypto } from "node:crypto";
+import { createHash, createHmac, hkdfSync, webcrypto } from "node:crypto";
 import { x25519 } from "@noble/curves/ed25519.js";
 import { describe, expect, test } from "vitest";
 import { bytesToHex, hexToBytes } from "../../../src/mls/crypto/bytes.js";
 import { x25519PublicKey } from "../../../src/mls/crypto/webcrypto-hpke.js";
 import { makeWebHmac } from "../../../src/mls/crypto/web-primitives.js";
+import {
+  hkdfExpandSync,
+  hmacSync,
+  loadWasmHashes,
+  nobleSyncHash,
+  syncHash,
+} from "../../../src/mls/crypto/web-hash.js";
 import { createWebCryptoProvider } from "../../../src/mls/crypto/webcrypto.js";
 import { getCiphersuiteFromId } from "ts-mls/crypto/ciphersuite.js";
 
 const rand = (n: number): Uint8Array => crypto.getRandomValues(new Uint8Array(n));
+
+const HASHES = ["SHA-256", "SHA-384", "SHA-512"] as const;
+const nodeName = (h: string): string => h.replace("-", "").toLowerCase();
+
+describe("synchronous SHA-2 and HMAC, WebAssembly and JavaScript backends", () => {
+  test("hash-wasm loads (Node has WebAssembly) and the provider uses it", async () => {
+    await loadWasmHashes();
+    expect(syncHash("SHA-256").backend).toBe("wasm");
+    expect(syncHash("SHA-384").backend).toBe("noble");
+    expect(nobleSyncHash("SHA-256").backend).toBe("noble");
+  });
+
+  for (const alg of HASHES) {
+    test(`${alg}: digests and HMACs equal node:crypto's, keys of every length class`, async () => {
+      await loadWasmHashes();
+      for (const h of [syncHash(alg), nobleSyncHash(alg)]) {
+        for (const n of [0, 1, 55, 56, 64, 111, 112, 128, 1000]) {
+          const data = rand(n);
+          expect(bytesToHex(h.digest([data.subarray(0, 7), data.subarray(7)]))).toBe(
+            createHash(nodeName(alg)).update(data).digest("hex"),
+          );
+        }
+        for (const klen of [0, 1, 32, 63, 64, 65, 127, 128, 129, 300]) {
+          const key = rand(klen);
+          const parts = [rand(13), rand(0), rand(100)];
+          const want = createHmac(nodeName(alg), key).update(Buffer.concat(parts)).digest("hex");
+          expect(bytesToHex(hmacSync(h, key, parts))).toBe(want);
+          // the key is not modified
+          expect(key.length).toBe(klen);
+        }
+      }
+    });
+
+    test(`${alg}: HKDF-Expand on both backends equals node:crypto's hkdf`, async () => {
+      await loadWasmHashes();
+      for (const h of [syncHash(alg), nobleSyncHash(alg)]) {
+        for (const len of [1, 32, 48, 64, 65, 200]) {
+          const ikm = rand(32);
+          const salt = rand(16);
+          const info = rand(20);
+          const want = bytesToHex(new Uint8Array(hkdfSync(nodeName(alg), ikm, salt, info, len)));
+          expect(bytesToHex(hkdfExpandSync(h, hmacSync(h, salt, [ikm]), [info], len))).toBe(want);
+        }
+      }
+    });
+  }
+
+  test("HKDF-Expand refuses more than 255 blocks", () => {
+    const h = nobleSyncHash("SHA-256");
+    expect(() => hkdfExpandSync(h, rand(32), [], 255 * 32 + 1)).toThrow(/output length/);
+    expect(hkdfExpandSync(h, rand(32), [], 0)).toHaveLength(0);
+  });
+});
 
 describe("HKDF-Expand (RFC 5869 Section 2.3)", () => {
   for (const hash of ["SHA-256", "SHA-384", "SHA-512"] as const) {
