@@ -63,7 +63,8 @@ const page: Server = createServer((req, res) => {
       "cache-control": "no-store",
       "x-content-type-options": "nosniff",
       // Script in the origin can use the keystore's key (docs/browser.md): load only our own.
-      "content-security-policy": `default-src 'self'; connect-src 'self' ${dsUrl}; object-src 'none'; base-uri 'none'; frame-ancestors 'none'`,
+      // 'wasm-unsafe-eval' lets the crypto provider compile its WebAssembly SHA-256 (no JS eval).
+      "content-security-policy": `default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; connect-src 'self' ${dsUrl}; object-src 'none'; base-uri 'none'; frame-ancestors 'none'`,
     })
     .end(req.method === "HEAD" ? undefined : route.body);
 });
