@@ -14,6 +14,7 @@
 import { sha256, sha384, sha512 } from "@noble/hashes/sha2.js";
 import { createSHA256, type IHasher } from "hash-wasm";
 import { CryptoError } from "../../errors.js";
+import { bytesEqual } from "./bytes.js";
 import type { HashAlgorithm } from "./types.js";
 
 /** One SHA-2 function, synchronous. Not reentrant: each call runs to completion (no awaits). */
@@ -52,8 +53,12 @@ function nobleHash(algorithm: HashAlgorithm): SyncHash {
   };
 }
 
+/** Inputs up to this size are gathered into one buffer: one `update` call (each costs two views). */
+const GATHER = 1024;
+
 function wasmHash(algorithm: HashAlgorithm, w: IHasher): SyncHash {
   const zeros = new Uint8Array(w.blockSize);
+  const gather = new Uint8Array(GATHER);
   return {
     algorithm,
     blockLen: w.blockSize,
@@ -61,7 +66,17 @@ function wasmHash(algorithm: HashAlgorithm, w: IHasher): SyncHash {
     backend: "wasm",
     digest(parts) {
       w.init();
-      for (const p of parts) w.update(p);
+      let total = 0;
+      for (const p of parts) total += p.length;
+      if (parts.length > 1 && total <= GATHER) {
+        let off = 0;
+        for (const p of parts) {
+          gather.set(p, off);
+          off += p.length;
+        }
+        w.update(gather.subarray(0, total));
+        gather.fill(0, 0, total);
+      } else for (const p of parts) w.update(p);
       return w.digest("binary");
     },
     scrub() {
@@ -105,12 +120,6 @@ export function nobleSyncHash(algorithm: HashAlgorithm): SyncHash {
   return nobleHash(algorithm);
 }
 
-function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
-
 /** HMAC(key, parts[0] | parts[1] | …) (RFC 2104 Section 2). */
 export function hmacSync(h: SyncHash, key: Uint8Array, parts: readonly Uint8Array[]): Uint8Array {
   const B = h.blockLen;
@@ -129,7 +138,7 @@ export function hmacSync(h: SyncHash, key: Uint8Array, parts: readonly Uint8Arra
   return out;
 }
 
-const COUNTER = [Uint8Array.of(1)] as const;
+const ONE = Uint8Array.of(1);
 
 /** HKDF-Expand(PRK, info[0] | info[1] | …, L) (RFC 5869 Section 2.3). */
 export function hkdfExpandSync(
@@ -144,7 +153,7 @@ export function hkdfExpandSync(
   if (len === 0) return new Uint8Array(0);
   // T(1) = HMAC(PRK, info | 0x01): every MLS secret, key and nonce is one block.
   if (len <= n) {
-    const t = hmacSync(h, prk, [...info, COUNTER[0]]);
+    const t = hmacSync(h, prk, [...info, ONE]);
     return len === n ? t : t.slice(0, len);
   }
   // T(i) = HMAC(PRK, T(i-1) | info | i)
