@@ -70,6 +70,11 @@ interface WebDh {
   generate(): Promise<{ sk: Uint8Array; pk: Uint8Array }>;
   publicOf(sk: Uint8Array): Promise<Uint8Array>;
   dh(sk: Uint8Array, pk: Uint8Array): Promise<Uint8Array>;
+  /**
+   * Encap's DH (RFC 9180 Section 4.1): a fresh ephemeral pair, DH(skE, pkR), and pkE. Only where it
+   * beats `generate` + `dh` (native X25519: the ephemeral key never leaves WebCrypto).
+   */
+  ephemeralDh?(pkR: Uint8Array): Promise<{ z: Uint8Array; enc: Uint8Array }>;
 }
 
 const ED = ed25519.Point;
@@ -147,6 +152,18 @@ function nativeX25519(subtle: SubtleCrypto): WebDh {
       return new Uint8Array(
         await subtle.deriveBits({ name: "X25519", public: pub } as EcdhKeyDeriveParams, await priv(sk), 256),
       );
+    },
+    async ephemeralDh(pkR) {
+      // A non-extractable ephemeral pair: nothing to export but its public key, nothing to import.
+      const [kp, pub] = await Promise.all([
+        subtle.generateKey(alg, false, ["deriveBits"]) as Promise<CryptoKeyPair>,
+        subtle.importKey("raw", bs(pkR), alg, true, []),
+      ]);
+      const [enc, z] = await Promise.all([
+        subtle.exportKey("raw", kp.publicKey),
+        subtle.deriveBits({ name: "X25519", public: pub } as EcdhKeyDeriveParams, kp.privateKey, 256),
+      ]);
+      return { z: new Uint8Array(z), enc: new Uint8Array(enc) };
     },
   };
 }
@@ -283,6 +300,17 @@ export function makeWebHpke(subtle: SubtleCrypto, alg: HpkeAlgorithm, native: Na
   }
 
   async function encap(pkR: WebHpkePublicKey): Promise<{ shared: Uint8Array; enc: Uint8Array }> {
+    if (dhImpl.ephemeralDh !== undefined) {
+      let r: { z: Uint8Array; enc: Uint8Array };
+      try {
+        r = await dhImpl.ephemeralDh(pkR.pk);
+      } catch {
+        throw new CryptoError(`${params.alg}: DH failed`);
+      }
+      // RFC 9180 Section 7.1.4: reject the all-zero shared secret.
+      if (isAllZero(r.z)) throw new CryptoError(`${params.alg}: all-zero DH output`);
+      return { shared: await extractAndExpand(r.z, r.enc, pkR.pk), enc: r.enc };
+    }
     const eph = await dhImpl.generate();
     const z = await dh(eph.sk, pkR.pk);
     return { shared: await extractAndExpand(z, eph.pk, pkR.pk), enc: eph.pk };
