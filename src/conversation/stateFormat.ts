@@ -49,15 +49,15 @@ const ENGINE_NAME_BYTES = encoder.encode(ENGINE_NAME);
 const ENGINE_VERSION_BYTES = encoder.encode(ENGINE_VERSION);
 
 export function encodeConversationState(group: MlsGroup): Uint8Array {
-  const state = group.encode();
-  return new Writer(state.length + 64)
+  // the engine state is written in place (one encoding, one copy out)
+  return new Writer(group.encodedSizeHint() + 64)
     .raw(MAGIC)
     .u16(CONVERSATION_STATE_FORMAT)
     .vec(ENGINE_NAME_BYTES)
     .vec(ENGINE_VERSION_BYTES)
     .u16(group.ciphersuite)
     .u64(group.epoch())
-    .vec(state)
+    .vecWith((w) => group.encodeInto(w))
     .finish();
 }
 

@@ -7,7 +7,7 @@
  */
 import { ErrorCode, MlsKeypackagesError } from "../errors.js";
 import { assertCiphersuite, type Ciphersuite } from "./ciphersuite.js";
-import { decodeExact } from "./codec/index.js";
+import { decodeExact, type Writer } from "./codec/index.js";
 import type { AuthenticationService } from "./credential/authentication.js";
 import { readCredential } from "./credential/codec.js";
 import { CredentialTypes } from "./credential/types.js";
@@ -24,6 +24,8 @@ import {
   STATE_FORMAT_VERSION,
   decodeGroupState,
   encodeGroupState,
+  groupStateSizeHint,
+  writeGroupState,
 } from "./group/stateEncoding.js";
 import { joinGroup, parseWelcome, verifyWelcome, type UnverifiedWelcome } from "./group/welcome.js";
 import { SenderTypes } from "./framing/types.js";
@@ -186,6 +188,15 @@ export class MlsGroup {
   /** The engine state bytes (secret): our versioned encoding, src/mls/group/stateEncoding.ts. */
   encode(): Uint8Array {
     return encodeGroupState(this.#state);
+  }
+
+  /** `encode()` written into `w` (the caller's vector), and a capacity hint for it. */
+  encodeInto(w: Writer): void {
+    writeGroupState(w, this.#state);
+  }
+
+  encodedSizeHint(): number {
+    return groupStateSizeHint(this.#state);
   }
 
   /** Inverse of `encode()`; `UnsupportedConversationState` when the bytes are not a whole state. */

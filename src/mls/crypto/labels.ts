@@ -13,6 +13,7 @@
  */
 import { Writer } from "../codec/writer.js";
 import { memo } from "../memo.js";
+import { ownSignatureCheckOf } from "./types.js";
 import type {
   Hash,
   Hpke,
@@ -95,6 +96,24 @@ export function signWithLabelSync(
   signature: SyncSignature,
 ): Uint8Array {
   return signature.signSync(signKey, signContent(label, content));
+}
+
+/**
+ * `verifyWithLabel` of a signature made by a key we hold (`signKey`, e.g. our own leaf or key
+ * package met again when joining): the provider's cheaper `verifyOwnSync` when it has one.
+ * Same result as `verifyWithLabel(publicKey, …)`.
+ */
+export async function verifyOwnWithLabel(
+  signKey: Uint8Array,
+  publicKey: Uint8Array,
+  label: string,
+  content: Uint8Array,
+  signatureValue: Uint8Array,
+  signature: Signature,
+): Promise<boolean> {
+  const own = ownSignatureCheckOf(signature);
+  if (own === undefined) return verifyWithLabel(publicKey, label, content, signatureValue, signature);
+  return own.verifyOwnSync(signKey, publicKey, signContent(label, content), signatureValue);
 }
 
 /** `verifyWithLabel` on a synchronous verifier. */

@@ -63,6 +63,7 @@ import type {
   CryptoProvider,
   HashAlgorithm,
   HpkeAlgorithm,
+  OwnSignatureCheck,
   PrivateKey,
   PublicKey,
   Rng,
@@ -307,6 +308,9 @@ function okpPublic(crv: OkpCurve, x: Uint8Array): KeyObject {
   return ko;
 }
 
+/** Public keys of cached OKP signing KeyObjects (`verifyOwnSync`). */
+const okpPublicOf = new WeakMap<KeyObject, Uint8Array>();
+
 /**
  * Raw public key of an imported OKP private KeyObject: its JWK carries `x`
  * (one native call, no extra KeyObject). Safe: the key was imported, not
@@ -359,7 +363,7 @@ function ecPublic(curve: EcCurve, n: number, pub: Uint8Array): KeyObject {
 // Signatures (RFC 9420 Section 5.1.2; ECDSA signatures DER-encoded)
 // ---------------------------------------------------------------------------
 
-function makeSignature(alg: SignatureAlgorithm): SyncSignature {
+function makeSignature(alg: SignatureAlgorithm): SyncSignature & Partial<OwnSignatureCheck> {
   switch (alg) {
     case "Ed25519":
     case "Ed448": {
@@ -375,9 +379,36 @@ function makeSignature(alg: SignatureAlgorithm): SyncSignature {
           return false;
         }
       };
+      // RFC 8032 §5.1.6: EdDSA signing is deterministic, so a signature our own key made is
+      // checked by signing again (about half the cost of a verification on OpenSSL) once the
+      // key is known to be `publicKey`'s; any mismatch falls back to verifying (same result).
+      // Compared in constant time: only "is the valid signature", never a prefix, is learnt.
+      const verifyOwnSync = (
+        signKey: Uint8Array,
+        publicKey: Uint8Array,
+        message: Uint8Array,
+        signature: Uint8Array,
+      ): boolean => {
+        if (signature.length === sigLen && publicKey.length === seedLen) {
+          try {
+            const ko = okpPrivate(alg, edSeed(alg, signKey));
+            let pk = okpPublicOf.get(ko);
+            if (pk === undefined) {
+              pk = okpPublicBytes(ko);
+              okpPublicOf.set(ko, pk);
+            }
+            if (timingSafeEqual(pk, publicKey) && timingSafeEqual(nodeSign(null, message, ko), signature))
+              return true;
+          } catch {
+            // a malformed key: verify decides
+          }
+        }
+        return verifySync(publicKey, message, signature);
+      };
       return {
         signSync,
         verifySync,
+        verifyOwnSync,
         async sign(signKey, message) {
           return signSync(signKey, message);
         },

@@ -200,6 +200,27 @@ export interface SyncSignature extends Signature {
   verifySync(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean;
 }
 
+/**
+ * A `Signature` that checks a signature made by a key we hold more cheaply than `verify`: for a
+ * deterministic scheme (EdDSA, RFC 8032 §5.1.6), Sign(signKey, message) equal to `signature`
+ * with pk(signKey) equal to `publicKey` implies Verify(publicKey, message, signature); anything
+ * else falls back to `verify`. The result is always `verify`'s.
+ */
+export interface OwnSignatureCheck {
+  verifyOwnSync(
+    signKey: Uint8Array,
+    publicKey: Uint8Array,
+    message: Uint8Array,
+    signature: Uint8Array,
+  ): boolean;
+}
+
+/** The provider's `OwnSignatureCheck`, when it has one. */
+export function ownSignatureCheckOf(signature: Signature): OwnSignatureCheck | undefined {
+  const s = signature as Partial<OwnSignatureCheck>;
+  return typeof s.verifyOwnSync === "function" ? (s as OwnSignatureCheck) : undefined;
+}
+
 /** An `Hpke` that also generates a key pair synchronously, as raw serialized keys (RFC 9180 §7.1). */
 export interface SyncKeygenHpke extends Hpke {
   /** A fresh key pair: SerializePrivateKey(sk) and SerializePublicKey(pk). The caller owns and zeroes `privateKey`. */

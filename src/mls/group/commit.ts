@@ -214,6 +214,7 @@ export async function createCommit(state: GroupState, options: CommitOptions): P
     initSecret: state.keys.initSecret,
     commitSecret,
     pskSecret: psk,
+    welcome: applied.added.length > 0,
   });
   commitSecret.fill(0);
   const tag = await confirmationTag(cs, next.secrets.confirmationKey, next.context.confirmedTranscriptHash);
@@ -241,6 +242,7 @@ export async function createCommit(state: GroupState, options: CommitOptions): P
       groupInfo,
       joinerSecret: next.joinerSecret,
       pskSecret: psk,
+      ...(next.welcomeSecret === undefined ? {} : { welcomeSecret: next.welcomeSecret }),
       pskIds: applied.psks.map((p) => p.id),
       joiners: applied.added.map((a) => {
         const bytes = bytesOf.get(a.keyPackage);
@@ -254,6 +256,7 @@ export async function createCommit(state: GroupState, options: CommitOptions): P
     welcome = encodeMlsMessage({ wireFormat: WireFormats.mls_welcome, welcome: w });
   }
   next.joinerSecret.fill(0);
+  next.welcomeSecret?.fill(0);
   psk.fill(0);
 
   // Keys we held whose node is unchanged stay; our leaf and path nodes get the path's new keys.

@@ -15,7 +15,7 @@ import {
   type Extension,
   type LeafNode,
 } from "../keypackage/types.js";
-import { epochSecretsFromJoiner, zeroSecret } from "../keyschedule/schedule.js";
+import { epochSecretsFromEpochSecret } from "../keyschedule/schedule.js";
 import { confirmationTag } from "../keyschedule/transcript.js";
 import type { GroupContext } from "../keyschedule/types.js";
 import { treeHash } from "../tree/hash.js";
@@ -89,10 +89,9 @@ export async function createGroup(input: CreateGroupInput): Promise<GroupState> 
     confirmedTranscriptHash: new Uint8Array(0),
     extensions: input.extensions,
   };
-  // §11: a fresh random epoch secret (here: that of a random joiner secret, with no PSK).
-  const seed = cs.rng.randomBytes(cs.kdf.size);
-  const secrets = await epochSecretsFromJoiner(cs, seed, zeroSecret(cs), context);
-  seed.fill(0);
+  // §11: a fresh random epoch secret (KDF.Nh bytes), the epoch's secrets derived from it (§8);
+  // `epochSecretsFromEpochSecret` zeroes it.
+  const secrets = await epochSecretsFromEpochSecret(cs, cs.rng.randomBytes(cs.kdf.size));
   // §8.2: the confirmation tag of epoch 0, over the empty confirmed transcript hash.
   const tag = await confirmationTag(cs, secrets.confirmationKey, context.confirmedTranscriptHash);
   return enterEpoch(undefined, {

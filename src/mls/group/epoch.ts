@@ -51,6 +51,8 @@ export interface NextEpochInput {
   readonly initSecret: Uint8Array;
   readonly commitSecret: Uint8Array;
   readonly pskSecret: Uint8Array;
+  /** Also derive welcome_secret (§8), for a Welcome to the members the commit adds. */
+  readonly welcome?: boolean;
 }
 
 /** The new epoch's GroupContext, joiner_secret and secrets. */
@@ -58,6 +60,8 @@ export interface NextEpoch {
   readonly context: GroupContext;
   readonly joinerSecret: Uint8Array;
   readonly secrets: EpochSecrets;
+  /** welcome_secret, when `welcome` was asked for. */
+  readonly welcomeSecret: Uint8Array | undefined;
 }
 
 /** §8.2 / §8: the next epoch's GroupContext and secrets. */
@@ -76,13 +80,14 @@ export async function nextEpoch(input: NextEpochInput): Promise<NextEpoch> {
     ...provisionalContext(input.current, input.extensions, input.treeHash),
     confirmedTranscriptHash: confirmed,
   };
-  const { joinerSecret, secrets } = await nextEpochSecrets(cs, {
+  const { joinerSecret, secrets, welcomeSecret } = await nextEpochSecrets(cs, {
     initSecret: input.initSecret,
     commitSecret: input.commitSecret,
     pskSecret: input.pskSecret,
     groupContext: context,
+    welcome: input.welcome === true,
   });
-  return { context, joinerSecret, secrets };
+  return { context, joinerSecret, secrets, welcomeSecret };
 }
 
 /** The parts of a new epoch's state (§8.2: the confirmation tag and interim hash are computed here). */

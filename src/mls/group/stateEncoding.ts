@@ -89,8 +89,19 @@ function writeEpochKeys(w: Writer, k: EpochKeys): void {
 
 /** The encoding of `state` (see the module comment). */
 export function encodeGroupState(state: GroupState): Uint8Array {
+  const w = new Writer(groupStateSizeHint(state));
+  writeGroupState(w, state);
+  return w.finish();
+}
+
+/** A capacity for a writer of `state`'s encoding: its tree's (known) encoding and room for the rest. */
+export function groupStateSizeHint(state: GroupState): number {
+  return encodedRatchetTree(state.tree).length + 4096;
+}
+
+/** Writes the encoding of `state` into `w` (e.g. inside the caller's own vector: no copy). */
+export function writeGroupState(w: Writer, state: GroupState): void {
   const tree = encodedRatchetTree(state.tree);
-  const w = new Writer(tree.length + 4096);
   w.vec(ENGINE_BYTES).u16(STATE_FORMAT_VERSION);
   writeGroupContext(w, state.context);
   w.raw(tree);
@@ -126,7 +137,6 @@ export function encodeGroupState(state: GroupState): Uint8Array {
     });
   });
   w.u8(state.active ? 1 : 0);
-  return w.finish();
 }
 
 function bad(message: string): never {

@@ -16,14 +16,16 @@ import { ErrorCode, MlsRuleError } from "../../errors.js";
 import { decodeExact, encode } from "../codec/index.js";
 import type { AuthenticationService } from "../credential/authentication.js";
 import { bytesEqual } from "../crypto/bytes.js";
-import { decryptWithLabel, makeKeyPackageRef, verifyWithLabel } from "../crypto/labels.js";
+import { decryptWithLabel, makeKeyPackageRef, verifyOwnWithLabel } from "../crypto/labels.js";
 import type { CiphersuiteImpl } from "../crypto/types.js";
 import { WireFormats } from "../framing/types.js";
 import { writeKeyPackage, writeKeyPackageTbs } from "../keypackage/codec.js";
 import { ExtensionTypes, MLS10, type KeyPackage, type LeafNode } from "../keypackage/types.js";
+import { labeledKdf } from "../keyschedule/kdf.js";
 import { pskSecret, type PskInput } from "../keyschedule/psk.js";
 import {
-  epochSecretsFromJoiner,
+  epochSecretsFromMember,
+  memberSecret,
   welcomeKeyNonce,
   welcomeSecret,
   type EpochSecrets,
@@ -168,7 +170,11 @@ export async function openGroupInfo(
   joinerSecret: Uint8Array,
   psk: Uint8Array,
 ): Promise<GroupInfo> {
-  const ws = await welcomeSecret(cs, joinerSecret, psk);
+  return openGroupInfoWith(cs, welcome, await welcomeSecret(cs, joinerSecret, psk));
+}
+
+/** `openGroupInfo` with welcome_secret already derived (it is zeroed). */
+async function openGroupInfoWith(cs: CiphersuiteImpl, welcome: Welcome, ws: Uint8Array): Promise<GroupInfo> {
   const { key, nonce } = await welcomeKeyNonce(cs, ws);
   ws.fill(0);
   let plain: Uint8Array;
@@ -225,8 +231,14 @@ function findOwnLeaf(tree: RatchetTree, leaf: LeafNode): number {
  * `validateRatchetTree` verified (`findOwnLeaf` matched the encodings byte for byte, and a
  * key_package leaf's LeafNodeTBS carries no group context: the same message).
  */
-async function checkOwnKeyPackage(cs: CiphersuiteImpl, kp: KeyPackage): Promise<void> {
-  const ok = await verifyWithLabel(
+async function checkOwnKeyPackage(
+  cs: CiphersuiteImpl,
+  kp: KeyPackage,
+  signaturePrivateKey: Uint8Array,
+): Promise<void> {
+  // signed with our own key: the same check, run as `verifyOwnWithLabel` (cheaper for EdDSA)
+  const ok = await verifyOwnWithLabel(
+    signaturePrivateKey,
     kp.leafNode.signatureKey,
     "KeyPackageTBS",
     encode(kp, writeKeyPackageTbs),
@@ -259,7 +271,26 @@ export async function verifyWelcome(
   const secrets = await openGroupSecrets(cs, welcome, ref, keys.initPrivateKey);
   const psks = welcomePsks(cs, secrets.psks, options.psk);
   const psk = await pskSecret(cs, psks);
-  const gi = await openGroupInfo(cs, welcome, secrets.joinerSecret, psk);
+  // §8: KDF.Extract(joiner_secret, psk_secret), once for welcome_secret and the epoch secret.
+  const member = await memberSecret(cs, secrets.joinerSecret, psk);
+  try {
+    return await verifyWelcomeWith(cs, welcome, keys, options, secrets, psk, member);
+  } finally {
+    member.fill(0);
+  }
+}
+
+async function verifyWelcomeWith(
+  cs: CiphersuiteImpl,
+  welcome: Welcome,
+  keys: JoinKeys,
+  options: JoinOptions,
+  secrets: GroupSecrets,
+  psk: Uint8Array,
+  member: Uint8Array,
+): Promise<JoinableWelcome> {
+  const kp = keys.keyPackage;
+  const gi = await openGroupInfoWith(cs, welcome, await labeledKdf(cs.kdf).deriveSecret(member, "welcome"));
   const gc = gi.groupContext;
   // §12.4.3.1: the GroupInfo's suite is our key package's; the version is mls10.
   if (gc.ciphersuite !== kp.ciphersuite)
@@ -273,22 +304,28 @@ export async function verifyWelcome(
   const { tree, bytes } = ratchetTreeOf(gi, options.ratchetTree);
   // §12.4.3.1: the GroupInfo signature verifies under the signer's leaf.
   await verifyGroupInfoSignature(cs, gi, tree, W, "§12.4.3.1");
-  // §12.4.3.1: the integrity of the ratchet tree.
+  // §12.4.3.1: the integrity of the ratchet tree (our own leaf's signature checked by signing
+  // again with our key: `verifyOwnWithLabel`, the same result for less).
   try {
-    await validateRatchetTree(tree, gc.treeHash, {
-      cs,
-      ciphersuite: gc.ciphersuite,
-      groupId: gc.groupId,
-      extensions: gc.extensions,
-      authenticationService: options.authenticationService,
-      now: options.now,
-      code: W,
-    });
+    await validateRatchetTree(
+      tree,
+      gc.treeHash,
+      {
+        cs,
+        ciphersuite: gc.ciphersuite,
+        groupId: gc.groupId,
+        extensions: gc.extensions,
+        authenticationService: options.authenticationService,
+        now: options.now,
+        code: W,
+      },
+      { signatureKey: kp.leafNode.signatureKey, signaturePrivateKey: keys.signaturePrivateKey },
+    );
   } catch (e) {
     recode(W, e);
   }
   const ownLeaf = findOwnLeaf(tree, kp.leafNode);
-  await checkOwnKeyPackage(cs, kp);
+  await checkOwnKeyPackage(cs, kp, keys.signaturePrivateKey);
 
   // §12.4.3.1: the path secret's keys, checked against the tree.
   const privateKeys = new Map<number, Uint8Array>([[leafToNode(ownLeaf), keys.encryptionPrivateKey]]);
@@ -297,7 +334,7 @@ export async function verifyWelcome(
     for (const [x, k] of pathKeys) privateKeys.set(x, k);
   }
   // §12.4.3.1 / §8: the epoch's secrets, and the confirmation tag they imply.
-  const epoch = await epochSecretsFromJoiner(cs, secrets.joinerSecret, psk, gc);
+  const epoch = await epochSecretsFromMember(cs, member, gc);
   secrets.joinerSecret.fill(0);
   psk.fill(0);
   // §12.4.3.1: the confirmation tag is the MAC of the confirmed transcript hash under the new confirmation key.

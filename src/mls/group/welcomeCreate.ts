@@ -32,15 +32,17 @@ export interface WelcomeInput {
   readonly groupInfo: GroupInfo;
   readonly joinerSecret: Uint8Array;
   readonly pskSecret: Uint8Array;
+  /** welcome_secret when the key schedule derived it already (else from joinerSecret, pskSecret). */
+  readonly welcomeSecret?: Uint8Array;
   readonly pskIds: readonly PreSharedKeyId[];
   readonly joiners: readonly Joiner[];
 }
 
 /** §12.4.3.1 the Welcome of `input.joiners` into the group `input.groupInfo` describes. */
 export async function createWelcome(cs: CiphersuiteImpl, input: WelcomeInput): Promise<Welcome> {
-  const ws = await welcomeSecret(cs, input.joinerSecret, input.pskSecret);
+  const ws = input.welcomeSecret ?? (await welcomeSecret(cs, input.joinerSecret, input.pskSecret));
   const { key, nonce } = await welcomeKeyNonce(cs, ws);
-  ws.fill(0);
+  if (ws !== input.welcomeSecret) ws.fill(0); // a given one is the caller's to zero
   const encryptedGroupInfo = await cs.hpke.encryptAead(
     key,
     nonce,

@@ -27,6 +27,8 @@ export class LabeledKdf {
   readonly #sync: SyncExpandKdf | undefined;
   /** KDFLabel of DeriveSecret (empty context, length Nh) per label: the same bytes every time. */
   readonly #deriveLabels = new Map<string, Uint8Array>();
+  /** KDFLabel of ExpandWithLabel with an empty context, per length and label. */
+  readonly #emptyContextLabels = new Map<string, Uint8Array>();
 
   constructor(kdf: Kdf) {
     this.kdf = kdf;
@@ -42,9 +44,16 @@ export class LabeledKdf {
   /** §8 ExpandWithLabel(Secret, Label, Context, Length). */
   expandWithLabel(secret: Uint8Array, label: string, context: Uint8Array, length: number): Maybe<Uint8Array> {
     const s = this.#sync;
-    return s === undefined
-      ? expandWithLabel(secret, label, context, length, this.kdf)
-      : expandWithLabelSync(secret, label, context, length, s);
+    if (s === undefined) return expandWithLabel(secret, label, context, length, this.kdf);
+    if (context.length > 0) return expandWithLabelSync(secret, label, context, length, s);
+    // An empty context (welcome_key / welcome_nonce, §12.4.3.1): the KDFLabel is a constant.
+    const key = `${length}:${label}`;
+    let info = this.#emptyContextLabels.get(key);
+    if (info === undefined) {
+      info = kdfLabel(label, EMPTY, length);
+      this.#emptyContextLabels.set(key, info);
+    }
+    return s.expandSync(secret, info, length);
   }
 
   /** §8 DeriveSecret(Secret, Label) = ExpandWithLabel(Secret, Label, "", KDF.Nh). */

@@ -92,7 +92,11 @@ export async function joinerSecret(
 }
 
 /** The "member" secret: KDF.Extract(joiner_secret, psk_secret). */
-function memberSecret(cs: CiphersuiteImpl, joiner: Uint8Array, pskSecret: Uint8Array): Promise<Uint8Array> {
+export function memberSecret(
+  cs: CiphersuiteImpl,
+  joiner: Uint8Array,
+  pskSecret: Uint8Array,
+): Promise<Uint8Array> {
   if (pskSecret.length !== cs.kdf.size) throw new TypeError(`psk_secret must be ${cs.kdf.size} bytes`);
   return labeledKdf(cs.kdf).extract(joiner, pskSecret);
 }
@@ -120,10 +124,33 @@ export async function epochSecretsFromJoiner(
   pskSecret: Uint8Array,
   groupContext: GroupContext,
 ): Promise<EpochSecrets> {
+  return epochSecretsFromMember(cs, await memberSecret(cs, joiner, pskSecret), groupContext);
+}
+
+/**
+ * The epoch's secrets from the "member" secret (`memberSecret`, which a Welcome's sender and
+ * joiner also derive welcome_secret from: computed once), which is zeroed.
+ */
+export async function epochSecretsFromMember(
+  cs: CiphersuiteImpl,
+  member: Uint8Array,
+  groupContext: GroupContext,
+): Promise<EpochSecrets> {
   const k = labeledKdf(cs.kdf);
-  const member = await memberSecret(cs, joiner, pskSecret);
   const epochSecret = await k.expandWithLabel(member, "epoch", groupContextBytes(groupContext), k.nh);
   member.fill(0);
+  return epochSecretsFromEpochSecret(cs, epochSecret);
+}
+
+/**
+ * DeriveSecret(epoch_secret, <label>) for each secret of the epoch (§8 table 4); `epochSecret`
+ * is zeroed. Directly from a fresh random epoch_secret for a new group's epoch 0 (§11).
+ */
+export async function epochSecretsFromEpochSecret(
+  cs: CiphersuiteImpl,
+  epochSecret: Uint8Array,
+): Promise<EpochSecrets> {
+  const k = labeledKdf(cs.kdf);
   const values = await all(EPOCH_LABELS.map(([, label]) => k.deriveSecret(epochSecret, label)));
   epochSecret.fill(0);
   const out: Partial<Record<keyof EpochSecrets, Uint8Array>> = {};
@@ -141,16 +168,28 @@ export interface EpochInput {
   readonly pskSecret: Uint8Array;
   /** GroupContext_[n] of the new epoch. */
   readonly groupContext: GroupContext;
+  /** Also derive welcome_secret (a committer that adds members). */
+  readonly welcome?: boolean;
 }
 
-/** A member's new epoch: joiner_secret (for a Welcome) and the epoch's secrets. */
+/**
+ * A member's new epoch: joiner_secret (for a Welcome), the epoch's secrets, and welcome_secret
+ * when asked for (from the same "member" secret: one KDF.Extract less than `welcomeSecret`).
+ */
 export async function nextEpochSecrets(
   cs: CiphersuiteImpl,
   input: EpochInput,
-): Promise<{ readonly joinerSecret: Uint8Array; readonly secrets: EpochSecrets }> {
+): Promise<{
+  readonly joinerSecret: Uint8Array;
+  readonly secrets: EpochSecrets;
+  readonly welcomeSecret: Uint8Array | undefined;
+}> {
   const joiner = await joinerSecret(cs, input.initSecret, input.commitSecret, input.groupContext);
-  const secrets = await epochSecretsFromJoiner(cs, joiner, input.pskSecret, input.groupContext);
-  return { joinerSecret: joiner, secrets };
+  const member = await memberSecret(cs, joiner, input.pskSecret);
+  const welcome =
+    input.welcome === true ? await labeledKdf(cs.kdf).deriveSecret(member, "welcome") : undefined;
+  const secrets = await epochSecretsFromMember(cs, member, input.groupContext);
+  return { joinerSecret: joiner, secrets, welcomeSecret: welcome };
 }
 
 /** §12.4.3.1 welcome_key and welcome_nonce: ExpandWithLabel(welcome_secret, "key"/"nonce", "", AEAD.Nk/Nn). */

@@ -7,7 +7,7 @@ import { ErrorCode, MlsRuleError } from "../../errors.js";
 import { decodeExact, type Reader } from "../codec/index.js";
 import type { AuthenticationContext, AuthenticationService } from "../credential/authentication.js";
 import { bytesEqual, bytesToHex } from "../crypto/bytes.js";
-import { verifyWithLabel } from "../crypto/labels.js";
+import { verifyOwnWithLabel, verifyWithLabel } from "../crypto/labels.js";
 import type { CiphersuiteImpl } from "../crypto/types.js";
 import {
   ExtensionTypes,
@@ -130,9 +130,30 @@ function checkLifetime(leaf: LeafNode, g: GroupParams, leafIndex: number | undef
   if (g.now > l.notAfter) fail(g, "§7.3 lifetime", `leaf ${leafIndex} has expired`, { leafIndex });
 }
 
+/** A signature key pair of ours, whose leaves a joiner may check by signing again (`verifyOwnWithLabel`). */
+export interface OwnSignatureKey {
+  readonly signatureKey: Uint8Array;
+  readonly signaturePrivateKey: Uint8Array;
+}
+
 /** §7.3: the LeafNodeTBS signature, with group_id and leaf_index for update and commit sources. */
-function signatureValid(leaf: LeafNode, g: GroupParams, leafIndex: number): Promise<boolean> {
+function signatureValid(
+  leaf: LeafNode,
+  g: GroupParams,
+  leafIndex: number,
+  own?: OwnSignatureKey,
+): Promise<boolean> {
   const tbs = leafNodeTbs(leaf, { groupId: g.groupId, leafIndex });
+  // Our own leaf (same signature key): the same check, run as `verifyOwnWithLabel`.
+  if (own !== undefined && bytesEqual(leaf.signatureKey, own.signatureKey))
+    return verifyOwnWithLabel(
+      own.signaturePrivateKey,
+      leaf.signatureKey,
+      "LeafNodeTBS",
+      tbs,
+      leaf.signature,
+      g.cs.signature,
+    );
   return verifyWithLabel(leaf.signatureKey, "LeafNodeTBS", tbs, leaf.signature, g.cs.signature);
 }
 
@@ -306,6 +327,8 @@ export async function validateRatchetTree(
   tree: RatchetTree,
   expectedTreeHash: Uint8Array,
   params: GroupParams,
+  /** The joiner's own signature key pair: a leaf signed with it is checked by signing again. */
+  own?: OwnSignatureKey,
 ): Promise<void> {
   const g: GroupParams = { ...params, code: params.code ?? ErrorCode.InvalidWelcome };
   checkShape(tree, g);
@@ -317,7 +340,9 @@ export async function validateRatchetTree(
   const leaves = members(tree);
   if (leaves.length === 0) fail(g, "§12.4.3.3 ratchet_tree", "the ratchet tree has no member");
   // §7.3 for each non-blank leaf (signatures verified concurrently, failures reported in order).
-  const signed = await Promise.all(leaves.map(({ leafIndex, leaf }) => signatureValid(leaf, g, leafIndex)));
+  const signed = await Promise.all(
+    leaves.map(({ leafIndex, leaf }) => signatureValid(leaf, g, leafIndex, own)),
+  );
   for (const [i, { leafIndex, leaf }] of leaves.entries()) {
     if (signed[i] !== true)
       fail(g, "§7.3 leaf_signature", `the signature of leaf ${leafIndex} does not verify`, { leafIndex });
