@@ -12,7 +12,7 @@ const rand = (n: number): Uint8Array => crypto.getRandomValues(new Uint8Array(n)
 describe.each([
   [1, "Ed25519"],
   [4, "Ed448"],
-] as const)("suite %i (%s)", (suite) => {
+] as const)("suite %i (%s)", (suite, _name) => {
   test("same answer as verify: valid, tampered, other key, other message, malformed", async () => {
     const cs = await nodeCryptoProvider.getCiphersuiteImpl(getCiphersuiteFromId(suite));
     const sig = cs.signature as SyncSignature;
