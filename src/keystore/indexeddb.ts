@@ -130,6 +130,20 @@ export interface IndexedDbOptions {
 
 type Tables = { [T in TableName]: Map<string, RowOf[T]> };
 
+/** Per table: key → seq of the last log record that changed the row (rows the snapshot lacks). */
+type Dirty = { [T in TableName]: Map<string, number> };
+
+function emptyDirty(): Dirty {
+  return {
+    credentials: new Map(),
+    keypackages: new Map(),
+    hpke_private_keys: new Map(),
+    encryption_keypairs: new Map(),
+    conversations: new Map(),
+    kv: new Map(),
+  };
+}
+
 function emptyTables(): Tables {
   return {
     credentials: new Map(),
@@ -180,9 +194,6 @@ function corrupt(reason: string, message: string): MlsKeypackagesError {
 function wrongKey(): MlsKeypackagesError {
   return new MlsKeypackagesError(ErrorCode.WrongDatabaseKey, "the key does not open this database");
 }
-
-const KEY_SEP = "\u0000";
-const idOf = (table: TableName, key: string): string => `${table}${KEY_SEP}${key}`;
 
 // ---- snapshot ------------------------------------------------------------------------------
 
@@ -296,8 +307,8 @@ interface State {
   manifest: Manifest;
   /** Size of each log record after the snapshot, by seq. */
   logSizes: Map<number, number>;
-  /** Rows changed since the snapshot: id → [table, key, seq of the last change]. */
-  dirty: Map<string, [TableName, string, number]>;
+  /** Rows changed since the snapshot. */
+  dirty: Dirty;
 }
 
 async function openManifest(aes: CryptoKey, head: HeadRecord): Promise<Manifest> {
@@ -368,12 +379,12 @@ async function loadState(db: IDBDatabase, aes: CryptoKey): Promise<State | undef
   const [chunks, logs] = await Promise.all([Promise.all(chunkJobs), openLog(aes, after, head.seq)]);
   const tables = emptyTables();
   for (const c of chunks) applyPayload(tables, c);
-  const dirty = new Map<string, [TableName, string, number]>();
+  const dirty = emptyDirty();
   const logSizes = new Map<number, number>();
   logs.forEach((payload, i) => {
     const seq = (after[i] as LogRecord).seq;
     logSizes.set(seq, payload.length);
-    applyPayload(tables, payload, (t, k) => dirty.set(idOf(t, k), [t, k, seq]));
+    applyPayload(tables, payload, (t, k) => dirty[t].set(k, seq));
   });
   return {
     check,
@@ -777,7 +788,7 @@ class Connection {
     const payloads = await openLog(this.#aes, recs, s.seq);
     payloads.forEach((p, i) => {
       const seq = (recs[i] as LogRecord).seq;
-      applyPayload(s.tables, p, (t, k) => s.dirty.set(idOf(t, k), [t, k, seq]));
+      applyPayload(s.tables, p, (t, k) => s.dirty[t].set(k, seq));
       s.logSizes.set(seq, p.length);
       s.seq = seq;
     });
@@ -785,7 +796,10 @@ class Connection {
 
   /** The snapshot now covers everything up to `seq`. */
   #forget(s: State, seq: number): void {
-    for (const [id, d] of s.dirty) if (d[2] <= seq) s.dirty.delete(id);
+    for (const table of TABLES) {
+      const m = s.dirty[table];
+      for (const [k, changed] of m) if (changed <= seq) m.delete(k);
+    }
     for (const k of s.logSizes.keys()) if (k <= seq) s.logSizes.delete(k);
   }
 
@@ -844,12 +858,14 @@ class Connection {
   /** The row changes `ops` make to the current state; throws `AlreadyExists` on a conflicting insert. */
   #plan(ops: readonly StagedOp[]): Entry[] {
     const tables = this.#s.tables;
-    const overlay = new Map<string, Entry & { noop: boolean }>();
+    // The last op on each row wins; rows keyed per table (no table|key string per op).
+    const overlay = new Map<TableName, Map<string, Entry & { noop: boolean }>>();
     for (const op of ops) {
-      const id = idOf(op.table, op.key);
-      const staged = overlay.get(id);
+      let rows = overlay.get(op.table);
+      if (rows === undefined) overlay.set(op.table, (rows = new Map()));
+      const staged = rows.get(op.key);
       if (op.kind === "delete") {
-        overlay.set(id, { table: op.table, key: op.key, row: undefined, noop: false });
+        rows.set(op.key, { table: op.table, key: op.key, row: undefined, noop: false });
         continue;
       }
       let noop = false;
@@ -867,13 +883,16 @@ class Connection {
           noop = staged === undefined || staged.noop;
         }
       }
-      overlay.set(id, { table: op.table, key: op.key, row: op.row, noop });
+      rows.set(op.key, { table: op.table, key: op.key, row: op.row, noop });
     }
     const out: Entry[] = [];
-    for (const e of overlay.values()) {
-      if (e.noop) continue;
-      if (e.row === undefined && !(tables[e.table] as Map<string, unknown>).has(e.key)) continue;
-      out.push({ table: e.table, key: e.key, row: e.row });
+    for (const [table, rows] of overlay) {
+      const current = tables[table] as Map<string, unknown>;
+      for (const e of rows.values()) {
+        if (e.noop) continue;
+        if (e.row === undefined && !current.has(e.key)) continue;
+        out.push({ table: e.table, key: e.key, row: e.row });
+      }
     }
     return out;
   }
@@ -896,7 +915,7 @@ class Connection {
             const m = s.tables[e.table] as Map<string, unknown>;
             if (e.row === undefined) m.delete(e.key);
             else m.set(e.key, e.row);
-            s.dirty.set(idOf(e.table, e.key), [e.table, e.key, seq]);
+            s.dirty[e.table].set(e.key, seq);
           }
           s.seq = seq;
           s.logSizes.set(seq, v.length);
@@ -1053,7 +1072,8 @@ class Connection {
       let dirty: Set<number> | undefined;
       if (!rekey) {
         dirty = new Set();
-        for (const [t, k] of s.dirty.values()) dirty.add(bucketHash(t, k) & (buckets - 1));
+        for (const t of TABLES)
+          for (const k of s.dirty[t].keys()) dirty.add(bucketHash(t, k) & (buckets - 1));
         if (dirty.size === 0 && s.logSizes.size === 0 && buckets === base.manifest.buckets) return;
       }
       const snap = await sealSnapshot(aes, s.tables, base.manifest, buckets, seq, dirty, !rekey);

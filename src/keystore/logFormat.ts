@@ -21,6 +21,14 @@ import { toHex } from "./staging.js";
 const utf8 = new TextEncoder();
 const utf8d = new TextDecoder();
 
+/** Value of a lowercase hex digit by character code, -1 for anything else. */
+const HEX_VALUE = (() => {
+  const t = new Int8Array(128).fill(-1);
+  for (let i = 0; i < 10; i++) t[48 + i] = i;
+  for (let i = 0; i < 6; i++) t[97 + i] = 10 + i;
+  return t;
+})();
+
 /** A growable output buffer (one allocation per doubling, no per-field chunks). */
 export class ByteWriter {
   #buf: Uint8Array;
@@ -78,19 +86,27 @@ export class ByteWriter {
   /** A string that is usually lowercase hex (keys, ids): stored as its bytes when it is. */
   key(s: string): this {
     const n = s.length;
-    let hex = n % 2 === 0 && n > 0 && n <= 0x20000;
-    for (let i = 0; hex && i < n; i++) {
-      const c = s.charCodeAt(i);
-      hex = (c >= 48 && c <= 57) || (c >= 97 && c <= 102);
-    }
-    if (!hex) return this.str(s);
-    this.u8(2).u32(n >> 1);
-    this.#ensure(n >> 1);
+    if (n % 2 !== 0 || n === 0 || n > 0x20000) return this.str(s);
+    // One pass: decode while checking; on a non-hex character, rewind and store the string.
+    const start = this.#len;
+    this.#ensure(5 + (n >> 1));
+    const buf = this.#buf;
+    buf[start] = 2;
+    this.#view.setUint32(start + 1, n >> 1);
+    let o = start + 5;
     for (let i = 0; i < n; i += 2) {
       const a = s.charCodeAt(i);
       const b = s.charCodeAt(i + 1);
-      this.#buf[this.#len++] = (((a & 0xf) + (a >> 6) * 9) << 4) | ((b & 0xf) + (b >> 6) * 9);
+      const hi = a < 128 ? (HEX_VALUE[a] as number) : -1;
+      const lo = b < 128 ? (HEX_VALUE[b] as number) : -1;
+      if ((hi | lo) < 0) {
+        buf.fill(0, start, o);
+        this.#len = start;
+        return this.str(s);
+      }
+      buf[o++] = (hi << 4) | lo;
     }
+    this.#len = o;
     return this;
   }
 
