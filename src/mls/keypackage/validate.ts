@@ -129,13 +129,16 @@ export async function verifyKeyPackage(
   const cs = await (options.suiteImpl ?? ciphersuiteImpl)(kp.ciphersuite);
   const signed = keyPackageSignContents(kp);
 
+  // Both signatures are checked concurrently (a WebCrypto engine overlaps them); failures are
+  // reported in this order.
+  const [leafOk, packageOk] = await Promise.all([
+    verifySignature(cs, leaf.signatureKey, signed.leaf, leaf.signature),
+    verifySignature(cs, leaf.signatureKey, signed.keyPackage, kp.signature),
+  ]);
   // §7.3 (via §10.1): the LeafNode signature verifies under leaf_node.signature_key.
-  if (!(await verifySignature(cs, leaf.signatureKey, signed.leaf, leaf.signature)))
-    fail("leaf_signature", "the leaf node signature does not verify");
-
+  if (!leafOk) fail("leaf_signature", "the leaf node signature does not verify");
   // §10.1: the KeyPackage signature verifies under leaf_node.signature_key.
-  if (!(await verifySignature(cs, leaf.signatureKey, signed.keyPackage, kp.signature)))
-    fail("keypackage_signature", "the key package signature does not verify");
+  if (!packageOk) fail("keypackage_signature", "the key package signature does not verify");
 
   // §10.1: leaf_node.encryption_key differs from init_key.
   if (bytesEqual(kp.initKey, leaf.encryptionKey))
