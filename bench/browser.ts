@@ -240,8 +240,8 @@ ${lines.join("\n")}
 
 The primitive floor of a key package on this page: the WebCrypto calls ours makes for one (two
 X25519 \`generateKey\` + \`exportKey\`, two Ed25519 \`sign\`), timed alone in the same rounds, take
-${fmt(genFloor)} ms per package. Chromium runs them on the page's thread, so no implementation
-using them can go below it: CoreCrypto's ${fmt(ccGen)} ms is ${(ccGen / genFloor).toFixed(2)}× that floor,
+${fmt(genFloor)} ms per package. Their cost lands on the page's thread (a CPU profile of the page
+shows it there), so no implementation using them can go below it: CoreCrypto's ${fmt(ccGen)} ms is ${(ccGen / genFloor).toFixed(2)}× that floor,
 the best "CoreCrypto ÷ ours" any WebCrypto-based generation could show in this run.
 
 The floor of any persistent commit on this page: one bare IndexedDB read-write transaction putting one
