@@ -3,7 +3,7 @@
  * engine in src/mls/group/ — create, join from a Welcome, commit (add / remove / update /
  * pending proposals), external commit, protect and process messages, and the state encoding.
  * Every check is the engine's; this file adds the library's policy around the application's
- * authentication service (src/mls/group/authentication.ts) and plain-bytes inputs and outputs.
+ * authentication service (src/mls/validation/authentication.ts) and plain-bytes inputs and outputs.
  */
 import { ErrorCode, MlsKeypackagesError } from "../errors.js";
 import { assertCiphersuite, type Ciphersuite } from "./ciphersuite.js";
@@ -11,11 +11,11 @@ import { decodeExact, type Writer } from "./codec/index.js";
 import type { AuthenticationService } from "./credential/authentication.js";
 import { readCredential } from "./credential/codec.js";
 import { CredentialTypes } from "./credential/types.js";
-import { AuthenticationGate, authenticate } from "./group/authentication.js";
+import { AuthenticationGate, authenticate } from "./validation/authentication.js";
 import { createCommit } from "./group/commit.js";
 import { createGroup } from "./group/create.js";
 import { REQUIRED_CAPABILITIES_CORECRYPTO } from "./group/defaults.js";
-import { decodeAs } from "./group/errors.js";
+import { decodeAs } from "./validation/errors.js";
 import { createExternalCommit } from "./group/external.js";
 import { encryptApplication, receiveMessage } from "./group/message.js";
 import { isIntact, type GroupState } from "./group/state.js";

@@ -17,9 +17,9 @@ import type { GroupContext, PreSharedKeyId } from "../keyschedule/types.js";
 import { addLeaf, getLeaf, leafCount, members, nextLeafIndex, removeLeaf, updateLeaf } from "../tree/tree.js";
 import type { RatchetTree } from "../tree/types.js";
 import { requiredCapabilities, validateLeafNode, type GroupParams } from "../tree/validate.js";
-import { decodeAs, fail } from "./errors.js";
+import { decodeAs, fail } from "../validation/errors.js";
 import { readExternalSenders } from "./extensions.js";
-import { checkProposalList, type ResolvedProposal } from "./proposals.js";
+import { checkProposalList, type ResolvedProposal } from "../validation/proposalList.js";
 
 /** Looks up the value of a PSK a commit names (§8.4): an external PSK, or a resumption PSK we hold. */
 export type PskLookup = (id: PreSharedKeyId) => Uint8Array | undefined;

@@ -42,7 +42,7 @@ import { validateRatchetTree } from "../tree/validate.js";
 import { createUpdatePath, type LeafTemplate } from "../treekem/updatePath.js";
 import { applyProposals, type PskLookup } from "./applyProposals.js";
 import { readGroupInfo } from "./codec.js";
-import { decodeAs, fail, recode } from "./errors.js";
+import { decodeAs, fail, recode } from "../validation/errors.js";
 import { enterEpoch, nextEpoch, provisionalContext } from "./epoch.js";
 import { findExtension, readExternalPub, readRatchetTreeExtension } from "./extensions.js";
 import { bundleGroupInfo, verifyGroupInfoSignature } from "./groupInfo.js";

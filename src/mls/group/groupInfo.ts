@@ -16,7 +16,7 @@ import type { GroupContext } from "../keyschedule/types.js";
 import { getLeaf, leafCount } from "../tree/tree.js";
 import type { RatchetTree } from "../tree/types.js";
 import { writeGroupInfo, writeGroupInfoTbs } from "./codec.js";
-import { fail } from "./errors.js";
+import { fail } from "../validation/errors.js";
 import { externalPubExtension, ratchetTreeExtension } from "./extensions.js";
 import { encodedRatchetTree } from "./stateEncoding.js";
 import type { GroupInfo } from "./types.js";

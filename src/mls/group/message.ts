@@ -30,11 +30,11 @@ import type { SecretTree, StagedKey } from "../keyschedule/secretTree.js";
 import { getLeaf, leafCount, nextLeafIndex } from "../tree/tree.js";
 import { validateLeafNode, type GroupParams } from "../tree/validate.js";
 import { checkKeyPackage, type PskLookup } from "./applyProposals.js";
-import { decodeAs, fail } from "./errors.js";
+import { decodeAs, fail } from "../validation/errors.js";
 import { readExternalSenders } from "./extensions.js";
 import { decodeMlsMessage, encodeMlsMessage } from "./mlsMessage.js";
 import { processCommit } from "./processCommit.js";
-import { checkSenderMaySend } from "./proposals.js";
+import { checkSenderMaySend } from "../validation/proposalList.js";
 import { leavesOf, type GroupState } from "./state.js";
 
 const M = ErrorCode.InvalidMessage;

@@ -6,7 +6,7 @@
 import type { ErrorCode } from "../../errors.js";
 import { decodeExact, encode } from "../codec/index.js";
 import { readMlsMessage, writeMlsMessage } from "./codec.js";
-import { decodeAs } from "./errors.js";
+import { decodeAs } from "../validation/errors.js";
 import type { MlsMessage } from "./types.js";
 
 /** The encoded MLSMessage. */

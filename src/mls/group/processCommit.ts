@@ -33,9 +33,9 @@ import { addLeaf, getLeaf, leafCount, nextLeafIndex } from "../tree/tree.js";
 import type { RatchetTree } from "../tree/types.js";
 import { applyUpdatePath, type PathResult } from "../treekem/updatePath.js";
 import { applyProposals, type PskLookup } from "./applyProposals.js";
-import { fail, renamed } from "./errors.js";
+import { fail, renamed } from "../validation/errors.js";
 import { enterEpoch, nextEpoch, privateKeysOf, provisionalContext } from "./epoch.js";
-import { pathRequired, type ResolvedProposal } from "./proposals.js";
+import { pathRequired, type ResolvedProposal } from "../validation/proposalList.js";
 import { keysStillInTree, pskLookupOf, type GroupState } from "./state.js";
 
 const C = ErrorCode.InvalidCommit;

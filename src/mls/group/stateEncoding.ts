@@ -50,7 +50,7 @@ import {
   rememberRatchetTreeEncoding,
 } from "../tree/nodeEncoding.js";
 import { leafCount } from "../tree/tree.js";
-import { decodeAs, fail } from "./errors.js";
+import { decodeAs, fail } from "../validation/errors.js";
 import {
   leavesOf,
   MAX_PAST_EPOCHS,

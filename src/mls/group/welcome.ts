@@ -40,7 +40,7 @@ import { validateRatchetTree } from "../tree/validate.js";
 import { joinerPathKeys } from "../treekem/joiner.js";
 import type { PskLookup } from "./applyProposals.js";
 import { readGroupInfo, readGroupSecrets } from "./codec.js";
-import { decodeAs, fail, recode, renamed } from "./errors.js";
+import { decodeAs, fail, recode, renamed } from "../validation/errors.js";
 import { enterEpoch } from "./epoch.js";
 import { findExtension, readRatchetTreeExtension } from "./extensions.js";
 import { verifyGroupInfoSignature } from "./groupInfo.js";

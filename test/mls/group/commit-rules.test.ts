@@ -10,7 +10,7 @@ import { ErrorCode } from "../../../src/errors.js";
 import { decodeExact } from "../../../src/mls/codec/index.js";
 import { readMlsMessage } from "../../../src/mls/group/codec.js";
 import { encodeMlsMessage } from "../../../src/mls/group/mlsMessage.js";
-import { checkProposalList, type ResolvedProposal } from "../../../src/mls/group/proposals.js";
+import { checkProposalList, type ResolvedProposal } from "../../../src/mls/validation/proposalList.js";
 import type { GroupState } from "../../../src/mls/group/state.js";
 import { encodeGroupState } from "../../../src/mls/group/stateEncoding.js";
 import { protectPublic, toPublicMessage } from "../../../src/mls/framing/public.js";
