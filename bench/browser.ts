@@ -239,7 +239,7 @@ ${CONV_OPS} Welcomes (one committed transaction each); ms per operation.
 ${lines.join("\n")}
 
 The primitive floor of a key package on this page: the WebCrypto calls ours makes for one (two
-X25519 \`generateKey\` + \`exportKey\`, two Ed25519 \`sign\`), timed alone in the same rounds, take
+X25519 \`generateKey\` + \`exportKey\` as PKCS#8 and raw, two Ed25519 \`sign\`), timed alone in the same rounds, take
 ${fmt(genFloor)} ms per package. Their cost lands on the page's thread (a CPU profile of the page
 shows it there), so no implementation using them can go below it: CoreCrypto's ${fmt(ccGen)} ms is ${(ccGen / genFloor).toFixed(2)}× that floor,
 the best "CoreCrypto ÷ ours" any WebCrypto-based generation could show in this run.

@@ -250,6 +250,18 @@ export function wrapPkcs8(alg: Rfc8410Alg, raw: Uint8Array): Uint8Array {
 }
 
 /**
+ * The raw key of a PKCS#8 DER RFC 8410 private key of `len` bytes in the minimal form `wrapPkcs8`
+ * writes (what WebCrypto exports), as a copy; undefined for any other encoding (e.g. one that
+ * carries the public key as well).
+ */
+export function unwrapPkcs8(alg: Rfc8410Alg, der: Uint8Array, len: number): Uint8Array | undefined {
+  if (der.length !== len + 16) return undefined;
+  const prefix = pkcs8Prefix(alg, len);
+  for (let i = 0; i < 16; i++) if (der[i] !== prefix[i]) return undefined;
+  return der.slice(16);
+}
+
+/**
  * Normalises an EdDSA signing key to its raw seed. Accepts the raw seed
  * (RFC 8032), a PKCS#8 v1 encoding of it (48 bytes for Ed25519, as some
  * providers emit it) and, for Ed25519, the 64-byte seed||pub form.

