@@ -251,7 +251,11 @@ async function sealSnapshot(
     if (yieldBetween && jobs.length > 0) await yieldToPage();
     const payload = encodeEntries(g, 4096);
     sizes[b] = payload.length;
-    jobs.push(sealRecord(aes, chunkAad(id, b, buckets), payload).then((v) => ({ id, v })));
+    jobs.push(
+      sealRecord(aes, chunkAad(id, b, buckets), payload)
+        .finally(() => payload.fill(0))
+        .then((v) => ({ id, v })),
+    );
   }
   const chunks = await Promise.all(jobs);
   return { manifest: { seq, buckets, nextId, ids, sizes }, chunks, removed };
@@ -909,7 +913,13 @@ class Connection {
         if (entries.length === 0) return;
         const s = this.#s;
         const seq = s.seq + 1;
-        const v = await sealRecord(this.#aes, logAad(seq), encodeEntries(entries, 4096));
+        const plaintext = encodeEntries(entries);
+        let v: Uint8Array;
+        try {
+          v = await sealRecord(this.#aes, logAad(seq), plaintext);
+        } finally {
+          plaintext.fill(0);
+        }
         if (await this.#append(s, { seq, v })) {
           for (const e of entries) {
             const m = s.tables[e.table] as Map<string, unknown>;
@@ -961,6 +971,10 @@ class Connection {
     tx.objectStore(LOG).add(rec).onerror = (ev) => {
       if (errName((ev.target as IDBRequest).error) === "ConstraintError") lost = true;
     };
+    // Nothing more to ask (holding the lock, no head check that might abort): commit now rather
+    // than after the add's success event reached this thread (one round trip less; a failed add
+    // still aborts the transaction).
+    if (!checkHead) (tx as { commit?: () => void }).commit?.();
     try {
       await done;
       return true;

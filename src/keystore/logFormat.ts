@@ -51,6 +51,8 @@ export class ByteWriter {
     while (size < need) size *= 2;
     const next = new Uint8Array(size);
     next.set(this.#buf.subarray(0, this.#len));
+    // Payloads carry private keys: leave no copy behind in the outgrown buffer.
+    this.#buf.fill(0, 0, this.#len);
     this.#buf = next;
     this.#view = new DataView(next.buffer);
   }
@@ -129,6 +131,12 @@ export class ByteWriter {
   /** The written bytes (a copy sized exactly). */
   done(): Uint8Array {
     return this.#buf.slice(0, this.#len);
+  }
+
+  /** Zero what was written (after `done()`, when the bytes were secret); the writer is empty again. */
+  wipe(): void {
+    this.#buf.fill(0, 0, this.#len);
+    this.#len = 0;
   }
 }
 
@@ -296,9 +304,15 @@ export interface Entry {
 
 const PAYLOAD_VERSION = 1;
 
-/** Encode entries as a log record or snapshot chunk payload. */
+/**
+ * Encode entries as a log record or snapshot chunk payload. The buffer is sized from the entries
+ * (a deletion takes ~40 bytes, a row up to a few hundred), so a large commit is written without
+ * regrowing it. The caller zeroes the result once sealed (it holds private keys).
+ */
 export function encodeEntries(entries: readonly Entry[], sizeHint = 1024): Uint8Array {
-  const w = new ByteWriter(sizeHint);
+  let estimate = 16;
+  for (const e of entries) estimate += e.row === undefined ? 48 : 256;
+  const w = new ByteWriter(Math.max(sizeHint, estimate));
   w.u8(PAYLOAD_VERSION).u32(entries.length);
   for (const e of entries) {
     w.u8(TABLE_INDEX.get(e.table) as number);
@@ -311,7 +325,9 @@ export function encodeEntries(entries: readonly Entry[], sizeHint = 1024): Uint8
     else w.u8(1).key(e.key);
     (ROW_CODECS[e.table] as RowCodec<TableName>).write(w, e.row as never);
   }
-  return w.done();
+  const out = w.done();
+  w.wipe();
+  return out;
 }
 
 /** Decode a payload, calling `apply` for every entry in order. Throws `RangeError` on bad bytes. */
