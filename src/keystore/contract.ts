@@ -115,6 +115,14 @@ export interface RowOf {
   kv: KvRow;
 }
 
+/** Every row by table and key: the in-memory view of the memory and IndexedDB keystores. */
+export type Tables = { [T in TableName]: Map<string, RowOf[T]> };
+
+/** One empty Map per table (`Tables`, or any other per-table map). */
+export function emptyTableMaps<M extends { [T in TableName]: Map<string, unknown> } = Tables>(): M {
+  return Object.fromEntries(TABLES.map((t) => [t, new Map()])) as M;
+}
+
 /** Tables whose rows may never change once written (CoreCrypto's `AlreadyExists`). */
 export const INSERT_ONLY: ReadonlySet<TableName> = new Set([
   "keypackages",

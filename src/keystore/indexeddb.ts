@@ -31,6 +31,8 @@ import {
   type RowOf,
   type StagedOp,
   type TableName,
+  type Tables,
+  emptyTableMaps,
   keypackageMetaOf,
 } from "./contract.js";
 import type { DatabaseKey } from "./databaseKey.js";
@@ -128,32 +130,8 @@ export interface IndexedDbOptions {
   shared?: boolean;
 }
 
-type Tables = { [T in TableName]: Map<string, RowOf[T]> };
-
 /** Per table: key → seq of the last log record that changed the row (rows the snapshot lacks). */
 type Dirty = { [T in TableName]: Map<string, number> };
-
-function emptyDirty(): Dirty {
-  return {
-    credentials: new Map(),
-    keypackages: new Map(),
-    hpke_private_keys: new Map(),
-    encryption_keypairs: new Map(),
-    conversations: new Map(),
-    kv: new Map(),
-  };
-}
-
-function emptyTables(): Tables {
-  return {
-    credentials: new Map(),
-    keypackages: new Map(),
-    hpke_private_keys: new Map(),
-    encryption_keypairs: new Map(),
-    conversations: new Map(),
-    kv: new Map(),
-  };
-}
 
 // ---- IndexedDB plumbing ------------------------------------------------------------------
 
@@ -381,9 +359,9 @@ async function loadState(db: IDBDatabase, aes: CryptoKey): Promise<State | undef
   });
   const after = logRecs.filter((r) => r.seq > head.seq);
   const [chunks, logs] = await Promise.all([Promise.all(chunkJobs), openLog(aes, after, head.seq)]);
-  const tables = emptyTables();
+  const tables = emptyTableMaps();
   for (const c of chunks) applyPayload(tables, c);
-  const dirty = emptyDirty();
+  const dirty = emptyTableMaps<Dirty>();
   const logSizes = new Map<number, number>();
   logs.forEach((payload, i) => {
     const seq = (after[i] as LogRecord).seq;
@@ -566,7 +544,7 @@ async function prepareMigration(
     const check = meta.find((r) => r.name === KEYCHECK) as KeycheckRecord | undefined;
     if (check !== undefined) await verifyKeycheck(aes, check);
     const keys = { aes, mac: aes } as RecordKeys; // legacy rows only need the AES key to be read
-    const tables = emptyTables();
+    const tables = emptyTableMaps();
     let bytes = 0;
     await Promise.all(
       stores.map(async (s, i) => {

@@ -9,21 +9,10 @@ import {
   type RowOf,
   type StagedOp,
   type TableName,
+  type Tables,
+  emptyTableMaps,
   keypackageMetaOf,
 } from "./contract.js";
-
-type Tables = { [T in TableName]: Map<string, RowOf[T]> };
-
-function emptyTables(): Tables {
-  return {
-    credentials: new Map(),
-    keypackages: new Map(),
-    hpke_private_keys: new Map(),
-    encryption_keypairs: new Map(),
-    conversations: new Map(),
-    kv: new Map(),
-  };
-}
 
 /** In-memory keystore: nothing persists, nothing is encrypted. For tests and ephemeral clients. */
 /** Overlay marker for a row deleted by the commit being applied. */
@@ -31,7 +20,7 @@ const DELETED: unique symbol = Symbol("deleted");
 
 export class MemoryKeystore implements Keystore {
   readonly backend = "memory";
-  #tables: Tables = emptyTables();
+  #tables: Tables = emptyTableMaps();
   #closed = false;
 
   #check(): void {

@@ -269,10 +269,8 @@ export function unwrapPkcs8(alg: Rfc8410Alg, der: Uint8Array, len: number): Uint
 export function edSeed(alg: "Ed25519" | "Ed448", key: Uint8Array): Uint8Array {
   const n = alg === "Ed25519" ? 32 : 57;
   if (key.length === n) return key;
-  if (key.length === n + 16) {
-    const prefix = pkcs8Prefix(alg, n);
-    if (constantTimeEqual(key.subarray(0, 16), prefix)) return key.subarray(16);
-  }
+  const raw = unwrapPkcs8(alg, key, n);
+  if (raw !== undefined) return raw;
   if (alg === "Ed25519" && key.length === 64) return key.subarray(0, 32);
   throw new RangeError(`${alg}: unsupported signing key encoding (${key.length} bytes)`);
 }

@@ -292,16 +292,20 @@ export function makeWebHpke(subtle: SubtleCrypto, alg: HpkeAlgorithm, native: Na
     return new WebHpkePublicKey(params, new Uint8Array(pk));
   };
 
-  async function dh(sk: Uint8Array, pk: Uint8Array): Promise<Uint8Array> {
-    let z: Uint8Array;
+  /** A DH output, checked: a failure or the all-zero shared secret is refused (RFC 9180 §7.1.4). */
+  async function checkedDh<T extends { z: Uint8Array }>(run: () => Promise<T>): Promise<T> {
+    let r: T;
     try {
-      z = await dhImpl.dh(sk, pk);
+      r = await run();
     } catch {
       throw new CryptoError(`${params.alg}: DH failed`);
     }
-    // RFC 9180 Section 7.1.4: reject the all-zero shared secret.
-    if (isAllZero(z)) throw new CryptoError(`${params.alg}: all-zero DH output`);
-    return z;
+    if (isAllZero(r.z)) throw new CryptoError(`${params.alg}: all-zero DH output`);
+    return r;
+  }
+
+  async function dh(sk: Uint8Array, pk: Uint8Array): Promise<Uint8Array> {
+    return (await checkedDh(async () => ({ z: await dhImpl.dh(sk, pk) }))).z;
   }
 
   /** ExtractAndExpand(dh, enc || pkRm), RFC 9180 Section 4.1. */
@@ -311,16 +315,10 @@ export function makeWebHpke(subtle: SubtleCrypto, alg: HpkeAlgorithm, native: Na
   }
 
   async function encap(pkR: WebHpkePublicKey): Promise<{ shared: Uint8Array; enc: Uint8Array }> {
-    if (dhImpl.ephemeralDh !== undefined) {
-      let r: { z: Uint8Array; enc: Uint8Array };
-      try {
-        r = await dhImpl.ephemeralDh(pkR.pk);
-      } catch {
-        throw new CryptoError(`${params.alg}: DH failed`);
-      }
-      // RFC 9180 Section 7.1.4: reject the all-zero shared secret.
-      if (isAllZero(r.z)) throw new CryptoError(`${params.alg}: all-zero DH output`);
-      return { shared: await extractAndExpand(r.z, r.enc, pkR.pk), enc: r.enc };
+    const ephemeralDh = dhImpl.ephemeralDh;
+    if (ephemeralDh !== undefined) {
+      const { z, enc } = await checkedDh(() => ephemeralDh(pkR.pk));
+      return { shared: await extractAndExpand(z, enc, pkR.pk), enc };
     }
     const eph = await dhImpl.generate();
     const z = await dh(eph.sk, pkR.pk);

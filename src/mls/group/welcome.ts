@@ -21,13 +21,13 @@ import type { CiphersuiteImpl } from "../crypto/types.js";
 import { WireFormats } from "../framing/types.js";
 import { writeKeyPackage, writeKeyPackageTbs } from "../keypackage/codec.js";
 import { ExtensionTypes, MLS10, type KeyPackage, type LeafNode } from "../keypackage/types.js";
-import { labeledKdf } from "../keyschedule/kdf.js";
 import { pskSecret, type PskInput } from "../keyschedule/psk.js";
 import {
   epochSecretsFromMember,
   memberSecret,
   welcomeKeyNonce,
   welcomeSecret,
+  welcomeSecretFromMember,
   type EpochSecrets,
 } from "../keyschedule/schedule.js";
 import { verifyConfirmationTag } from "../keyschedule/transcript.js";
@@ -290,7 +290,7 @@ async function verifyWelcomeWith(
   member: Uint8Array,
 ): Promise<JoinableWelcome> {
   const kp = keys.keyPackage;
-  const gi = await openGroupInfoWith(cs, welcome, await labeledKdf(cs.kdf).deriveSecret(member, "welcome"));
+  const gi = await openGroupInfoWith(cs, welcome, await welcomeSecretFromMember(cs, member));
   const gc = gi.groupContext;
   // §12.4.3.1: the GroupInfo's suite is our key package's; the version is mls10.
   if (gc.ciphersuite !== kp.ciphersuite)

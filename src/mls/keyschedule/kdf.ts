@@ -14,6 +14,7 @@ import {
 } from "../crypto/labels.js";
 import type { Kdf, SyncExpandKdf } from "../crypto/types.js";
 import { syncExpandOf } from "../crypto/types.js";
+import { memo } from "../memo.js";
 
 const EMPTY = new Uint8Array(0);
 
@@ -25,9 +26,10 @@ export class LabeledKdf {
   readonly nh: number;
   readonly kdf: Kdf;
   readonly #sync: SyncExpandKdf | undefined;
-  /** KDFLabel of DeriveSecret (empty context, length Nh) per label: the same bytes every time. */
-  readonly #deriveLabels = new Map<string, Uint8Array>();
-  /** KDFLabel of ExpandWithLabel with an empty context, per length and label. */
+  /**
+   * KDFLabel of ExpandWithLabel with an empty context (DeriveSecret, welcome_key, welcome_nonce),
+   * per length and label: the same bytes every time.
+   */
   readonly #emptyContextLabels = new Map<string, Uint8Array>();
 
   constructor(kdf: Kdf) {
@@ -46,26 +48,18 @@ export class LabeledKdf {
     const s = this.#sync;
     if (s === undefined) return expandWithLabel(secret, label, context, length, this.kdf);
     if (context.length > 0) return expandWithLabelSync(secret, label, context, length, s);
-    // An empty context (welcome_key / welcome_nonce, §12.4.3.1): the KDFLabel is a constant.
-    const key = `${length}:${label}`;
-    let info = this.#emptyContextLabels.get(key);
-    if (info === undefined) {
-      info = kdfLabel(label, EMPTY, length);
-      this.#emptyContextLabels.set(key, info);
-    }
-    return s.expandSync(secret, info, length);
+    return s.expandSync(secret, this.#emptyContextLabel(label, length), length);
+  }
+
+  #emptyContextLabel(label: string, length: number): Uint8Array {
+    return memo(this.#emptyContextLabels, `${length}:${label}`, () => kdfLabel(label, EMPTY, length));
   }
 
   /** §8 DeriveSecret(Secret, Label) = ExpandWithLabel(Secret, Label, "", KDF.Nh). */
   deriveSecret(secret: Uint8Array, label: string): Maybe<Uint8Array> {
     const s = this.#sync;
     if (s === undefined) return deriveSecret(secret, label, this.kdf);
-    let info = this.#deriveLabels.get(label);
-    if (info === undefined) {
-      info = kdfLabel(label, EMPTY, this.nh);
-      this.#deriveLabels.set(label, info);
-    }
-    return s.expandSync(secret, info, this.nh);
+    return s.expandSync(secret, this.#emptyContextLabel(label, this.nh), this.nh);
   }
 
   /** §9 DeriveTreeSecret(Secret, Label, Generation, Length). */
@@ -81,10 +75,5 @@ const kdfs = new WeakMap<Kdf, LabeledKdf>();
 
 /** The `LabeledKdf` of `kdf` (one per provider KDF object). */
 export function labeledKdf(kdf: Kdf): LabeledKdf {
-  let k = kdfs.get(kdf);
-  if (k === undefined) {
-    k = new LabeledKdf(kdf);
-    kdfs.set(kdf, k);
-  }
-  return k;
+  return memo(kdfs, kdf, () => new LabeledKdf(kdf));
 }

@@ -101,6 +101,11 @@ export function memberSecret(
   return labeledKdf(cs.kdf).extract(joiner, pskSecret);
 }
 
+/** welcome_secret = DeriveSecret(member, "welcome"), from the "member" secret (`memberSecret`). */
+export async function welcomeSecretFromMember(cs: CiphersuiteImpl, member: Uint8Array): Promise<Uint8Array> {
+  return labeledKdf(cs.kdf).deriveSecret(member, "welcome");
+}
+
 /** welcome_secret = DeriveSecret(KDF.Extract(joiner_secret, psk_secret), "welcome"). */
 export async function welcomeSecret(
   cs: CiphersuiteImpl,
@@ -108,7 +113,7 @@ export async function welcomeSecret(
   pskSecret: Uint8Array,
 ): Promise<Uint8Array> {
   const member = await memberSecret(cs, joiner, pskSecret);
-  const out = await labeledKdf(cs.kdf).deriveSecret(member, "welcome");
+  const out = await welcomeSecretFromMember(cs, member);
   member.fill(0);
   return out;
 }
@@ -186,8 +191,7 @@ export async function nextEpochSecrets(
 }> {
   const joiner = await joinerSecret(cs, input.initSecret, input.commitSecret, input.groupContext);
   const member = await memberSecret(cs, joiner, input.pskSecret);
-  const welcome =
-    input.welcome === true ? await labeledKdf(cs.kdf).deriveSecret(member, "welcome") : undefined;
+  const welcome = input.welcome === true ? await welcomeSecretFromMember(cs, member) : undefined;
   const secrets = await epochSecretsFromMember(cs, member, input.groupContext);
   return { joinerSecret: joiner, secrets, welcomeSecret: welcome };
 }
