@@ -25,6 +25,7 @@ export class CredentialRef {
   readonly #type: CredentialType;
   readonly #publicKey: Uint8Array;
   readonly #publicKeyHash: Uint8Array;
+  #id: string | undefined;
 
   /** @internal use `tx.addCredential` or `CredentialRef.deserialize`. */
   constructor(clientId: ClientId, ciphersuite: Ciphersuite, type: CredentialType, publicKey: Uint8Array) {
@@ -62,7 +63,7 @@ export class CredentialRef {
 
   /** @internal the keystore row id. */
   get id(): string {
-    return toHex(this.#publicKeyHash);
+    return (this.#id ??= toHex(this.#publicKeyHash));
   }
 
   equals(other: CredentialRef): boolean {

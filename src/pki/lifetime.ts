@@ -14,6 +14,12 @@ import { x509Backend } from "./backend.js";
 export function credentialCertificateWindow(
   encodedCredential: Uint8Array,
 ): { notBefore: Date; notAfter: Date } | undefined {
+  // §5.3 Credential starts with its uint16 credential_type: other types need no decoding.
+  if (
+    encodedCredential.length >= 2 &&
+    ((encodedCredential[0] as number) << 8) + (encodedCredential[1] as number) !== CredentialTypes.x509
+  )
+    return undefined;
   const credential = decodeExact(encodedCredential, readCredential);
   if (credential.credentialType !== CredentialTypes.x509) return undefined;
   const leaf = credential.certificates[0];

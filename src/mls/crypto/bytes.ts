@@ -123,13 +123,22 @@ export function bytesToHex(bytes: Uint8Array): string {
     for (let i = 0; i < n; i++) s += HEX[bytes[i] as number];
     return s;
   }
-  const out = new Uint8Array(2 * n);
+  // Keys and refs (≤ 64 bytes) go through one reused buffer: no garbage but the string.
+  const out = n <= HEX_SCRATCH_BYTES ? hexScratch(2 * n) : new Uint8Array(2 * n);
   for (let i = 0; i < n; i++) {
     const v = (bytes[i] as number) << 1;
     out[2 * i] = HEX_CODES[v] as number;
     out[2 * i + 1] = HEX_CODES[v + 1] as number;
   }
   return ASCII.decode(out);
+}
+
+const HEX_SCRATCH_BYTES = 64;
+const HEX_SCRATCH = new Uint8Array(2 * HEX_SCRATCH_BYTES);
+/** Views of `HEX_SCRATCH` by length (bytesToHex is synchronous, so one buffer serves every call). */
+const HEX_VIEWS: Uint8Array[] = [];
+function hexScratch(len: number): Uint8Array {
+  return (HEX_VIEWS[len] ??= HEX_SCRATCH.subarray(0, len));
 }
 
 /** Hex (either case) to bytes; throws `TypeError` on odd length or a non-hex character. */

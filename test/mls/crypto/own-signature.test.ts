@@ -48,3 +48,26 @@ test("ECDSA suites keep the plain verify (no own-signature shortcut)", async () 
   const cs = await nodeCryptoProvider.getCiphersuiteImpl(getCiphersuiteFromId(2));
   expect(ownSignatureCheckOf(cs.signature)).toBeUndefined();
 });
+
+describe.each([
+  [1, "Ed25519"],
+  [4, "Ed448"],
+] as const)("suite %i (%s): signing keys cached per array", (suite, _name) => {
+  test("a key array changed in place (zeroed, reused) signs with its new bytes, not the cached key", async () => {
+    const cs = await nodeCryptoProvider.getCiphersuiteImpl(getCiphersuiteFromId(suite));
+    const sig = cs.signature as SyncSignature;
+    const a = await sig.keygen();
+    const b = await sig.keygen();
+    const msg = rand(100);
+    const key = Uint8Array.from(a.signKey);
+    const first = sig.signSync(key, msg);
+    expect(sig.verifySync(a.publicKey, msg, first)).toBe(true);
+    expect(sig.signSync(key, msg)).toEqual(first); // served from the cache: same key, same signature
+    key.set(b.signKey);
+    const second = sig.signSync(key, msg);
+    expect(sig.verifySync(b.publicKey, msg, second)).toBe(true);
+    expect(sig.verifySync(a.publicKey, msg, second)).toBe(false);
+    key.fill(0);
+    expect(sig.signSync(key, msg)).not.toEqual(second);
+  });
+});
