@@ -144,12 +144,26 @@ export function makeWebAead(subtle: SubtleCrypto, alg: AeadAlgorithm): WebAead {
 
 const keyCache = new LruCache<Promise<CryptoKey>>(512);
 
+/**
+ * The CryptoKey last imported from this very array, with a copy of its bytes: a stored key is
+ * found without building the LRU's string key (signing uses the same array again and again),
+ * and an array changed since (zeroed, reused) no longer matches.
+ */
+interface KeyHit {
+  readonly tag: string;
+  readonly bytes: Uint8Array;
+  readonly key: Promise<CryptoKey>;
+}
+let keyByArray = new WeakMap<Uint8Array, KeyHit>();
+
 /** Imports a CryptoKey once per (tag, bytes); failed imports are not cached. */
 export function cachedKey(
   tag: string,
   bytes: Uint8Array,
   make: () => Promise<CryptoKey>,
 ): Promise<CryptoKey> {
+  const hit = keyByArray.get(bytes);
+  if (hit !== undefined && hit.tag === tag && constantTimeEqual(hit.bytes, bytes)) return hit.key;
   const id = bytesKey(tag, bytes);
   let p = keyCache.get(id);
   if (p === undefined) {
@@ -158,12 +172,15 @@ export function cachedKey(
     const mine = p;
     mine.catch(() => {
       if (keyCache.peek(id) === mine) keyCache.delete(id);
+      if (keyByArray.get(bytes)?.key === mine) keyByArray.delete(bytes);
     });
   }
+  keyByArray.set(bytes, { tag, bytes: Uint8Array.from(bytes), key: p });
   return p;
 }
 
 /** Drops all cached CryptoKeys. */
 export function clearWebKeyCache(): void {
   keyCache.clear();
+  keyByArray = new WeakMap();
 }

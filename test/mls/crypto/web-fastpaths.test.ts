@@ -155,3 +155,24 @@ describe("X25519 key pairs of the WebCrypto provider", () => {
     }
   });
 });
+
+describe("CryptoKey cache keyed by array", () => {
+  test("a signing key array changed in place (zeroed, reused) signs with its new bytes, not the cached key", async () => {
+    const provider = createWebCryptoProvider({
+      subtle: webcrypto.subtle as unknown as SubtleCrypto,
+      nativeEd25519: true,
+    });
+    const cs = await provider.getCiphersuiteImpl(getCiphersuiteFromId(1));
+    const a = await cs.signature.keygen();
+    const b = await cs.signature.keygen();
+    const msg = webcrypto.getRandomValues(new Uint8Array(100));
+    const key = Uint8Array.from(a.signKey);
+    const first = await cs.signature.sign(key, msg);
+    expect(await cs.signature.verify(a.publicKey, msg, first)).toBe(true);
+    expect(await cs.signature.sign(key, msg)).toEqual(first); // from the cache
+    key.set(b.signKey);
+    const second = await cs.signature.sign(key, msg);
+    expect(await cs.signature.verify(b.publicKey, msg, second)).toBe(true);
+    expect(await cs.signature.verify(a.publicKey, msg, second)).toBe(false);
+  });
+});
