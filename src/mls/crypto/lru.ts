@@ -3,6 +3,8 @@
  * imported key objects keyed by their raw bytes.
  * @module
  */
+import { constantTimeEqual } from "./bytes.js";
+
 export class LruCache<V> {
   readonly #max: number;
   readonly #map = new Map<string, V>();
@@ -55,4 +57,34 @@ export function bytesKey(tag: string, b: Uint8Array): string {
   // String.fromCharCode.apply is fastest for small keys (<= 133 bytes here).
   s += String.fromCharCode.apply(null, b as unknown as number[]);
   return s;
+}
+
+/**
+ * Values cached by the identity of a byte array: a stored key signs or verifies again and again
+ * with the same array, so it is found without building a `bytesKey`. Each entry keeps a copy of
+ * the bytes its value was made from, compared in constant time (they may be a private key): an
+ * array changed in place since (zeroed, reused) misses. The copy lives as long as the array.
+ */
+export class ArrayIdentityCache<V> {
+  #map = new WeakMap<Uint8Array, { readonly tag: string; readonly bytes: Uint8Array; readonly value: V }>();
+
+  get(tag: string, array: Uint8Array): V | undefined {
+    const hit = this.#map.get(array);
+    return hit !== undefined && hit.tag === tag && constantTimeEqual(hit.bytes, array)
+      ? hit.value
+      : undefined;
+  }
+
+  set(tag: string, array: Uint8Array, value: V): void {
+    this.#map.set(array, { tag, bytes: Uint8Array.from(array), value });
+  }
+
+  /** Forget `array`'s entry if it holds `value`. */
+  deleteIf(array: Uint8Array, value: V): void {
+    if (this.#map.get(array)?.value === value) this.#map.delete(array);
+  }
+
+  clear(): void {
+    this.#map = new WeakMap();
+  }
 }

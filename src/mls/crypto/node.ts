@@ -40,7 +40,7 @@ import {
 import * as nodeCrypto from "node:crypto";
 import { CryptoError } from "../../errors.js";
 import { compareBytes, edSeed, i2osp, isAllZero, leftPad, parseSec1PrivateKey } from "./bytes.js";
-import { LruCache, bytesKey } from "./lru.js";
+import { ArrayIdentityCache, LruCache, bytesKey } from "./lru.js";
 import {
   AEADS,
   AEAD_TAG,
@@ -281,8 +281,8 @@ const publicKeyObjects = new LruCache<KeyObject>(1024);
 export function clearNodeKeyCaches(): void {
   privateKeyObjects.clear();
   publicKeyObjects.clear();
-  signingKeyByArray = new WeakMap();
-  publicKeyByArray = new WeakMap();
+  signingKeyByArray.clear();
+  publicKeyByArray.clear();
 }
 
 type OkpCurve = "X25519" | "X448" | "Ed25519" | "Ed448";
@@ -314,30 +314,22 @@ function lruKeyObject(
   return ko;
 }
 
-/**
- * The KeyObject last made from this very array, with a copy of the bytes it was made from: a
- * stored key is found without building a cache key (signing and verifying use the same arrays
- * again and again), and an array changed since (zeroed, reused) no longer matches. The copy of
- * a signing key lives as long as its array (the LRU's key string holds it too).
- */
-interface ArrayHit {
-  readonly crv: OkpCurve;
-  readonly bytes: Uint8Array;
-  readonly ko: KeyObject;
-}
-let signingKeyByArray = new WeakMap<Uint8Array, ArrayHit>();
-let publicKeyByArray = new WeakMap<Uint8Array, ArrayHit>();
+/** KeyObjects of stored keys by the identity of their arrays (see `ArrayIdentityCache`). */
+const signingKeyByArray = new ArrayIdentityCache<KeyObject>();
+const publicKeyByArray = new ArrayIdentityCache<KeyObject>();
 
+/** `cache`'s KeyObject for `array`, else `load()`'s (then cached). */
 function byArray(
-  map: WeakMap<Uint8Array, ArrayHit>,
+  cache: ArrayIdentityCache<KeyObject>,
   crv: OkpCurve,
   array: Uint8Array,
   load: () => KeyObject,
 ): KeyObject {
-  const hit = map.get(array);
-  if (hit !== undefined && hit.crv === crv && timingSafeEqual(hit.bytes, array)) return hit.ko;
-  const ko = load();
-  map.set(array, { crv, bytes: Uint8Array.from(array), ko });
+  let ko = cache.get(crv, array);
+  if (ko === undefined) {
+    ko = load();
+    cache.set(crv, array, ko);
+  }
   return ko;
 }
 

@@ -7,7 +7,7 @@
 import { chacha20poly1305 } from "@noble/ciphers/chacha.js";
 import { CryptoError } from "../../errors.js";
 import { constantTimeEqual } from "./bytes.js";
-import { LruCache, bytesKey } from "./lru.js";
+import { ArrayIdentityCache, LruCache, bytesKey } from "./lru.js";
 import { AEADS, AEAD_TAG, HASH_SIZE } from "./suites.js";
 import type { AeadAlgorithm, HashAlgorithm } from "./types.js";
 import { hkdfExpandSync, hmacSync, syncHash } from "./web-hash.js";
@@ -144,17 +144,8 @@ export function makeWebAead(subtle: SubtleCrypto, alg: AeadAlgorithm): WebAead {
 
 const keyCache = new LruCache<Promise<CryptoKey>>(512);
 
-/**
- * The CryptoKey last imported from this very array, with a copy of its bytes: a stored key is
- * found without building the LRU's string key (signing uses the same array again and again),
- * and an array changed since (zeroed, reused) no longer matches.
- */
-interface KeyHit {
-  readonly tag: string;
-  readonly bytes: Uint8Array;
-  readonly key: Promise<CryptoKey>;
-}
-let keyByArray = new WeakMap<Uint8Array, KeyHit>();
+/** The CryptoKey last imported from this very array (see `ArrayIdentityCache`). */
+const keyByArray = new ArrayIdentityCache<Promise<CryptoKey>>();
 
 /** Imports a CryptoKey once per (tag, bytes); failed imports are not cached. */
 export function cachedKey(
@@ -162,8 +153,8 @@ export function cachedKey(
   bytes: Uint8Array,
   make: () => Promise<CryptoKey>,
 ): Promise<CryptoKey> {
-  const hit = keyByArray.get(bytes);
-  if (hit !== undefined && hit.tag === tag && constantTimeEqual(hit.bytes, bytes)) return hit.key;
+  const hit = keyByArray.get(tag, bytes);
+  if (hit !== undefined) return hit;
   const id = bytesKey(tag, bytes);
   let p = keyCache.get(id);
   if (p === undefined) {
@@ -172,15 +163,15 @@ export function cachedKey(
     const mine = p;
     mine.catch(() => {
       if (keyCache.peek(id) === mine) keyCache.delete(id);
-      if (keyByArray.get(bytes)?.key === mine) keyByArray.delete(bytes);
+      keyByArray.deleteIf(bytes, mine);
     });
   }
-  keyByArray.set(bytes, { tag, bytes: Uint8Array.from(bytes), key: p });
+  keyByArray.set(tag, bytes, p);
   return p;
 }
 
 /** Drops all cached CryptoKeys. */
 export function clearWebKeyCache(): void {
   keyCache.clear();
-  keyByArray = new WeakMap();
+  keyByArray.clear();
 }
