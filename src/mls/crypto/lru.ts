@@ -1,6 +1,6 @@
 /**
- * Tiny LRU map (insertion-ordered Map, oldest evicted first). Used to cache
- * imported key objects keyed by their raw bytes.
+ * Key caches of the crypto providers: a tiny LRU map (insertion-ordered Map, oldest evicted
+ * first) of imported keys by their raw bytes, and in front of it an identity cache by array.
  * @module
  */
 import { constantTimeEqual } from "./bytes.js";
