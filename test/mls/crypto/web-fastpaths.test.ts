@@ -131,13 +131,16 @@ describe("X25519 public keys on the Edwards curve (RFC 7748)", () => {
   });
 });
 
+/** Suite 1 on a WebCrypto provider over Node's SubtleCrypto, with the given native primitives. */
+const webSuite1 = (native: { nativeX25519?: boolean; nativeEd25519?: boolean }) =>
+  createWebCryptoProvider({
+    subtle: webcrypto.subtle as unknown as SubtleCrypto,
+    ...native,
+  }).getCiphersuiteImpl(getCiphersuiteFromId(1));
+
 describe("X25519 key pairs of the WebCrypto provider", () => {
   test("pairs made ahead on native X25519 open what is sealed to them", async () => {
-    const p = createWebCryptoProvider({
-      subtle: webcrypto.subtle as unknown as SubtleCrypto,
-      nativeX25519: true,
-    });
-    const cs = await p.getCiphersuiteImpl(getCiphersuiteFromId(1));
+    const cs = await webSuite1({ nativeX25519: true });
     const pairs = await Promise.all(Array.from({ length: 12 }, () => cs.hpke.generateKeyPair()));
     // Then one at a time, after the crypto thread had time to make pairs ahead.
     for (let i = 0; i < 6; i++) {
@@ -158,11 +161,7 @@ describe("X25519 key pairs of the WebCrypto provider", () => {
 
 describe("CryptoKey cache keyed by array", () => {
   test("a signing key array changed in place (zeroed, reused) signs with its new bytes, not the cached key", async () => {
-    const provider = createWebCryptoProvider({
-      subtle: webcrypto.subtle as unknown as SubtleCrypto,
-      nativeEd25519: true,
-    });
-    const cs = await provider.getCiphersuiteImpl(getCiphersuiteFromId(1));
+    const cs = await webSuite1({ nativeEd25519: true });
     const a = await cs.signature.keygen();
     const b = await cs.signature.keygen();
     const msg = webcrypto.getRandomValues(new Uint8Array(100));
