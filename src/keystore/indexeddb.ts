@@ -120,7 +120,14 @@ export interface IndexedDbOptions {
   durability?: "default" | "strict" | "relaxed";
   /** When the log is compacted into the snapshot; `false`: only by `compact()`. */
   compaction?: CompactionOptions | false;
-  /** How long an idle connection keeps the cross-tab lock, ms (default 2 000). */
+  /**
+   * How long an idle connection keeps the cross-tab lock, ms (default 30 000). Another tab that
+   * wants it asks on the BroadcastChannel and gets it as soon as this connection is idle, whatever
+   * this value; a hidden or frozen page lets go at once. Taking the lock afresh costs a Web Lock
+   * round trip and a read of the log tail (2–4 ms measured in Chromium), so a tab whose transactions
+   * come seconds apart keeps it. A connection opened with `broadcastChannel: null` cannot ask: it
+   * waits up to this long for an idle holder.
+   */
   lockIdleMs?: number;
   /**
    * Share this realm's connection with other opens of the same database (default `true`): a
@@ -647,7 +654,7 @@ class Connection {
       name: `mls-keypackages/keystore/${name}`,
       locks,
       askHolder: this.#channel === undefined ? undefined : () => this.#post({ t: "want", from: this.#id }),
-      idleMs: options.lockIdleMs ?? 2000,
+      idleMs: options.lockIdleMs ?? 30_000,
       onAcquired: () =>
         this.#db === undefined || this.#failure !== undefined ? Promise.resolve() : this.#refresh(),
     });

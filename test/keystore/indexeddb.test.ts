@@ -18,6 +18,7 @@ import {
 import { MemoryKeystore } from "../../src/keystore/memory.js";
 import { keyFn, toHex } from "../../src/keystore/staging.js";
 import { Ciphersuite, ClientId, CoreCrypto, Credential, Database } from "../../src/index.js";
+import type { SharedLock } from "../../src/keystore/sharedLock.js";
 import { TestLockManager, buildLegacyDatabase, dumpIdb, idbRequest, withRawIdb } from "./fixtures/idb.js";
 import {
   bundleDeleteOps,
@@ -617,6 +618,36 @@ describe("IndexedDB keystore: several connections (tabs) on one database", () =>
       expect((await cc.database.counts()).keypackages).toBe(12);
       await cc.close();
     }
+  });
+
+  it("with Web Locks: an idle connection keeps the lock until another asks or its lockIdleMs pass", async () => {
+    const key = DatabaseKey.generate();
+    const locks = new TestLockManager();
+    const grants = (): number => locks.grants.get("mls-keypackages/keystore/sticky") ?? 0;
+    const holds = (ks: IndexedDbKeystore): boolean => (ks.transactionLock as SharedLock).exclusive;
+    const transaction = async (ks: IndexedDbKeystore): Promise<void> =>
+      (await ks.transactionLock.acquire())();
+    const pause = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+    // The default (30 s): transactions 2.5 s apart keep the lock (one grant, no log-tail read).
+    const a = await open("sticky", key, { locks, shared: false });
+    await transaction(a);
+    await pause(2_500);
+    await transaction(a);
+    expect(grants()).toBe(1);
+    expect(holds(a)).toBe(true);
+    // Another connection asks (BroadcastChannel): the idle holder lets go at once.
+    const b = await open("sticky", key, { locks, shared: false, lockIdleMs: 100 });
+    const t0 = performance.now();
+    await transaction(b);
+    expect(performance.now() - t0).toBeLessThan(1_000);
+    expect(grants()).toBe(2);
+    expect(holds(a)).toBe(false);
+    // Idle for longer than its lockIdleMs: the holder lets go by itself.
+    expect(holds(b)).toBe(true);
+    await pause(400);
+    expect(holds(b)).toBe(false);
+    await a.close();
+    await b.close();
   });
 
   it("opens in one realm share one connection: same rows at once, the key checked, closed one by one", async () => {
