@@ -273,7 +273,7 @@ ${late("cc", "generate")} ms (generate ${GENERATE}), ${late("cc", "remove")} ms 
 ${CONV_OPS} create + add and ${late("cc", "welcome")} ms after ${CONV_OPS} Welcomes; ours ${late("ours", "generate")}, ${late("ours", "remove")}, ${late("ours", "createAdd")} and ${late("ours", "welcome")} ms.
 
 The primitive floor of a key package on this page: the WebCrypto calls ours makes for one (two
-X25519 \`generateKey\` + \`exportKey\` as PKCS#8 and raw, two Ed25519 \`sign\`), timed alone in the same rounds, take
+X25519 \`importKey\` of 32 random bytes as PKCS#8 + \`exportKey\` as JWK, two Ed25519 \`sign\`), timed alone in the same rounds, take
 ${fmt(genFloor)} ms per package. Their cost lands on the page's thread (a CPU profile of the page
 shows it there), so no implementation using them can go below it: CoreCrypto's ${fmt(ccGen)} ms is ${(ccGen / genFloor).toFixed(2)}× that floor,
 the best "CoreCrypto ÷ ours" any WebCrypto-based generation could show in this run.

@@ -17,7 +17,6 @@ import {
   isAllZero,
   leftPad,
   toBase64Url,
-  unwrapPkcs8,
   wrapPkcs8,
 } from "./bytes.js";
 import {
@@ -125,20 +124,38 @@ function nativeX25519(subtle: SubtleCrypto): WebDh {
     cachedKey("X25519/sk", sk, () =>
       subtle.importKey("pkcs8", bs(wrapPkcs8("X25519", sk)), alg, true, ["deriveBits"]),
     );
-  const fresh = async (): Promise<{ sk: Uint8Array; pk: Uint8Array }> => {
+  // A fresh pair (RFC 9180 GenerateKeyPair): 32 CSPRNG bytes (RFC 7748 Section 5: any 32 bytes
+  // are a private key, clamped when used), imported, and the public key the engine computes on
+  // import read from its JWK. Two calls instead of generateKey plus two exports: about 20% less
+  // per pair in Chromium (52–64 µs against 65–85 µs, measured side by side on one page).
+  const fromRandom = async (): Promise<{ sk: Uint8Array; pk: Uint8Array } | undefined> => {
+    const sk = randomBytes(32);
+    const der = wrapPkcs8("X25519", sk);
+    let key: CryptoKey;
+    try {
+      key = await subtle.importKey("pkcs8", bs(der), alg, true, ["deriveBits"]);
+    } finally {
+      der.fill(0);
+    }
+    const pk = fromBase64Url((await subtle.exportKey("jwk", key)).x ?? "");
+    if (pk.length === 32) return { sk, pk };
+    sk.fill(0);
+    return undefined;
+  };
+  const generated = async (): Promise<{ sk: Uint8Array; pk: Uint8Array }> => {
     const kp = (await subtle.generateKey(alg, true, ["deriveBits"])) as CryptoKeyPair;
-    // PKCS#8 + raw: binary, about 20 µs cheaper than one JWK export and its base64 in Chromium.
-    const [der, pub] = await Promise.all([
-      subtle.exportKey("pkcs8", kp.privateKey),
-      subtle.exportKey("raw", kp.publicKey),
-    ]);
-    const derBytes = new Uint8Array(der);
-    const sk = unwrapPkcs8("X25519", derBytes, 32);
-    derBytes.fill(0);
-    if (sk !== undefined && pub.byteLength === 32) return { sk, pk: new Uint8Array(pub) };
-    // An engine that exports another PKCS#8 form: its JWK.
     const jwk = await subtle.exportKey("jwk", kp.privateKey);
     return { sk: fromBase64Url(jwk.d ?? ""), pk: fromBase64Url(jwk.x ?? "") };
+  };
+  // An engine whose JWK lacks the public key falls back to generateKey for good.
+  let importWorks = true;
+  const fresh = async (): Promise<{ sk: Uint8Array; pk: Uint8Array }> => {
+    if (importWorks) {
+      const pair = await fromRandom();
+      if (pair !== undefined) return pair;
+      importWorks = false;
+    }
+    return generated();
   };
   // Key pairs generated one call ahead: the browser's crypto thread makes the next pairs while
   // this thread signs and stores (a key package takes two). A failed one fails its caller.
