@@ -17,6 +17,7 @@ import {
   isAllZero,
   leftPad,
   toBase64Url,
+  unwrapPkcs8,
   wrapPkcs8,
 } from "./bytes.js";
 import {
@@ -144,14 +145,24 @@ function nativeX25519(subtle: SubtleCrypto): WebDh {
   };
   const generated = async (): Promise<{ sk: Uint8Array; pk: Uint8Array }> => {
     const kp = (await subtle.generateKey(alg, true, ["deriveBits"])) as CryptoKeyPair;
+    const [der, pub] = await Promise.all([
+      subtle.exportKey("pkcs8", kp.privateKey),
+      subtle.exportKey("raw", kp.publicKey),
+    ]);
+    const derBytes = new Uint8Array(der);
+    const sk = unwrapPkcs8("X25519", derBytes, 32);
+    derBytes.fill(0);
+    if (sk !== undefined && pub.byteLength === 32) return { sk, pk: new Uint8Array(pub) };
+    // An engine that exports another PKCS#8 form: its JWK.
     const jwk = await subtle.exportKey("jwk", kp.privateKey);
     return { sk: fromBase64Url(jwk.d ?? ""), pk: fromBase64Url(jwk.x ?? "") };
   };
-  // An engine whose JWK lacks the public key falls back to generateKey for good.
+  // An engine that refuses the import or whose JWK lacks the public key falls back to
+  // generateKey for good.
   let importWorks = true;
   const fresh = async (): Promise<{ sk: Uint8Array; pk: Uint8Array }> => {
     if (importWorks) {
-      const pair = await fromRandom();
+      const pair = await fromRandom().catch(() => undefined);
       if (pair !== undefined) return pair;
       importWorks = false;
     }

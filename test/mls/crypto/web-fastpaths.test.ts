@@ -159,6 +159,61 @@ describe("X25519 key pairs of the WebCrypto provider", () => {
   });
 });
 
+describe("fresh X25519 pairs when the engine cannot import random private keys", () => {
+  const subtle = webcrypto.subtle as unknown as SubtleCrypto;
+  const isX25519 = (alg: unknown): boolean => (alg as { name?: string } | undefined)?.name === "X25519";
+  /** Node's SubtleCrypto with the PKCS#8 X25519 import refused, or with JWKs lacking `x`. */
+  const engine = (
+    quirk: "no pkcs8 import" | "jwk without x",
+  ): { subtle: SubtleCrypto; generated: () => number } => {
+    let generated = 0;
+    const wrapped = new Proxy(subtle, {
+      get(target, prop) {
+        if (prop === "importKey")
+          return (format: string, data: unknown, alg: unknown, ...rest: unknown[]) =>
+            quirk === "no pkcs8 import" && format === "pkcs8" && isX25519(alg)
+              ? Promise.reject(new DOMException("not supported", "NotSupportedError"))
+              : (target.importKey as (...a: unknown[]) => Promise<CryptoKey>)(format, data, alg, ...rest);
+        if (prop === "exportKey")
+          return async (format: string, key: CryptoKey) => {
+            const out = await (target.exportKey as (f: string, k: CryptoKey) => Promise<unknown>)(
+              format,
+              key,
+            );
+            if (quirk === "jwk without x" && format === "jwk" && isX25519(key.algorithm)) {
+              const { x: _x, ...rest } = out as JsonWebKey;
+              return rest;
+            }
+            return out;
+          };
+        if (prop === "generateKey")
+          return (alg: unknown, ...rest: unknown[]) => {
+            if (isX25519(alg)) generated++;
+            return (target.generateKey as (...a: unknown[]) => Promise<unknown>)(alg, ...rest);
+          };
+        const v = Reflect.get(target, prop) as unknown;
+        return typeof v === "function" ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+      },
+    });
+    return { subtle: wrapped, generated: () => generated };
+  };
+
+  test.each(["no pkcs8 import", "jwk without x"] as const)("%s: generateKey makes them", async (quirk) => {
+    const e = engine(quirk);
+    const cs = await createWebCryptoProvider({ subtle: e.subtle, nativeX25519: true }).getCiphersuiteImpl(
+      getCiphersuiteFromId(1),
+    );
+    for (let i = 0; i < 4; i++) {
+      const kp = await cs.hpke.generateKeyPair();
+      const sk = await cs.hpke.exportPrivateKey(kp.privateKey);
+      const pk = await cs.hpke.exportPublicKey(kp.publicKey);
+      expect(sk.length).toBe(32);
+      expect(bytesToHex(pk)).toBe(bytesToHex(x25519.getPublicKey(sk)));
+    }
+    expect(e.generated()).toBeGreaterThanOrEqual(4);
+  });
+});
+
 describe("CryptoKey cache keyed by array", () => {
   test("a signing key array changed in place (zeroed, reused) signs with its new bytes, not the cached key", async () => {
     const cs = await webSuite1({ nativeEd25519: true });
