@@ -132,13 +132,16 @@ function nativeX25519(subtle: SubtleCrypto): WebDh {
   const fromRandom = async (): Promise<{ sk: Uint8Array; pk: Uint8Array } | undefined> => {
     const sk = randomBytes(32);
     const der = wrapPkcs8("X25519", sk);
-    let key: CryptoKey;
+    let pk: Uint8Array;
     try {
-      key = await subtle.importKey("pkcs8", bs(der), alg, true, ["deriveBits"]);
+      const key = await subtle.importKey("pkcs8", bs(der), alg, true, ["deriveBits"]);
+      pk = fromBase64Url((await subtle.exportKey("jwk", key)).x ?? "");
+    } catch (e) {
+      sk.fill(0);
+      throw e;
     } finally {
       der.fill(0);
     }
-    const pk = fromBase64Url((await subtle.exportKey("jwk", key)).x ?? "");
     if (pk.length === 32) return { sk, pk };
     sk.fill(0);
     return undefined;
