@@ -7,6 +7,8 @@
 import * as cc from "@wireapp/core-crypto/browser";
 import { Ciphersuite, ClientId, CoreCrypto, Credential, Database, DatabaseKey } from "../src/index.js";
 import type { CommitBundle, CredentialRef, Keypackage, MlsTransportResponse } from "../src/index.js";
+import { wrapPkcs8 } from "../src/mls/crypto/bytes.js";
+import { bs } from "../src/mls/crypto/web-primitives.js";
 
 const SUITE = Ciphersuite.MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519;
 const USER = "3c4a8bd6-9b53-4c2f-8f36-4c8f8e5c5b1a";
@@ -318,12 +320,8 @@ const api = {
     const s = crypto.subtle;
     const kp = (await s.generateKey({ name: "Ed25519" }, false, ["sign", "verify"])) as CryptoKeyPair;
     const msg = crypto.getRandomValues(new Uint8Array(200));
-    // RFC 8410 PKCS#8 prefix of a 32-byte X25519 private key
-    const prefix = Uint8Array.of(48, 46, 2, 1, 0, 48, 5, 6, 3, 43, 101, 110, 4, 34, 4, 32);
     const x = async (): Promise<JsonWebKey> => {
-      const der = new Uint8Array(48);
-      der.set(prefix);
-      crypto.getRandomValues(der.subarray(16));
+      const der = bs(wrapPkcs8("X25519", crypto.getRandomValues(new Uint8Array(32))));
       const k = await s.importKey("pkcs8", der, { name: "X25519" }, true, ["deriveBits"]);
       return s.exportKey("jwk", k);
     };

@@ -79,6 +79,16 @@ export class ArrayIdentityCache<V> {
     this.#map.set(array, { tag, bytes: Uint8Array.from(array), value });
   }
 
+  /** The value cached for `array`, else `make()`'s (then cached). */
+  getOrSet(tag: string, array: Uint8Array, make: () => V): V {
+    let value = this.get(tag, array);
+    if (value === undefined) {
+      value = make();
+      this.set(tag, array, value);
+    }
+    return value;
+  }
+
   /** Forget `array`'s entry if it holds `value`. */
   deleteIf(array: Uint8Array, value: V): void {
     if (this.#map.get(array)?.value === value) this.#map.delete(array);

@@ -40,6 +40,7 @@ import {
 import * as nodeCrypto from "node:crypto";
 import { CryptoError } from "../../errors.js";
 import { compareBytes, edSeed, i2osp, isAllZero, leftPad, parseSec1PrivateKey } from "./bytes.js";
+import { memo } from "../memo.js";
 import { ArrayIdentityCache, LruCache, bytesKey } from "./lru.js";
 import {
   AEADS,
@@ -298,54 +299,23 @@ function okpImport(crv: OkpCurve, d: Uint8Array): KeyObject {
   return createPrivateKey({ key: { kty: "OKP", crv, d: b64u(d), x: JWK_X_PLACEHOLDER }, format: "jwk" });
 }
 
-/** The KeyObject cached in `lru` for raw key bytes, made by `make` on a miss. */
-function lruKeyObject(
-  lru: LruCache<KeyObject>,
-  crv: OkpCurve,
-  raw: Uint8Array,
-  make: () => KeyObject,
-): KeyObject {
-  const id = bytesKey(crv, raw);
-  let ko = lru.get(id);
-  if (ko === undefined) {
-    ko = make();
-    lru.set(id, ko);
-  }
-  return ko;
-}
-
 /** KeyObjects of stored keys by the identity of their arrays (see `ArrayIdentityCache`). */
 const signingKeyByArray = new ArrayIdentityCache<KeyObject>();
 const publicKeyByArray = new ArrayIdentityCache<KeyObject>();
 
-/** `cache`'s KeyObject for `array`, else `load()`'s (then cached). */
-function byArray(
-  cache: ArrayIdentityCache<KeyObject>,
-  crv: OkpCurve,
-  array: Uint8Array,
-  load: () => KeyObject,
-): KeyObject {
-  let ko = cache.get(crv, array);
-  if (ko === undefined) {
-    ko = load();
-    cache.set(crv, array, ko);
-  }
-  return ko;
-}
-
 /** Cached OKP private KeyObject for raw key bytes. */
 function okpPrivate(crv: OkpCurve, d: Uint8Array): KeyObject {
-  return lruKeyObject(privateKeyObjects, crv, d, () => okpImport(crv, d));
+  return memo(privateKeyObjects, bytesKey(crv, d), () => okpImport(crv, d));
 }
 
 /** The KeyObject of an EdDSA signing key as stored (raw seed, or a PKCS#8 / 64-byte form). */
 function okpSigningKey(alg: "Ed25519" | "Ed448", signKey: Uint8Array): KeyObject {
-  return byArray(signingKeyByArray, alg, signKey, () => okpPrivate(alg, edSeed(alg, signKey)));
+  return signingKeyByArray.getOrSet(alg, signKey, () => okpPrivate(alg, edSeed(alg, signKey)));
 }
 
 function okpPublic(crv: OkpCurve, x: Uint8Array): KeyObject {
-  return byArray(publicKeyByArray, crv, x, () =>
-    lruKeyObject(publicKeyObjects, crv, x, () =>
+  return publicKeyByArray.getOrSet(crv, x, () =>
+    memo(publicKeyObjects, bytesKey(crv, x), () =>
       createPublicKey({ key: { kty: "OKP", crv, x: b64u(x) }, format: "jwk" }),
     ),
   );

@@ -153,21 +153,20 @@ export function cachedKey(
   bytes: Uint8Array,
   make: () => Promise<CryptoKey>,
 ): Promise<CryptoKey> {
-  const hit = keyByArray.get(tag, bytes);
-  if (hit !== undefined) return hit;
-  const id = bytesKey(tag, bytes);
-  let p = keyCache.get(id);
-  if (p === undefined) {
-    p = make();
-    keyCache.set(id, p);
-    const mine = p;
-    mine.catch(() => {
-      if (keyCache.peek(id) === mine) keyCache.delete(id);
-      keyByArray.deleteIf(bytes, mine);
-    });
-  }
-  keyByArray.set(tag, bytes, p);
-  return p;
+  return keyByArray.getOrSet(tag, bytes, () => {
+    const id = bytesKey(tag, bytes);
+    let p = keyCache.get(id);
+    if (p === undefined) {
+      p = make();
+      keyCache.set(id, p);
+      const mine = p;
+      mine.catch(() => {
+        if (keyCache.peek(id) === mine) keyCache.delete(id);
+        keyByArray.deleteIf(bytes, mine);
+      });
+    }
+    return p;
+  });
 }
 
 /** Drops all cached CryptoKeys. */
