@@ -131,12 +131,11 @@ describe("X25519 public keys on the Edwards curve (RFC 7748)", () => {
   });
 });
 
-/** Suite 1 on a WebCrypto provider over Node's SubtleCrypto, with the given native primitives. */
-const webSuite1 = (native: { nativeX25519?: boolean; nativeEd25519?: boolean }) =>
-  createWebCryptoProvider({
-    subtle: webcrypto.subtle as unknown as SubtleCrypto,
-    ...native,
-  }).getCiphersuiteImpl(getCiphersuiteFromId(1));
+/** Suite 1 on a WebCrypto provider with the given native primitives (Node's SubtleCrypto by default). */
+const webSuite1 = (
+  native: { nativeX25519?: boolean; nativeEd25519?: boolean },
+  subtle = webcrypto.subtle as unknown as SubtleCrypto,
+) => createWebCryptoProvider({ subtle, ...native }).getCiphersuiteImpl(getCiphersuiteFromId(1));
 
 describe("X25519 key pairs of the WebCrypto provider", () => {
   test("pairs made ahead on native X25519 open what is sealed to them", async () => {
@@ -200,9 +199,7 @@ describe("fresh X25519 pairs when the engine cannot import random private keys",
 
   test.each(["no pkcs8 import", "jwk without x"] as const)("%s: generateKey makes them", async (quirk) => {
     const e = engine(quirk);
-    const cs = await createWebCryptoProvider({ subtle: e.subtle, nativeX25519: true }).getCiphersuiteImpl(
-      getCiphersuiteFromId(1),
-    );
+    const cs = await webSuite1({ nativeX25519: true }, e.subtle);
     for (let i = 0; i < 4; i++) {
       const kp = await cs.hpke.generateKeyPair();
       const sk = await cs.hpke.exportPrivateKey(kp.privateKey);
